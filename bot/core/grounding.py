@@ -1,0 +1,283 @@
+"""Keep only what the article backs, and pull every quote out of the article itself.
+
+The model cites sentence numbers; here each claim is checked against those sentences after
+normalising case, white space, quote marks and dashes. An official whose name the article
+never writes is dropped; so is a commitment whose cited sentences do not say it. A title is
+kept only if its words stand next to the person's name, so a neighbour's title in a list of
+dignitaries is not passed on. Quotes are exact slices of the article text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from bot.core.chunking import NumberedArticle, Sentence
+from bot.core.schemas import CitedCommitment, CitedOfficial, Commitment, Official
+
+_QUOTES = str.maketrans({c: "'" for c in '‘’‚‛`´′“”„‟″«»「」『』"'})
+_DASHES = re.compile(r"[\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]")
+_SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+_SEGMENT_BREAK = re.compile(r"[,;，；、]")
+_BYLINE_ROLE = re.compile(
+    r"\b(?:reporters?|correspondents?|photographers?|photo by|photos by|editors?|"
+    r"written by|text by|intern)\b"
+)
+_STOPWORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "that",
+        "this",
+        "from",
+        "will",
+        "are",
+        "was",
+        "were",
+        "has",
+        "have",
+        "had",
+        "its",
+        "their",
+        "his",
+        "her",
+        "our",
+        "not",
+        "but",
+        "all",
+        "any",
+        "can",
+        "into",
+        "onto",
+        "upon",
+        "than",
+        "then",
+        "them",
+        "they",
+        "who",
+        "whom",
+        "which",
+        "what",
+        "when",
+        "where",
+        "also",
+        "more",
+        "most",
+        "such",
+        "other",
+        "each",
+        "been",
+        "being",
+        "over",
+        "under",
+        "about",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "an",
+        "a",
+        "as",
+        "is",
+        "be",
+        "or",
+        "it",
+        "we",
+        "he",
+        "she",
+    ]
+)
+
+
+def normalize(text: str) -> str:
+    """Case-, space-, quote- and dash-insensitive form used for every comparison."""
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
+    return _SPACE.sub(" ", _DASHES.sub("-", text)).strip().casefold()
+
+
+def terms(text: str) -> set[str]:
+    """Content words (crudely stemmed) and, for CJK text, character pairs."""
+    normalized = normalize(text)
+    found = {w[:6] for w in _WORD.findall(normalized) if len(w) > 2 and w not in _STOPWORDS}
+    cjk = "".join(_CJK.findall(normalized))
+    found.update(cjk[i : i + 2] for i in range(len(cjk) - 1))
+    return {t for t in found if not _CJK.search(t) or len(t) == 2}
+
+
+def coverage(claim: str, evidence: str) -> float:
+    """Share of the claim's content words that the evidence contains."""
+    wanted = terms(claim)
+    return len(wanted & terms(evidence)) / len(wanted) if wanted else 0.0
+
+
+@dataclass
+class Dropped:
+    officials: int = 0
+    commitments: int = 0
+
+
+class Grounder:
+    """Checks drafts against one article; counts what it drops."""
+
+    title_threshold = 0.6
+    claim_threshold = 0.5
+
+    def __init__(self, article: NumberedArticle) -> None:
+        self.article = article
+        self.text = normalize(article.text)
+        self.dropped = Dropped()
+        self._normalized = {s.number: normalize(s.text) for s in article.sentences}
+
+    # --- officials ---------------------------------------------------------------------------
+
+    def official(self, draft: CitedOfficial, known_names: Iterable[str]) -> Official | None:
+        name = " ".join(draft.name.split())
+        key = normalize(name)
+        if len(key) < 2 or key not in self.text or self.is_byline_name(key):
+            self.dropped.officials += 1
+            return None
+        cited = [n for n in dict.fromkeys(draft.sentences) if key in self._normalized.get(n, "")]
+        mentions = cited or [s.number for s in self._sentences_naming(key)][:1]
+        others = [normalize(n) for n in known_names if normalize(n) not in (key, "")]
+        others = [o for o in others if o not in key and key not in o]
+        found = (self._window(self.article.sentence(n), key, others) for n in mentions)
+        windows = [w for w in found if w is not None]
+        if not windows:
+            self.dropped.officials += 1
+            return None
+        title, title_window = self._grounded_part(draft.title, windows, mentions, others)
+        organization, _ = self._grounded_part(draft.organization, windows, mentions, others)
+        quote_window = title_window or windows[0]
+        return Official(
+            name=name,
+            title=title,
+            organization=organization,
+            quote=self.article.text[quote_window[0] : quote_window[1]],
+            sentences=mentions,
+        )
+
+    def is_byline_name(self, key: str) -> bool:
+        """True if every mention of the name is a credit line (reporter, photographer...)."""
+        naming = self._sentences_naming(key)
+        return bool(naming) and all(self._is_byline(s, key) for s in naming)
+
+    def _is_byline(self, sentence: Sentence, key: str) -> bool:
+        text = self._normalized[sentence.number]
+        if len(text.split()) > 30:
+            return False
+        position = text.find(key)
+        roles = [m.end() for m in _BYLINE_ROLE.finditer(text) if m.end() <= position]
+        return bool(roles) and len(text[roles[-1] : position].split()) <= 5
+
+    def _sentences_naming(self, key: str) -> list[Sentence]:
+        return [s for s in self.article.sentences if key in self._normalized[s.number]]
+
+    def _window(
+        self, sentence: Sentence | None, key: str, others: list[str]
+    ) -> tuple[int, int] | None:
+        """The clause naming the person, widened to neighbours that name nobody else."""
+        if sentence is None:
+            return None
+        text = sentence.text
+        bounds = [0, *(m.end() for m in _SEGMENT_BREAK.finditer(text)), len(text) + 1]
+        segments = [(bounds[i], bounds[i + 1] - 1) for i in range(len(bounds) - 1)]
+        here = next((i for i, (s, e) in enumerate(segments) if key in normalize(text[s:e])), None)
+        if here is None:
+            return None
+        first = last = here
+        if here > 0 and not self._names_other(text, segments[here - 1], others):
+            first = here - 1
+        if here + 1 < len(segments) and not self._names_other(text, segments[here + 1], others):
+            last = here + 1
+        start, end = segments[first][0], segments[last][1]
+        piece = text[start:end]
+        start += len(piece) - len(piece.lstrip(" ,;，；、"))
+        end = start + len(text[start:end].rstrip(" ,;，；、"))
+        return sentence.start + start, sentence.start + end
+
+    @staticmethod
+    def _names_other(text: str, segment: tuple[int, int], others: list[str]) -> bool:
+        piece = normalize(text[segment[0] : segment[1]])
+        return any(other in piece for other in others)
+
+    def _grounded_part(
+        self,
+        claimed: str,
+        windows: list[tuple[int, int]],
+        mentions: list[int],
+        others: list[str],
+    ) -> tuple[str, tuple[int, int] | None]:
+        """Keep each ';'-separated part of a title that stands near the name."""
+        kept: list[str] = []
+        where: tuple[int, int] | None = None
+        for part in (p.strip() for p in claimed.split(";")):
+            if not part or not terms(part):
+                continue
+            for window in windows:
+                if coverage(part, self.article.text[window[0] : window[1]]) >= 0.6:
+                    kept.append(part)
+                    where = where or window
+                    break
+            else:
+                # A lone mention in a sentence that names nobody else may carry the title
+                # further away ("He is the mayor of ...").
+                lone = [
+                    self.article.sentence(n)
+                    for n in mentions
+                    if not any(o in self._normalized.get(n, "") for o in others)
+                ]
+                if any(s and coverage(part, s.text) >= 0.6 for s in lone):
+                    kept.append(part)
+        return "; ".join(dict.fromkeys(kept)), where
+
+    # --- commitments ---------------------------------------------------------------------------
+
+    def commitment(self, draft: CitedCommitment) -> Commitment | None:
+        actor = " ".join(draft.actor.split())
+        if not actor or coverage(actor, self.article.text) < 0.75:
+            self.dropped.commitments += 1
+            return None
+        cited = [n for n in dict.fromkeys(draft.sentences) if self.article.sentence(n)]
+        # Models often cite a neighbour of the right sentence; look one either side.
+        candidates = list(dict.fromkeys(c for n in cited for c in (n, n - 1, n + 1)))
+        scored = [
+            (coverage(draft.commitment, s.text), s)
+            for n in candidates
+            if (s := self.article.sentence(n)) is not None
+        ]
+        supporting = [(score, s) for score, s in scored if score >= self.claim_threshold]
+        if not supporting:
+            self.dropped.commitments += 1
+            return None
+        best = max(supporting, key=lambda pair: pair[0])[1]
+        deadline = draft.deadline.strip() if draft.deadline else None
+        if deadline and coverage(deadline, " ".join(s.text for _, s in supporting)) < 0.5:
+            deadline = None
+        return Commitment(
+            actor=actor,
+            commitment=" ".join(draft.commitment.split()),
+            deadline=deadline or None,
+            quote=best.text,
+            sentences=sorted(s.number for _, s in supporting),
+        )
+
+    # --- answers -------------------------------------------------------------------------------
+
+    def quotes(self, numbers: Iterable[int]) -> list[str]:
+        found = (self.article.sentence(n) for n in dict.fromkeys(numbers))
+        return [s.text for s in found if s is not None]
+
+    def supporting_sentence(self, claim: str) -> Sentence | None:
+        """The sentence that best backs a claim, if one backs it well enough."""
+        best = max(self.article.sentences, key=lambda s: coverage(claim, s.text), default=None)
+        if best is not None and coverage(claim, best.text) >= self.claim_threshold:
+            return best
+        return None

@@ -1,0 +1,143 @@
+"""Data shapes: what the model is asked to write, and what the bot hands out.
+
+The model-facing shapes (``*Draft``, ``Cited*``) cite sentence numbers instead of copying
+quotes: the model writes fewer tokens and cannot misquote; grounding turns the numbers into
+verbatim quotes. Field descriptions are the model's instructions, sent inside the schema.
+Public shapes (``Digest``, ``Answer``) keep stable field names that other tools read.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_SENTENCES = (
+    "Numbers of the article sentences ([n] markers) that state this; at most 3, most direct first."
+)
+
+
+class _Draft(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class CitedOfficial(_Draft):
+    name: str = Field(description="The person's full name exactly as the article writes it.")
+    title: str = Field(
+        description="Their position exactly as the article gives it for THIS person, "
+        "e.g. 'Mayor' or 'deputy director'. Never borrow a title from a neighbouring name."
+    )
+    organization: str = Field(
+        description="The body, company or place the position belongs to; '' if none is given."
+    )
+    sentences: list[int] = Field(description=_SENTENCES)
+
+
+class CitedCommitment(_Draft):
+    actor: str = Field(
+        description="Who commits, pledges, calls for or announces it: an official's name or "
+        "an organisation or city as the article names it."
+    )
+    commitment: str = Field(
+        description="What they will do or support, in at most 25 words, close to the "
+        "article's own words."
+    )
+    deadline: str | None = Field(description="When, if the article says; otherwise null.")
+    sentences: list[int] = Field(description=_SENTENCES)
+
+
+class ChunkExtraction(_Draft):
+    """What the model reads out of one chunk of a long article."""
+
+    officials: list[CitedOfficial] = Field(
+        description="Every official, executive, academic or other named person acting in an "
+        "official role in the NEW sentences. Not reporters, photographers or correspondents "
+        "credited for the article. Each person once.",
+        json_schema_extra={"maxItems": 40},
+    )
+    commitments: list[CitedCommitment] = Field(
+        description="Pledges, plans, promises and calls to action stated in the NEW sentences.",
+        json_schema_extra={"maxItems": 25},
+    )
+    key_points: list[str] = Field(
+        description="The most important facts of these sentences, each under 25 words.",
+        json_schema_extra={"maxItems": 5},
+    )
+
+
+class DigestDraft(ChunkExtraction):
+    """The whole digest in one call, for an article that fits one chunk."""
+
+    summary: str = Field(description="Two to four plain sentences: what happened and why.")
+
+
+class SummaryDraft(_Draft):
+    """The final call for a long article: a summary written from the chunk notes."""
+
+    summary: str = Field(description="Two to four plain sentences: what happened and why.")
+    key_points: list[str] = Field(
+        description="The 3 to 7 most important points of the whole article, each under 25 "
+        "words, most important first.",
+        json_schema_extra={"maxItems": 7},
+    )
+
+
+class AnswerDraft(_Draft):
+    answer: str = Field(
+        description="A short, direct answer using only the article. If the article does not "
+        "say, state that plainly."
+    )
+    stated: bool = Field(description="true only if the article states the answer.")
+    sentences: list[int] = Field(description="Numbers of the sentences the answer relies on.")
+
+
+# --- public results ------------------------------------------------------------------------
+
+
+class Official(BaseModel):
+    name: str
+    title: str
+    organization: str
+    quote: str = Field(description="Verbatim words from the article naming this person.")
+    sentences: list[int]
+
+
+class Commitment(BaseModel):
+    actor: str
+    commitment: str
+    deadline: str | None
+    quote: str = Field(description="Verbatim words from the article stating the commitment.")
+    sentences: list[int]
+
+
+class DigestStats(BaseModel):
+    article_tokens: int = 0
+    chunks: int = 0
+    llm_calls: int = 0
+    round_trips: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    dropped_officials: int = 0
+    dropped_commitments: int = 0
+    cached: bool = False
+
+
+class Digest(BaseModel):
+    summary: str
+    key_points: list[str]
+    officials: list[Official]
+    commitments: list[Commitment]
+    stats: DigestStats = Field(default_factory=DigestStats)
+
+
+class AnswerStats(BaseModel):
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+
+
+class Answer(BaseModel):
+    answer: str
+    quotes: list[str]
+    stated: bool
+    stats: AnswerStats = Field(default_factory=AnswerStats)

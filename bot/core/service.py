@@ -1,0 +1,163 @@
+"""The core's front door: store the article, digest it, answer questions, count tokens.
+
+Edges (the CLI, the Telegram adapter) build one ``DigestService`` from ``Settings`` and call
+it; they never touch prompts, the model or SQL. The openai client is made here, in the
+composition root, and handed down; nothing is global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import openai
+
+from bot.core.answer import AnswerConfig, QuestionAnswerer
+from bot.core.chunking import CountTokens, NumberedArticle
+from bot.core.digest import DigestConfig, DigestEngine, OnProgress
+from bot.core.encodings import load_encoding
+from bot.core.llm import LLM, OpenAICompatibleLLM
+from bot.core.prompts import PromptLibrary
+from bot.core.schemas import Answer, Digest
+from bot.core.settings import Settings
+from bot.core.store import Store, StoredArticle
+
+
+class ConfigError(RuntimeError):
+    """Settings that cannot work; the message names the setting to fix."""
+
+
+def make_title(text: str, limit: int = 80) -> str:
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "untitled")
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+
+
+def build_llm(settings: Settings) -> OpenAICompatibleLLM:
+    """The model client the settings describe, or a ConfigError saying what is missing."""
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    if not key and not settings.openai_base_url:
+        raise ConfigError(
+            "no model configured: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL "
+            "(any OpenAI-compatible server such as Ollama, vLLM or llama.cpp)"
+        )
+    client = openai.AsyncOpenAI(
+        api_key=key or "not-needed",  # local servers accept any key
+        base_url=settings.openai_base_url,
+        timeout=settings.request_timeout,
+        max_retries=settings.llm_max_retries,
+    )
+    return OpenAICompatibleLLM(
+        client,
+        settings.model,
+        mode=settings.response_format,
+        max_output_tokens=settings.max_output_tokens,
+    )
+
+
+@dataclass
+class Answered:
+    article: StoredArticle
+    answer: Answer
+
+
+class DigestService:
+    def __init__(
+        self,
+        settings: Settings,
+        llm: LLM,
+        store: Store,
+        prompts: PromptLibrary | None = None,
+    ) -> None:
+        self.settings = settings
+        self.llm = llm
+        self.store = store
+        self.prompts = prompts or PromptLibrary()
+        encoding = load_encoding(settings.encoding, settings.tiktoken_cache_dir)
+        self._count: CountTokens = lambda text: len(encoding.encode_ordinary(text))
+        self.engine = DigestEngine(
+            llm,
+            self.prompts,
+            self._count,
+            DigestConfig(
+                chunk_tokens=settings.chunk_tokens,
+                chunk_overlap_tokens=settings.chunk_overlap_tokens,
+                max_article_tokens=settings.max_article_tokens,
+                concurrency=settings.llm_concurrency,
+                max_output_tokens=settings.max_output_tokens,
+            ),
+            store,
+        )
+        self.answerer = QuestionAnswerer(
+            llm,
+            self.prompts,
+            self._count,
+            AnswerConfig(
+                context_tokens=settings.answer_context_tokens,
+                history_tokens=settings.history_tokens,
+            ),
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, llm: LLM | None = None) -> DigestService:
+        store = Store.open(settings.store_path)
+        return cls(settings, llm or build_llm(settings), store)
+
+    async def aclose(self) -> None:
+        if isinstance(self.llm, OpenAICompatibleLLM):
+            await self.llm.client.close()
+        self.store.close()
+
+    def tokens(self, text: str) -> int:
+        return self._count(text)
+
+    def check_article(self, text: str) -> NumberedArticle:
+        """Raise ArticleError with a clear reason if the text cannot be digested."""
+        return self.engine.prepare(text)
+
+    def save_article(self, scope: str, text: str) -> StoredArticle:
+        return self.store.save_article(scope, text, make_title(text))
+
+    async def digest(
+        self,
+        article: StoredArticle,
+        *,
+        user_key: str = "cli",
+        on_progress: OnProgress | None = None,
+        use_cache: bool = True,
+    ) -> Digest:
+        digest = await self.engine.digest(
+            article.text, on_progress=on_progress, use_cache=use_cache
+        )
+        if not digest.stats.cached:
+            self._record(
+                user_key,
+                "digest",
+                digest.stats.llm_calls,
+                digest.stats.prompt_tokens,
+                digest.stats.completion_tokens,
+            )
+        return digest
+
+    def cached_digest(self, article: StoredArticle) -> Digest | None:
+        return self.engine.cached(article.text)
+
+    async def ask(self, article: StoredArticle, question: str, *, user_key: str = "cli") -> Answer:
+        numbered = self.check_article(article.text)
+        digest = self.engine.cached(article.text)
+        history = self.store.exchanges(article.id)
+        answer = await self.answerer.answer(numbered, digest, history, question)
+        self.store.save_exchange(article.id, question, answer)
+        self._record(
+            user_key,
+            "answer",
+            answer.stats.llm_calls,
+            answer.stats.prompt_tokens,
+            answer.stats.completion_tokens,
+        )
+        return answer
+
+    def _record(self, user_key: str, kind: str, calls: int, prompt: int, completion: int) -> None:
+        if calls:
+            self.store.record_usage(user_key, kind, calls, prompt, completion)
+
+    def usage_today(self, user_key: str) -> int:
+        return self.store.tokens_used(user_key)

@@ -1,0 +1,147 @@
+"""One settings object for the whole bot.
+
+Precedence, highest first: arguments passed to ``Settings(...)``, environment variables,
+the ``.env`` file in the working directory, then the defaults below. Most variables are
+``BOT_``-prefixed; the OpenAI and Telegram ones keep the names their own tools use.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "article-digest-bot"
+
+
+class Settings(BaseSettings):
+    """Every knob of the bot, validated once at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- the model -----------------------------------------------------------------------
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description="API key of the OpenAI-compatible server.",
+    )
+    openai_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="Base URL of an OpenAI-compatible server (Ollama, vLLM, llama.cpp...).",
+    )
+    model: str = Field(default="gpt-4o-mini", description="Model name sent to the server.")
+    response_format: Literal["auto", "json_schema", "json_object"] = Field(
+        default="auto",
+        description="Structured output mode; auto tries json_schema and falls back to json_object.",
+    )
+    encoding: Literal["o200k_base", "cl100k_base"] = Field(
+        default="o200k_base", description="tiktoken encoding used to count and split tokens."
+    )
+    local_model: Path | None = Field(
+        default=None, description="A GGUF file for the embedded local model (extra 'local')."
+    )
+
+    # --- reading articles ----------------------------------------------------------------
+    chunk_tokens: int = Field(
+        default=3000, ge=200, description="Token budget of one chunk of article text."
+    )
+    chunk_overlap_tokens: int = Field(
+        default=80, ge=0, description="Tokens of the previous chunk repeated for context."
+    )
+    max_article_tokens: int = Field(
+        default=100_000, ge=100, description="Longest article accepted, in tokens."
+    )
+    llm_concurrency: int = Field(
+        default=8, ge=1, description="Chunks read by the model at the same time."
+    )
+    request_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds before one LLM request is abandoned."
+    )
+    llm_max_retries: int = Field(
+        default=2, ge=0, description="Retries of 429/5xx/timeouts by the openai client."
+    )
+    max_output_tokens: int = Field(
+        default=4096, ge=256, description="Largest answer asked of the model in one call."
+    )
+    answer_context_tokens: int = Field(
+        default=3000, ge=200, description="Article tokens given to a follow-up question."
+    )
+    history_tokens: int = Field(
+        default=1500, ge=0, description="Tokens of earlier questions and answers kept."
+    )
+
+    # --- storage and logging -------------------------------------------------------------
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Folder for the SQLite store and every other state file.",
+    )
+    log_level: str = Field(default="INFO", description="Python logging level.")
+
+    # --- Telegram ------------------------------------------------------------------------
+    telegram_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "telegram_bot_token"),
+        description="Token from @BotFather.",
+    )
+    telegram_base_url: str = Field(
+        default="https://api.telegram.org/bot",
+        validation_alias=AliasChoices("TELEGRAM_BASE_URL", "telegram_base_url"),
+        description="Bot API base (a self-hosted Bot API server, or a test fake).",
+    )
+    telegram_base_file_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TELEGRAM_BASE_FILE_URL", "telegram_base_file_url"),
+        description="Bot API file base; derived from TELEGRAM_BASE_URL when unset.",
+    )
+    allowed_users: str = Field(
+        default="",
+        description="Comma-separated Telegram user IDs allowed to use the bot, or '*' for all.",
+    )
+    allowed_chats: str = Field(
+        default="", description="Comma-separated chat IDs whose members may all use the bot."
+    )
+    daily_token_quota: int = Field(
+        default=300_000, ge=0, description="LLM tokens one user may spend per UTC day (0: none)."
+    )
+    fragment_quiet_seconds: float = Field(
+        default=1.5, ge=0, description="Quiet time that ends a paste split into fragments."
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Public HTTPS URL; when set the bot uses a webhook."
+    )
+    webhook_listen: str = Field(default="0.0.0.0", description="Webhook listen address.")
+    webhook_port: int = Field(default=8443, description="Webhook listen port.")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Secret token Telegram sends with each webhook call."
+    )
+
+    @field_validator("data_dir", "local_model", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "digestbot.sqlite3"
+
+    @property
+    def tiktoken_cache_dir(self) -> Path:
+        return Path(os.environ.get("TIKTOKEN_CACHE_DIR") or self.data_dir / "tiktoken")

@@ -1,0 +1,217 @@
+"""SQLite storage that migrates itself: articles, cached digests, questions, token usage.
+
+Handed its path (or connection) by the caller; nothing here knows about Telegram. A
+``scope`` string keeps one conversation's articles apart from another's ("cli",
+"chat:123"). Migrations are numbered SQL scripts applied in order under
+``PRAGMA user_version``; an edge may register its own tables with ``extra_migrations``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.core.schemas import Answer, Digest
+
+CORE_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE articles (
+        id INTEGER PRIMARY KEY,
+        scope TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (scope, sha256)
+    );
+    CREATE TABLE digests (
+        sha256 TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_version TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (sha256, model, prompt_version)
+    );
+    CREATE TABLE exchanges (
+        id INTEGER PRIMARY KEY,
+        article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        question TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX exchanges_by_article ON exchanges (article_id, id);
+    CREATE TABLE usage (
+        id INTEGER PRIMARY KEY,
+        user_key TEXT NOT NULL,
+        day TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        calls INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX usage_by_user_day ON usage (user_key, day);
+    """,
+)
+
+
+def article_hash(text: str) -> str:
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    id: int
+    scope: str
+    sha256: str
+    title: str
+    text: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Exchange:
+    question: str
+    answer: Answer
+
+
+class StoreError(RuntimeError):
+    """The data folder or database cannot be used."""
+
+
+class Store:
+    """All persistent state of the bot, in one SQLite file."""
+
+    def __init__(
+        self, connection: sqlite3.Connection, extra_migrations: Sequence[str] = ()
+    ) -> None:
+        self.db = connection
+        self.db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self.migrate((*CORE_MIGRATIONS, *extra_migrations))
+
+    @classmethod
+    def open(cls, path: Path, extra_migrations: Sequence[str] = ()) -> Store:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            connection.execute("PRAGMA busy_timeout=5000")
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"cannot open the store at {path}: {error}") from error
+        return cls(connection, extra_migrations)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def migrate(self, migrations: Sequence[str]) -> None:
+        with self._lock:
+            version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+            for number, script in enumerate(migrations[version:], start=version + 1):
+                self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self.db.execute(sql, params)
+
+    # --- articles ------------------------------------------------------------------------------
+
+    def save_article(self, scope: str, text: str, title: str) -> StoredArticle:
+        """Store an article before any model sees it; the same text in a scope is stored once."""
+        digest = article_hash(text)
+        with self._lock:
+            self.db.execute(
+                "INSERT INTO articles (scope, sha256, title, text, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, sha256) DO NOTHING",
+                (scope, digest, title, text, _now()),
+            )
+            row = self.db.execute(
+                "SELECT * FROM articles WHERE scope = ? AND sha256 = ?", (scope, digest)
+            ).fetchone()
+        return _article(row)
+
+    def article(self, article_id: int, scope: str) -> StoredArticle | None:
+        row = self.execute(
+            "SELECT * FROM articles WHERE id = ? AND scope = ?", (article_id, scope)
+        ).fetchone()
+        return _article(row) if row else None
+
+    def recent_articles(self, scope: str, limit: int = 10) -> list[StoredArticle]:
+        rows = self.execute(
+            "SELECT * FROM articles WHERE scope = ? ORDER BY id DESC LIMIT ?", (scope, limit)
+        ).fetchall()
+        return [_article(r) for r in rows]
+
+    # --- digests -------------------------------------------------------------------------------
+
+    def cached_digest(self, sha256: str, model: str, prompt_version: str) -> Digest | None:
+        row = self.execute(
+            "SELECT body FROM digests WHERE sha256 = ? AND model = ? AND prompt_version = ?",
+            (sha256, model, prompt_version),
+        ).fetchone()
+        return Digest.model_validate_json(row["body"]) if row else None
+
+    def save_digest(self, sha256: str, model: str, prompt_version: str, digest: Digest) -> None:
+        self.execute(
+            "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)",
+            (sha256, model, prompt_version, digest.model_dump_json(), _now()),
+        )
+
+    # --- questions and answers -----------------------------------------------------------------
+
+    def save_exchange(self, article_id: int, question: str, answer: Answer) -> None:
+        self.execute(
+            "INSERT INTO exchanges (article_id, question, body, created_at) VALUES (?, ?, ?, ?)",
+            (article_id, question, answer.model_dump_json(), _now()),
+        )
+
+    def exchanges(self, article_id: int, limit: int = 20) -> list[Exchange]:
+        """The latest exchanges about an article, oldest first."""
+        rows = self.execute(
+            "SELECT question, body FROM exchanges WHERE article_id = ? ORDER BY id DESC LIMIT ?",
+            (article_id, limit),
+        ).fetchall()
+        return [Exchange(r["question"], Answer.model_validate_json(r["body"])) for r in rows][::-1]
+
+    # --- usage ---------------------------------------------------------------------------------
+
+    def record_usage(
+        self, user_key: str, kind: str, calls: int, prompt_tokens: int, completion_tokens: int
+    ) -> None:
+        self.execute(
+            "INSERT INTO usage (user_key, day, kind, calls, prompt_tokens, completion_tokens, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (user_key, today(), kind, calls, prompt_tokens, completion_tokens, _now()),
+        )
+
+    def tokens_used(self, user_key: str, day: str | None = None) -> int:
+        row = self.execute(
+            "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS used FROM usage "
+            "WHERE user_key = ? AND day = ?",
+            (user_key, day or today()),
+        ).fetchone()
+        return int(row["used"])
+
+
+def _article(row: sqlite3.Row) -> StoredArticle:
+    return StoredArticle(
+        row["id"], row["scope"], row["sha256"], row["title"], row["text"], row["created_at"]
+    )

@@ -1,0 +1,85 @@
+"""Shared fixtures: settings pointed at a temp folder, the fake model server, the article."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.core.chunking import CountTokens
+from bot.core.encodings import load_encoding
+from bot.core.service import DigestService
+from bot.core.settings import Settings
+from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.scripted_model import ScriptedModel, zhaoqing_people
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiktoken_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    path = tmp_path_factory.mktemp("tiktoken")
+    old = os.environ.get("TIKTOKEN_CACHE_DIR")
+    os.environ["TIKTOKEN_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+    else:
+        os.environ["TIKTOKEN_CACHE_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they pass, never the developer's own."""
+    for name in list(os.environ):
+        if name.startswith(("BOT_", "OPENAI_", "TELEGRAM_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def count_tokens(_tiktoken_cache: Path) -> CountTokens:
+    encoding = load_encoding("o200k_base", _tiktoken_cache)
+    return lambda text: len(encoding.encode_ordinary(text))
+
+
+@pytest.fixture
+def article_text() -> str:
+    return (DATA / "zhaoqing-die-casting-summit.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def model() -> ScriptedModel:
+    return ScriptedModel(people=zhaoqing_people())
+
+
+@pytest.fixture
+def llm_server(model: ScriptedModel, count_tokens: CountTokens) -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(responder=model, count_tokens=count_tokens) as server:
+        yield server
+
+
+def make_settings(data_dir: Path, server: FakeOpenAIServer, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "openai_base_url": server.base_url,
+        "openai_api_key": "test-key",
+        "model": "fake-model",
+        "request_timeout": 10.0,
+        "llm_max_retries": 0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, llm_server: FakeOpenAIServer) -> Settings:
+    return make_settings(tmp_path, llm_server)
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[DigestService]:
+    svc = DigestService.from_settings(settings)
+    yield svc
+    await svc.aclose()

@@ -1,0 +1,267 @@
+"""A small, honest fake of the OpenAI Chat Completions HTTP API, for tests.
+
+It serves ``POST /v1/chat/completions`` and ``GET /v1/models`` on 127.0.0.1 (free port) from a
+standard-library ``ThreadingHTTPServer`` in a daemon thread, so the *real* ``openai`` client can
+be pointed at it: no mocks, the client's own error mapping, retries and timeouts are exercised.
+
+What the "model" writes comes from a ``responder`` callable; faults (429, 500, timeouts, broken
+JSON, truncation, refusals, context-length errors, non-JSON bodies) are queued with ``fail_next``.
+Requests it would reject anyway (body not a JSON object, ``stream: true``, ``json_schema`` while
+``reject_json_schema`` is set, as llama.cpp's server once did) get a 400 without using a fault.
+Every request gets its own thread (``Connection: close``), so injected latency overlaps across
+concurrent requests, and ``max_in_flight`` records the peak concurrency actually seen.
+
+Usage numbers: ``prompt_tokens`` = sum over request messages of ``count_tokens(text) + 4``
+(``MESSAGE_OVERHEAD_TOKENS``, roughly what OpenAI's chat format adds per message);
+``completion_tokens`` = ``count_tokens(content or "")``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+MESSAGE_OVERHEAD_TOKENS = 4
+FAKE_MODEL = "fake-model"
+FAULT_KINDS = frozenset(
+    {"429", "500", "timeout", "bad_json", "length", "refusal", "context_length", "not_json_body"}
+)
+
+
+@dataclass
+class FakeReply:
+    content: str | None = None  # what the "model" writes
+    finish_reason: str = "stop"
+    refusal: str | None = None
+
+
+Responder = Callable[[dict[str, Any]], FakeReply | str]  # gets the parsed JSON request body
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]  # keys lower-cased
+    body: Any  # parsed JSON, or None if absent / not JSON
+    started_at: float  # time.monotonic()
+    finished_at: float | None = None
+    status: int | None = None
+    fault: str | None = None  # the fail_next kind consumed by this request, if any
+    error: str | None = None  # text of an exception raised by the responder
+
+
+def _text(content: Any) -> str:
+    """Text of a message ``content``: a string, or a list of ``{"type": "text"}`` parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def echo_responder(body: dict[str, Any]) -> str:
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    return json.dumps({"echo": _text(users[-1].get("content")) if users else None})
+
+
+def _error(message: str, type_: str, code: Any = None, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeOpenAIServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # keep test output quiet
+
+    def do_GET(self) -> None:
+        self.server.fake._handle(self)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            hdrs = {"content-type": "application/json", **(headers or {})}
+            hdrs |= {"content-length": str(len(raw)), "connection": "close"}
+            hdrs.setdefault("x-request-id", f"req_{uuid.uuid4().hex}")
+            for name, value in hdrs.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (e.g. its timeout fired); nothing left to tell it
+
+
+class FakeOpenAIServer:
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        latency: float = 0.0,
+        count_tokens: Callable[[str], int] | None = None,
+    ) -> None:
+        self.responder: Responder = responder or echo_responder
+        self.latency = latency
+        self.count_tokens: Callable[[str], int] = count_tokens or (lambda text: len(text) // 4)
+        self.reject_json_schema = False
+        self.requests: list[RecordedRequest] = []
+        self.max_in_flight = 0
+        self._in_flight = 0
+        self._faults: deque[tuple[str, dict[str, Any]]] = deque()
+        self._lock = threading.Lock()
+        self._httpd: _HTTPServer | None = None
+        self.base_url = ""
+
+    def start(self) -> FakeOpenAIServer:
+        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd.fake = self
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def fail_next(self, kind: str, times: int = 1, **options: Any) -> None:
+        """Queue ``times`` faults of ``kind``, consumed one each by the next valid chat requests.
+
+        Options: 429 -> ``retry_after`` (header value, default 0), ``message``, ``code``;
+        500 -> ``message``; timeout -> ``seconds`` (default 5); bad_json -> ``content``;
+        refusal -> ``refusal``; context_length -> ``max_context`` (default 8192);
+        not_json_body -> ``body``, ``content_type`` (default text/html).
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        with self._lock:
+            self._faults.extend((kind, dict(options)) for _ in range(times))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._faults.clear()
+            self.max_in_flight = 0
+
+    def _handle(self, h: _Handler) -> None:
+        raw = h.rfile.read(int(h.headers.get("content-length") or 0))
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        path = h.path.split("?", 1)[0]
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        rec = RecordedRequest(h.command, path, headers, body, time.monotonic())
+        with self._lock:
+            self.requests.append(rec)
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            time.sleep(self.latency)
+            status, payload, extra = self._route(rec)
+        except Exception as exc:  # e.g. the responder (test code) raised: answer 500 with it
+            rec.error = f"{type(exc).__name__}: {exc}"
+            status, payload, extra = 500, _error(rec.error, "server_error"), {}
+        rec.status, rec.finished_at = status, time.monotonic()
+        with self._lock:
+            self._in_flight -= 1
+        h.send(status, payload, extra)  # only after the bookkeeping: clients never see it stale
+
+    def _route(self, rec: RecordedRequest) -> tuple[int, Any, dict[str, str]]:
+        if (rec.method, rec.path) == ("GET", "/v1/models"):
+            model = {"id": FAKE_MODEL, "object": "model", "created": 0, "owned_by": "fake"}
+            return 200, {"object": "list", "data": [model]}, {}
+        if (rec.method, rec.path) != ("POST", "/v1/chat/completions"):
+            msg = f"Invalid URL ({rec.method} {rec.path})"
+            return 404, _error(msg, "invalid_request_error", "unknown_url"), {}
+        body = rec.body
+        # Requests the server would refuse anyway get their 400 and leave the fault queue alone.
+        if not isinstance(body, dict):
+            return 400, _error("Request body must be a JSON object.", "invalid_request_error"), {}
+        if body.get("stream"):
+            msg = "stream=true is not supported by this fake server"
+            return 400, _error(msg, "invalid_request_error", None, "stream"), {}
+        rtype = (body.get("response_format") or {}).get("type")
+        if self.reject_json_schema and rtype == "json_schema":
+            # llama.cpp's server wording (before it grew json_schema support); its code is an int.
+            msg = f'response_format type must be one of "text" or "json_object", but got: {rtype}'
+            err = {"error": {"code": 400, "message": msg, "type": "invalid_request_error"}}
+            return 400, err, {}
+        with self._lock:
+            kind, opts = self._faults.popleft() if self._faults else ("", {})
+        rec.fault = kind or None
+        if kind == "429":
+            msg = opts.get("message", "Rate limit reached for requests. Please try again later.")
+            err = _error(msg, "rate_limit_error", opts.get("code", "rate_limit_exceeded"))
+            return 429, err, {"retry-after": str(opts.get("retry_after", 0))}
+        if kind == "500":
+            msg = opts.get("message", "The server had an error while processing your request.")
+            return 500, _error(msg, "server_error"), {}
+        if kind == "context_length":
+            msg = (
+                f"This model's maximum context length is {opts.get('max_context', 8192)} tokens. "
+                f"However, your messages resulted in {self._prompt_tokens(body)} tokens. "
+                "Please reduce the length of the messages."
+            )
+            err = _error(msg, "invalid_request_error", "context_length_exceeded", "messages")
+            return 400, err, {}
+        if kind == "not_json_body":
+            page = opts.get("body", "<html><body>502 Bad Gateway (upstream)</body></html>")
+            return 200, page.encode(), {"content-type": opts.get("content_type", "text/html")}
+        if kind == "timeout":
+            time.sleep(opts.get("seconds", 5))
+        if kind == "bad_json":
+            reply = FakeReply(content=opts.get("content", '{"summary": "cut off'))
+        elif kind == "refusal":
+            reply = FakeReply(refusal=opts.get("refusal", "I'm sorry, I can't help with that."))
+        else:
+            got = self.responder(body)
+            reply = FakeReply(content=got) if isinstance(got, str) else got
+            if kind == "length":
+                text = reply.content or ""
+                reply = FakeReply(content=text[: len(text) // 2], finish_reason="length")
+        return 200, self._completion(body, reply), {}
+
+    def _prompt_tokens(self, body: dict[str, Any]) -> int:
+        messages = body.get("messages") or []
+        return sum(
+            self.count_tokens(_text(m.get("content"))) + MESSAGE_OVERHEAD_TOKENS
+            for m in messages
+            if isinstance(m, dict)
+        )
+
+    def _completion(self, body: dict[str, Any], reply: FakeReply) -> dict[str, Any]:
+        prompt, completion = self._prompt_tokens(body), self.count_tokens(reply.content or "")
+        message = {"role": "assistant", "content": reply.content, "refusal": reply.refusal}
+        choice = dict(index=0, message=message, finish_reason=reply.finish_reason, logprobs=None)
+        usage = dict(prompt_tokens=prompt, completion_tokens=completion)
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", FAKE_MODEL),
+            "choices": [choice],
+            "usage": {**usage, "total_tokens": prompt + completion},
+        }

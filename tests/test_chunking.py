@@ -1,0 +1,95 @@
+"""Chunking: budgets hold, no text is lost, CJK works, paragraphs are preferred."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bot.core.chunking import CountTokens, NumberedArticle, render_sentences
+
+
+def _rebuilt(article: NumberedArticle) -> str:
+    return "".join(s.text for s in article.sentences)
+
+
+def _squeeze(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_sentences_cover_the_article_exactly(article_text: str, count_tokens: CountTokens) -> None:
+    article = NumberedArticle(article_text, count_tokens, 400)
+    assert _rebuilt(article) and _squeeze(_rebuilt(article)) == _squeeze(article_text)
+    for sentence in article.sentences:
+        assert article_text[sentence.start : sentence.end] == sentence.text
+
+
+@pytest.mark.parametrize("budget", [200, 350, 600, 1000])
+def test_chunks_stay_in_budget_and_lose_nothing(
+    article_text: str, count_tokens: CountTokens, budget: int
+) -> None:
+    article = NumberedArticle(article_text, count_tokens, budget // 2)
+    chunks = article.chunks(budget, overlap_tokens=60)
+    assert len(chunks) >= 2
+    for chunk in chunks:
+        assert count_tokens(render_sentences(chunk.sentences)) <= budget
+    covered = [s.number for c in chunks for s in c.new_sentences]
+    assert covered == [s.number for s in article.sentences]  # every sentence once, in order
+    assert any(c.overlap for c in chunks[1:])
+
+
+def test_chunks_are_balanced(article_text: str, count_tokens: CountTokens) -> None:
+    article = NumberedArticle(article_text, count_tokens, 400)
+    sizes = [c.tokens for c in article.chunks(1000, 0)]
+    assert len(sizes) == 2 and min(sizes) > max(sizes) / 3
+
+
+def test_short_article_is_one_chunk(article_text: str, count_tokens: CountTokens) -> None:
+    article = NumberedArticle(article_text, count_tokens, 400)
+    assert len(article.chunks(3000, 80)) == 1
+
+
+def test_chinese_text_without_spaces(count_tokens: CountTokens) -> None:
+    sentence = "肇庆市委书记张爱军表示，肇庆将大力培育千亿级新能源汽车和压铸产业集群。"
+    paragraph = sentence * 40 + "\n" + "市长许晓雄说，要全力支持压铸企业集聚发展壮大、加快创新升级。" * 40
+    article = NumberedArticle(paragraph, count_tokens, 60)
+    assert len(article.sentences) >= 80
+    assert _squeeze(_rebuilt(article)) == _squeeze(paragraph)
+    chunks = article.chunks(300, 30)
+    assert all(count_tokens(render_sentences(c.sentences)) <= 300 for c in chunks)
+    assert [s.number for c in chunks for s in c.new_sentences] == list(
+        range(1, len(article.sentences) + 1)
+    )
+
+
+def test_overlong_sentence_is_split_without_loss(count_tokens: CountTokens) -> None:
+    words = [random.Random(7).choice(["alpha", "beta", "gamma", "delta"]) for _ in range(3000)]
+    text = " ".join(words) + "."
+    article = NumberedArticle(text, count_tokens, 100)
+    assert all(s.tokens <= 100 for s in article.sentences)
+    assert _squeeze(_rebuilt(article)) == _squeeze(text)
+    one_run = "壹" * 2000
+    article = NumberedArticle(one_run, count_tokens, 50)
+    assert "".join(s.text for s in article.sentences) == one_run
+
+
+def test_abbreviations_do_not_end_sentences(count_tokens: CountTokens) -> None:
+    article = NumberedArticle(
+        "Guangdong Hongtu Technology Co., Ltd. opened a centre. Dr. Wu spoke.", count_tokens, 100
+    )
+    assert [s.text for s in article.sentences] == [
+        "Guangdong Hongtu Technology Co., Ltd. opened a centre.",
+        "Dr. Wu spoke.",
+    ]
+
+
+def test_paragraph_end_is_preferred(count_tokens: CountTokens) -> None:
+    paragraph = " ".join(f"Sentence number {i} talks about die casting." for i in range(12))
+    text = "\n\n".join([paragraph] * 4)
+    article = NumberedArticle(text, count_tokens, 200)
+    chunks = article.chunks(260, 0)
+    ends_at_paragraph = [
+        c.sentences[-1].paragraph != article.sentences[c.sentences[-1].number].paragraph
+        for c in chunks[:-1]
+    ]
+    assert sum(ends_at_paragraph) >= len(ends_at_paragraph) - 1
