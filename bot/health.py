@@ -36,7 +36,7 @@ async def check_health(settings: Settings, *, check_llm: bool = False) -> int:
             store.execute("BEGIN IMMEDIATE")
             store.execute("ROLLBACK")
             results.append(
-                ("store", True, f"{settings.store_path} (schema {store.schema_version})")
+                ("store", True, f"{settings.store_path} (schema {store.schema_version()})")
             )
         finally:
             store.close()

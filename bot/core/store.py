@@ -2,8 +2,8 @@
 
 Handed its path (or connection) by the caller; nothing here knows about Telegram. A
 ``scope`` string keeps one conversation's articles apart from another's ("cli",
-"chat:123"). Migrations are numbered SQL scripts applied in order under
-``PRAGMA user_version``; an edge may register its own tables with ``extra_migrations``.
+"chat:123"). Migrations are numbered SQL scripts applied in order, each in a transaction,
+with a version kept per component, so an edge can add its own tables with ``migrate``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,16 +96,14 @@ class StoreError(RuntimeError):
 class Store:
     """All persistent state of the bot, in one SQLite file."""
 
-    def __init__(
-        self, connection: sqlite3.Connection, extra_migrations: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, connection: sqlite3.Connection) -> None:
         self.db = connection
         self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
-        self.migrate((*CORE_MIGRATIONS, *extra_migrations))
+        self.migrate("core", CORE_MIGRATIONS)
 
     @classmethod
-    def open(cls, path: Path, extra_migrations: Sequence[str] = ()) -> Store:
+    def open(cls, path: Path) -> Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -113,20 +112,43 @@ class Store:
             connection.execute("PRAGMA busy_timeout=5000")
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the store at {path}: {error}") from error
-        return cls(connection, extra_migrations)
+        return cls(connection)
 
     def close(self) -> None:
         self.db.close()
 
-    def migrate(self, migrations: Sequence[str]) -> None:
+    def migrate(self, component: str, migrations: Sequence[str]) -> None:
+        """Apply the component's migrations that this database has not seen yet."""
         with self._lock:
-            version = int(self.db.execute("PRAGMA user_version").fetchone()[0])
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_versions "
+                "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            version = self.schema_version(component)
             for number, script in enumerate(migrations[version:], start=version + 1):
-                self.db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+                self.db.executescript(
+                    f"BEGIN; {script};"
+                    f"INSERT INTO schema_versions VALUES ('{component}', {number}) "
+                    f"ON CONFLICT (component) DO UPDATE SET version = {number}; COMMIT;"
+                )
 
-    @property
-    def schema_version(self) -> int:
-        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+    def schema_version(self, component: str = "core") -> int:
+        row = self.db.execute(
+            "SELECT version FROM schema_versions WHERE component = ?", (component,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several writes that land together or not at all."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
         with self._lock:

@@ -112,14 +112,18 @@ class ScriptedModel:
         }
 
     def _answer(self, prompt: str, question_message: str) -> dict[str, Any]:
+        """Pick the sentence sharing the rarest words with the question, or say not stated."""
         question = question_message.split("Question:", 1)[-1].split("\n", 1)[0]
         wanted = set(_WORD.findall(question.lower())) - {"who", "what", "the", "which", "did"}
-        best, best_score = None, 0
-        for number, text in sorted(_sentences(prompt).items()):
-            score = len(wanted & set(_WORD.findall(text.lower())))
+        sentences = sorted(_sentences(prompt).items())
+        words = {n: set(_WORD.findall(t.lower())) for n, t in sentences}
+        frequency = {w: sum(w in ws for ws in words.values()) for w in wanted}
+        best, best_score = None, 0.0
+        for number, text in sentences:
+            score = sum(1 / frequency[w] for w in wanted & words[number])
             if score > best_score:
                 best, best_score = (number, text), score
-        if best is None or best_score < max(2, len(wanted) // 2):
+        if best is None or best_score < 0.5:
             return {"answer": "The article does not say.", "stated": False, "sentences": []}
         return {"answer": best[1], "stated": True, "sentences": [best[0]]}
 

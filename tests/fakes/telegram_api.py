@@ -129,14 +129,19 @@ def parse_html(src: str, strict_ampersand: bool = True) -> tuple[str, list[JSON]
             attrs: dict[str, str] = {}
             while (a := _ATTR.match(src, i)) and a[1]:
                 i, value = a.end(), a[3]
+                if value is None and i >= n:
+                    raise fail(f'Unclosed start tag "{tag}"', begin)
                 if value is None and not (tag == "blockquote" and a[1].lower() == "expandable"):
                     msg = f'Expected equal sign in declaration of an attribute of the tag "{tag}"'
                     raise fail(msg, begin)
-                if value and value[0] not in "\"'" and i < n and src[i] not in " \t\r\n>":
+                quoted = bool(value) and value[0] in "\"'"
+                if value is not None and not quoted and i < n and src[i] not in " \t\r\n>":
+                    if not value and src[i] in "\"'":  # an unterminated quoted value
+                        raise fail("Unclosed start tag", begin)
                     raise fail("Unexpected end of name token", i)
-                value = (value or "")[1:-1] if (value or " ")[0] in "\"'" else value or ""
+                value = value[1:-1] if quoted else value or ""
                 attrs[a[1].lower()] = _ENTITY.sub(lambda e: _entity_char(e) or e[0], value)
-            i = a.end() if a else i
+            i = a.end(1) if a else i
             if i >= n:
                 raise fail(f'Unclosed start tag "{tag}"', begin)
             if src[i] != ">":
@@ -389,6 +394,9 @@ class FakeTelegramServer:
             self._queries.add(query_id)
             user = self._users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "A"})
             message = copy.deepcopy(self._raw[(chat_id, message_id)])
+            rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+            if data not in [b.get("callback_data") for row in rows for b in row]:
+                raise ValueError(f"message {message_id} has no button with data {data!r}")
             query = {"id": query_id, "from": user, "message": message, "data": data}
             query["chat_instance"] = str(chat_id)
             self.queue_update({"callback_query": query})
@@ -482,7 +490,8 @@ class FakeTelegramServer:
         if mode == "html":
             plain, ents = _strip(*parse_html(text, self.strict_ampersand))
         else:  # Markdown passes unchecked; explicit entities are taken as given
-            plain, ents = _strip(text, list(p.get("entities") or p.get("caption_entities") or []))
+            ents = p.get("entities" if key == "text" else "caption_entities") or []
+            plain, ents = _strip(text, list(ents))
         if key == "text" and not plain:
             raise bad("message text is empty")
         if len(plain) > limit:

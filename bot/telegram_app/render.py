@@ -1,0 +1,169 @@
+"""Telegram HTML views of digests and answers.
+
+Every piece of model or article text goes through ``html.escape``; tags are only ever
+written here, balanced, around one paragraph. Messages are packed paragraph by paragraph
+under Telegram's 4096-character limit; a paragraph too long for one message is cut in its
+plain text (at a sentence or word) and each piece gets its own tags, so no cut is ever
+inside a tag or an entity.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from html import escape
+
+from bot.core.schemas import Answer, Commitment, Digest, Official
+
+MESSAGE_LIMIT = 4096
+_PIECE_LIMIT = 3000  # plain text per paragraph piece; escaping can grow it by a third at most
+_BREAK = re.compile(r"(?<=[.!?。！？])\s+|\s+")
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph: plain text, with an optional bold lead and a style for the rest."""
+
+    text: str
+    lead: str = ""
+    style: str = "plain"  # plain | quote | italic
+    gap: bool = True  # a blank line before it; bullets of one list have none
+
+    def html(self, text: str, lead: str) -> str:
+        body = escape(text, quote=False)
+        if self.style == "quote":
+            body = f"<blockquote>{body}</blockquote>"
+        elif self.style == "italic":
+            body = f"<i>{body}</i>"
+        return f"<b>{escape(lead, quote=False)}</b>{body}" if lead else body
+
+
+def _cut(text: str, limit: int) -> int:
+    """Where to cut plain text near ``limit``: after a sentence, else at a space."""
+    cuts = [m.start() for m in _BREAK.finditer(text, 0, limit) if m.start() > limit // 2]
+    return cuts[-1] if cuts else limit
+
+
+def _blocks(paragraph: Paragraph, limit: int) -> list[str]:
+    """The paragraph as one or more HTML blocks, each within ``limit`` once escaped."""
+    blocks: list[str] = []
+    text, lead = paragraph.text, paragraph.lead
+    while True:
+        html = paragraph.html(text, lead)
+        if len(html) <= limit:
+            return [*blocks, html]
+        size = min(len(text), _PIECE_LIMIT)
+        while len(paragraph.html(text[: _cut(text, size)], lead)) > limit:
+            size //= 2  # text full of & or < grows when escaped
+        cut = _cut(text, size)
+        blocks.append(paragraph.html(text[:cut].rstrip(), lead))
+        text, lead = text[cut:].lstrip(), ""
+
+
+def pack(paragraphs: list[Paragraph], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """HTML messages, each at most ``limit`` characters, split only between paragraphs."""
+    messages: list[str] = []
+    current = ""
+    for paragraph in paragraphs:
+        for index, block in enumerate(_blocks(paragraph, limit)):
+            joint = "\n\n" if paragraph.gap or index else "\n"
+            candidate = f"{current}{joint}{block}" if current else block
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                messages.append(current)
+                current = block
+    if current:
+        messages.append(current)
+    return messages
+
+
+def _role(official: Official) -> str:
+    role = ", ".join(x for x in (official.title, official.organization) if x)
+    return role or "title not stated"
+
+
+def _pledge(item: Commitment) -> str:
+    when = f" (by {item.deadline})" if item.deadline else ""
+    return f"{item.commitment}{when}"
+
+
+def digest_paragraphs(
+    digest: Digest, *, title: str, max_officials: int = 12, max_commitments: int = 8
+) -> list[Paragraph]:
+    paragraphs = [Paragraph(title, lead="📰 ", style="italic"), Paragraph(digest.summary)]
+    if digest.key_points:
+        paragraphs.append(Paragraph("", lead="Key points"))
+        paragraphs += [Paragraph(point, lead="• ", gap=False) for point in digest.key_points]
+    if digest.officials:
+        paragraphs.append(Paragraph("", lead=f"Officials ({len(digest.officials)})"))
+        paragraphs += [
+            Paragraph(f" — {_role(o)}", lead=f"• {o.name}", gap=False)
+            for o in digest.officials[:max_officials]
+        ]
+        if len(digest.officials) > max_officials:
+            more = len(digest.officials) - max_officials
+            paragraphs.append(
+                Paragraph(f"…and {more} more (tap Officials)", style="italic", gap=False)
+            )
+    if digest.commitments:
+        paragraphs.append(Paragraph("", lead=f"Commitments ({len(digest.commitments)})"))
+        paragraphs += [
+            Paragraph(f": {_pledge(c)}", lead=f"• {c.actor}", gap=False)
+            for c in digest.commitments[:max_commitments]
+        ]
+        if len(digest.commitments) > max_commitments:
+            more = len(digest.commitments) - max_commitments
+            paragraphs.append(
+                Paragraph(f"…and {more} more (tap Commitments)", style="italic", gap=False)
+            )
+    if not digest.officials and not digest.commitments:
+        paragraphs.append(Paragraph("No officials or commitments found.", style="italic"))
+    paragraphs.append(Paragraph("Ask me anything about this article.", style="italic"))
+    return paragraphs
+
+
+def officials_paragraphs(digest: Digest) -> list[Paragraph]:
+    if not digest.officials:
+        return [Paragraph("No officials found in this article.", style="italic")]
+    result = [Paragraph("", lead=f"Officials ({len(digest.officials)})")]
+    for official in digest.officials:
+        result.append(Paragraph(f" — {_role(official)}", lead=official.name))
+        result.append(Paragraph(official.quote, style="quote", gap=False))
+    return result
+
+
+def commitments_paragraphs(digest: Digest) -> list[Paragraph]:
+    if not digest.commitments:
+        return [Paragraph("No commitments found in this article.", style="italic")]
+    result = [Paragraph("", lead=f"Commitments ({len(digest.commitments)})")]
+    for item in digest.commitments:
+        result.append(Paragraph(f": {_pledge(item)}", lead=item.actor))
+        result.append(Paragraph(item.quote, style="quote", gap=False))
+    return result
+
+
+def answer_paragraphs(answer: Answer) -> list[Paragraph]:
+    result = [Paragraph(answer.answer)]
+    if not answer.stated:
+        result.append(Paragraph("The article does not state this.", style="italic"))
+    result += [Paragraph(quote, style="quote") for quote in answer.quotes[:3]]
+    return result
+
+
+def digest_markdown(digest: Digest, title: str) -> str:
+    lines = [f"# {title}", "", digest.summary, ""]
+    if digest.key_points:
+        lines += ["## Key points", "", *[f"- {p}" for p in digest.key_points], ""]
+    lines += ["## Officials", ""]
+    for official in digest.officials:
+        lines += [f"- **{official.name}** — {_role(official)}", f"  > {official.quote}"]
+    lines += ["", "## Commitments", ""]
+    for item in digest.commitments:
+        lines += [f"- **{item.actor}**: {_pledge(item)}", f"  > {item.quote}"]
+    return "\n".join(lines) + "\n"
+
+
+def digest_json(digest: Digest) -> str:
+    return json.dumps(digest.model_dump(), ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,168 @@
+"""What the Telegram edge must remember across restarts, in the core's SQLite file.
+
+Fragments of a paste are written as they arrive and turned into an article in one
+transaction with its digest job, so a crash at any moment loses no text; update IDs make a
+redelivered update a no-op; jobs left pending by a crash are resumed at start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core.store import Store
+
+TELEGRAM_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE tg_updates (update_id INTEGER PRIMARY KEY, seen_at TEXT NOT NULL);
+    CREATE TABLE tg_chats (
+        chat_id INTEGER PRIMARY KEY,
+        current_article_id INTEGER REFERENCES articles (id) ON DELETE SET NULL
+    );
+    CREATE TABLE tg_messages (
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        PRIMARY KEY (chat_id, message_id)
+    );
+    CREATE TABLE tg_fragments (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        UNIQUE (chat_id, message_id)
+    );
+    CREATE TABLE tg_jobs (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        reply_to INTEGER,
+        status TEXT NOT NULL DEFAULT 'pending',
+        created_at TEXT NOT NULL DEFAULT (datetime('now'))
+    );
+    CREATE INDEX tg_jobs_pending ON tg_jobs (status) WHERE status = 'pending';
+    """,
+)
+
+
+def chat_scope(chat_id: int) -> str:
+    return f"chat:{chat_id}"
+
+
+def user_key(user_id: int) -> str:
+    return f"tg:{user_id}"
+
+
+@dataclass(frozen=True)
+class Fragment:
+    message_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    chat_id: int
+    user_id: int
+    article_id: int
+    reply_to: int | None
+
+
+class TelegramState:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.migrate("telegram", TELEGRAM_MIGRATIONS)
+
+    def first_sight(self, update_id: int) -> bool:
+        """True the first time an update ID is seen, False for a redelivery."""
+        cursor = self.store.execute(
+            "INSERT OR IGNORE INTO tg_updates VALUES (?, datetime('now'))", (update_id,)
+        )
+        return cursor.rowcount == 1
+
+    # --- current article and message links -----------------------------------------------
+
+    def current_article(self, chat_id: int) -> int | None:
+        row = self.store.execute(
+            "SELECT current_article_id FROM tg_chats WHERE chat_id = ?", (chat_id,)
+        ).fetchone()
+        return int(row[0]) if row and row[0] is not None else None
+
+    def set_current_article(self, chat_id: int, article_id: int | None) -> None:
+        self.store.execute(
+            "INSERT INTO tg_chats VALUES (?, ?) ON CONFLICT (chat_id) "
+            "DO UPDATE SET current_article_id = excluded.current_article_id",
+            (chat_id, article_id),
+        )
+
+    def link_messages(self, chat_id: int, message_ids: list[int], article_id: int) -> None:
+        for message_id in message_ids:
+            self.store.execute(
+                "INSERT OR REPLACE INTO tg_messages VALUES (?, ?, ?)",
+                (chat_id, message_id, article_id),
+            )
+
+    def article_of_message(self, chat_id: int, message_id: int) -> int | None:
+        row = self.store.execute(
+            "SELECT article_id FROM tg_messages WHERE chat_id = ? AND message_id = ?",
+            (chat_id, message_id),
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    # --- fragments of a paste ------------------------------------------------------------
+
+    def add_fragment(self, chat_id: int, user_id: int, message_id: int, text: str) -> None:
+        self.store.execute(
+            "INSERT OR IGNORE INTO tg_fragments (chat_id, user_id, message_id, text) "
+            "VALUES (?, ?, ?, ?)",
+            (chat_id, user_id, message_id, text),
+        )
+
+    def fragments(self, chat_id: int, user_id: int) -> list[Fragment]:
+        rows = self.store.execute(
+            "SELECT message_id, text FROM tg_fragments WHERE chat_id = ? AND user_id = ? "
+            "ORDER BY message_id",
+            (chat_id, user_id),
+        ).fetchall()
+        return [Fragment(int(r[0]), str(r[1])) for r in rows]
+
+    def pending_pastes(self) -> list[tuple[int, int]]:
+        rows = self.store.execute("SELECT DISTINCT chat_id, user_id FROM tg_fragments").fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    def drop_fragments(self, chat_id: int, user_id: int, up_to_message: int) -> None:
+        self.store.execute(
+            "DELETE FROM tg_fragments WHERE chat_id = ? AND user_id = ? AND message_id <= ?",
+            (chat_id, user_id, up_to_message),
+        )
+
+    # --- digest jobs ---------------------------------------------------------------------
+
+    def create_job(
+        self,
+        chat_id: int,
+        user_id: int,
+        article_id: int,
+        reply_to: int | None,
+        fragments_up_to: int | None = None,
+    ) -> Job:
+        """Queue a digest; consumes the paste's fragments in the same transaction."""
+        with self.store.transaction():
+            cursor = self.store.execute(
+                "INSERT INTO tg_jobs (chat_id, user_id, article_id, reply_to) VALUES (?, ?, ?, ?)",
+                (chat_id, user_id, article_id, reply_to),
+            )
+            if fragments_up_to is not None:
+                self.drop_fragments(chat_id, user_id, fragments_up_to)
+        return Job(int(cursor.lastrowid or 0), chat_id, user_id, article_id, reply_to)
+
+    def finish_job(self, job_id: int, status: str) -> None:
+        self.store.execute("UPDATE tg_jobs SET status = ? WHERE id = ?", (status, job_id))
+
+    def pending_jobs(self) -> list[Job]:
+        rows = self.store.execute(
+            "SELECT id, chat_id, user_id, article_id, reply_to FROM tg_jobs "
+            "WHERE status = 'pending' ORDER BY id"
+        ).fetchall()
+        return [Job(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]

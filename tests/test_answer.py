@@ -1,0 +1,64 @@
+"""Follow-up answers: grounded quotes, 'not stated', history, retrieval for long articles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.core.answer import relevant_sentences
+from bot.core.chunking import CountTokens, NumberedArticle
+from bot.core.service import DigestService
+from tests.conftest import make_settings
+from tests.fakes.openai_server import FakeOpenAIServer
+
+
+async def test_answer_quotes_the_article(service: DigestService, article_text: str) -> None:
+    article = service.save_article("t", article_text)
+    answer = await service.ask(article, "Who is the mayor of Zhaoqing?")
+    assert answer.stated and "Xu Xiaoxiong" in answer.answer
+    assert answer.quotes and all(q in article_text for q in answer.quotes)
+    assert answer.stats.llm_calls == 1
+
+
+async def test_unstated_answer_says_so(service: DigestService, article_text: str) -> None:
+    article = service.save_article("t", article_text)
+    answer = await service.ask(article, "What is the population of Zhaoqing?")
+    assert answer.stated is False and answer.quotes == []
+
+
+async def test_history_is_sent_and_prefix_is_stable(
+    service: DigestService, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    article = service.save_article("t", article_text)
+    await service.digest(article)
+    await service.ask(article, "Who is the mayor of Zhaoqing?")
+    await service.ask(article, "What did the Ministry of Industry and Information Technology promise?")
+    first, second = (r.body["messages"] for r in llm_server.requests[-2:])
+    assert second[:2] == first[:2]  # system + article: a prompt cache can reuse them
+    assert second[2] == {"role": "user", "content": "Question: Who is the mayor of Zhaoqing?"}
+    assert second[3]["role"] == "assistant" and "Xu Xiaoxiong" in second[3]["content"]
+    # A new service (a restart) still has the history.
+    assert len(service.store.exchanges(article.id)) == 2
+
+
+async def test_long_article_sends_relevant_passages(
+    tmp_path: Path, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    settings = make_settings(tmp_path, llm_server, answer_context_tokens=400)
+    service = DigestService.from_settings(settings)
+    try:
+        article = service.save_article("t", article_text)
+        answer = await service.ask(article, "Who is the mayor of Zhaoqing?")
+    finally:
+        await service.aclose()
+    context = llm_server.requests[-1].body["messages"][1]["content"]
+    assert "Mayor Xu Xiaoxiong" in context and "most relevant" in context
+    assert "Gaoyao Initiative" not in context  # unrelated parts were left out
+    assert "Xu Xiaoxiong" in answer.answer
+
+
+def test_retrieval_keeps_budget_and_order(article_text: str, count_tokens: CountTokens) -> None:
+    article = NumberedArticle(article_text, count_tokens, 400)
+    chosen = relevant_sentences(article, "Which companies lead, Xiaopeng or Ningde?", 300)
+    assert sum(s.tokens for s in chosen) <= 300
+    assert [s.number for s in chosen] == sorted(s.number for s in chosen)
+    assert any("Xiaopeng" in s.text for s in chosen)

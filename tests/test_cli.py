@@ -1,0 +1,104 @@
+"""The real ``digestbot`` command, run as a subprocess against the fake model server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA
+from tests.fakes.openai_server import FakeOpenAIServer
+
+ARTICLE = DATA / "zhaoqing-die-casting-summit.txt"
+
+
+def run(
+    args: list[str], env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env, input=stdin, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def env(tmp_path: Path, llm_server: FakeOpenAIServer) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "OPENAI_"))}
+    return base | {
+        "OPENAI_BASE_URL": llm_server.base_url,
+        "OPENAI_API_KEY": "test-key",
+        "BOT_MODEL": "fake-model",
+        "BOT_DATA_DIR": str(tmp_path / "data"),
+        "BOT_LLM_MAX_RETRIES": "0",
+    }
+
+
+def test_digest_json_end_to_end(env: dict[str, str], llm_server: FakeOpenAIServer) -> None:
+    result = run(["digest", str(ARTICLE), "--json"], env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {"summary", "key_points", "officials", "commitments", "stats"} <= data.keys()
+    assert len(data["officials"]) == 12
+    text = ARTICLE.read_text(encoding="utf-8")
+    for official in data["officials"]:
+        assert {"name", "title", "organization", "quote"} <= official.keys()
+        assert official["quote"] in text
+    for item in data["commitments"]:
+        assert {"actor", "commitment", "deadline", "quote"} <= item.keys()
+        assert item["quote"] in text
+    stats = data["stats"]
+    assert stats["llm_calls"] == 1 and stats["chunks"] == 1
+    assert {"article_tokens", "prompt_tokens", "completion_tokens", "seconds"} <= stats.keys()
+    # The same article again is served from the cache: no new request.
+    again = run(["digest", "-"], env, stdin=text)
+    assert again.returncode == 0 and "OFFICIALS (12)" in again.stdout
+    assert len(llm_server.requests) == 1
+
+
+def test_ask_json(env: dict[str, str]) -> None:
+    result = run(["ask", str(ARTICLE), "Who is the mayor of Zhaoqing?", "--json"], env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["stated"] is True and "Xu Xiaoxiong" in data["answer"]
+    assert isinstance(data["quotes"], list) and data["quotes"]
+
+
+def test_chat_loop(env: dict[str, str]) -> None:
+    result = run(["chat", str(ARTICLE)], env, stdin="Who is the mayor of Zhaoqing?\n\n")
+    assert result.returncode == 0, result.stderr
+    assert "SUMMARY" in result.stdout and "Xu Xiaoxiong" in result.stdout.split("Ask about")[1]
+
+
+def test_missing_key_is_one_clear_line(env: dict[str, str]) -> None:
+    env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}
+    result = run(["digest", str(ARTICLE)], env)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "OPENAI_API_KEY" in result.stderr
+
+
+def test_unreachable_server_is_one_clear_line(env: dict[str, str]) -> None:
+    result = run(["digest", str(ARTICLE)], env | {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert result.returncode == 1
+    assert "127.0.0.1:9" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_input_is_reported(env: dict[str, str], tmp_path: Path) -> None:
+    assert "no such file" in run(["digest", str(tmp_path / "nope.txt")], env).stderr
+    empty = run(["digest", "-"], env, stdin="  \n")
+    assert empty.returncode == 1 and "empty" in empty.stderr
+    bad = run(["digest", "-"], env | {"BOT_CHUNK_TOKENS": "lots"}, stdin="x")
+    assert bad.returncode == 2 and "chunk_tokens" in bad.stderr
+
+
+def test_version_and_health(env: dict[str, str]) -> None:
+    version = run(["--version"], env)
+    assert version.returncode == 0 and version.stdout.startswith("digestbot ")
+    health = run(["health", "--check-llm"], env)
+    assert health.returncode == 0, health.stdout
+    assert "ok   store" in health.stdout and "ok   model server" in health.stdout
+    broken = run(["health"], env | {"BOT_DATA_DIR": "/proc/forbidden"})
+    assert broken.returncode == 1 and "FAIL store" in broken.stdout

@@ -1,0 +1,80 @@
+"""Prompt files validate loudly; the store migrates itself and keeps scopes apart."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot.core.prompts import PromptError, PromptLibrary, default_prompts_dir
+from bot.core.schemas import Answer
+from bot.core.store import Store
+
+
+def test_shipped_prompts_load() -> None:
+    library = PromptLibrary()
+    assert {"system", "digest", "extract_chunk", "summarize", "answer", "answer_context"} <= set(
+        library._prompts
+    )
+    assert len(library.version) == 12
+    assert default_prompts_dir().is_dir()
+
+
+def test_missing_variable_is_named() -> None:
+    with pytest.raises(PromptError, match="needs variable.*article"):
+        PromptLibrary().render("digest")
+    with pytest.raises(PromptError, match="has no variable.*artcle"):
+        PromptLibrary().render("digest", article="x", artcle="y")
+
+
+def test_bad_prompt_files_are_rejected(tmp_path: Path) -> None:
+    (tmp_path / "p.toml").write_text('description = "d"\nvariables = []\ntemplate = "${x}"\n')
+    with pytest.raises(PromptError, match="undeclared variable"):
+        PromptLibrary(tmp_path)
+    (tmp_path / "p.toml").write_text('description = "d"\nvariables = ["y"]\ntemplate = "hi"\n')
+    with pytest.raises(PromptError, match="unused variable"):
+        PromptLibrary(tmp_path)
+    (tmp_path / "p.toml").write_text('template = "hi"\n')
+    with pytest.raises(PromptError, match="invalid prompt file"):
+        PromptLibrary(tmp_path)
+
+
+def test_prompt_version_follows_content(tmp_path: Path) -> None:
+    (tmp_path / "p.toml").write_text('description = "d"\nvariables = []\ntemplate = "a"\n')
+    first = PromptLibrary(tmp_path).version
+    (tmp_path / "p.toml").write_text('description = "d"\nvariables = []\ntemplate = "b"\n')
+    assert PromptLibrary(tmp_path).version != first
+
+
+def test_store_migrates_once_and_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = Store.open(path)
+    article = store.save_article("chat:1", "Some text.", "Title")
+    store.save_exchange(article.id, "Q?", Answer(answer="A.", quotes=[], stated=False))
+    store.record_usage("u", "answer", 1, 10, 5)
+    store.close()
+    again = Store.open(path)
+    assert again.schema_version() == 1
+    assert again.article(article.id, "chat:1") == article
+    assert again.article(article.id, "chat:2") is None  # another chat never sees it
+    assert again.exchanges(article.id)[0].answer.answer == "A."
+    assert again.tokens_used("u") == 15
+    assert again.save_article("chat:1", "Some text.", "Title").id == article.id
+
+
+def test_store_transaction_rolls_back(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.sqlite3")
+    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+        store.execute("INSERT INTO usage VALUES (1, 'u', 'd', 'k', 1, 1, 1, 'now')")
+        store.execute("INSERT INTO usage VALUES (1, 'u', 'd', 'k', 1, 1, 1, 'now')")
+    assert store.tokens_used("u", "d") == 0
+
+
+def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
+    from bot.core.store import StoreError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot open the store"):
+        Store.open(blocker / "sub" / "s.sqlite3")
