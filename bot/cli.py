@@ -63,7 +63,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
     except ValidationError as error:
         return _fail(f"invalid settings: {_first_error(error)}", 2)
-    logs.configure(settings.log_level if args.command == "run" else "WARNING")
+    secrets = [
+        secret.get_secret_value()
+        for secret in (
+            settings.telegram_bot_token,
+            settings.openai_api_key,
+            settings.webhook_secret,
+        )
+        if secret is not None
+    ]
+    logs.configure(settings.log_level if args.command == "run" else "WARNING", secrets)
     try:
         if args.command == "run":
             from bot.telegram_app.app import run_bot

@@ -31,7 +31,9 @@ async def test_history_is_sent_and_prefix_is_stable(
     article = service.save_article("t", article_text)
     await service.digest(article)
     await service.ask(article, "Who is the mayor of Zhaoqing?")
-    await service.ask(article, "What did the Ministry of Industry and Information Technology promise?")
+    await service.ask(
+        article, "What did the Ministry of Industry and Information Technology promise?"
+    )
     first, second = (r.body["messages"] for r in llm_server.requests[-2:])
     assert second[:2] == first[:2]  # system + article: a prompt cache can reuse them
     assert second[2] == {"role": "user", "content": "Question: Who is the mayor of Zhaoqing?"}

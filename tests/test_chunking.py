@@ -51,7 +51,9 @@ def test_short_article_is_one_chunk(article_text: str, count_tokens: CountTokens
 
 def test_chinese_text_without_spaces(count_tokens: CountTokens) -> None:
     sentence = "肇庆市委书记张爱军表示，肇庆将大力培育千亿级新能源汽车和压铸产业集群。"
-    paragraph = sentence * 40 + "\n" + "市长许晓雄说，要全力支持压铸企业集聚发展壮大、加快创新升级。" * 40
+    paragraph = (
+        sentence * 40 + "\n" + "市长许晓雄说，要全力支持压铸企业集聚发展壮大、加快创新升级。" * 40
+    )
     article = NumberedArticle(paragraph, count_tokens, 60)
     assert len(article.sentences) >= 80
     assert _squeeze(_rebuilt(article)) == _squeeze(paragraph)

@@ -270,6 +270,9 @@ async def test_stop_unblocks_a_long_poll(server: FakeTelegramServer) -> None:
         await asyncio.to_thread(server.stop)
         with contextlib.suppress(NetworkError):  # a cut connection is fine too
             assert await asyncio.wait_for(poll, 3) == ()
+        (call,) = server.calls_to("getUpdates")
+        await server.wait_for(lambda: call.status == 200, timeout=1)  # the server side returned
+        assert call.response == {"ok": True, "result": []}
         assert time.monotonic() - started < 2
 
 

@@ -22,9 +22,9 @@ def test_shipped_prompts_load() -> None:
 
 
 def test_missing_variable_is_named() -> None:
-    with pytest.raises(PromptError, match="needs variable.*article"):
+    with pytest.raises(PromptError, match=r"needs variable.*article"):
         PromptLibrary().render("digest")
-    with pytest.raises(PromptError, match="has no variable.*artcle"):
+    with pytest.raises(PromptError, match=r"has no variable.*artcle"):
         PromptLibrary().render("digest", article="x", artcle="y")
 
 

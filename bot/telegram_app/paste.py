@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -50,10 +51,10 @@ class PasteCollector:
         self.quiet_seconds = quiet_seconds
         self.on_done = on_done
         self.spawn = spawn
-        self._timers: dict[tuple[int, int], asyncio.Task[None]] = {}
+        self._deadlines: dict[tuple[int, int], float] = {}
 
     def pending(self, chat_id: int, user_id: int) -> bool:
-        return (chat_id, user_id) in self._timers
+        return (chat_id, user_id) in self._deadlines
 
     def add(self, chat_id: int, user_id: int, message_id: int, text: str) -> None:
         self.state.add_fragment(chat_id, user_id, message_id, text)
@@ -66,32 +67,32 @@ class PasteCollector:
 
     async def flush_now(self, chat_id: int, user_id: int) -> bool:
         """Complete a paste at once (``/digest``); False if there was none."""
-        timer = self._timers.pop((chat_id, user_id), None)
-        if timer is not None:
-            timer.cancel()
+        self._deadlines.pop((chat_id, user_id), None)  # its waiting task will find nothing
         fragments = self.state.fragments(chat_id, user_id)
         if fragments:
             await self.on_done(chat_id, user_id, fragments)
         return bool(fragments)
 
     def discard(self, chat_id: int, user_id: int) -> None:
-        timer = self._timers.pop((chat_id, user_id), None)
-        if timer is not None:
-            timer.cancel()
+        self._deadlines.pop((chat_id, user_id), None)
         self.state.drop_fragments(chat_id, user_id, up_to_message=2**62)
 
     def _schedule(self, chat_id: int, user_id: int) -> None:
         key = (chat_id, user_id)
-        if (timer := self._timers.get(key)) is not None:
-            timer.cancel()
-        self._timers[key] = self.spawn(self._complete_later(chat_id, user_id))
+        waiting = key in self._deadlines
+        self._deadlines[key] = time.monotonic() + self.quiet_seconds
+        if not waiting:
+            self.spawn(self._complete_when_quiet(key))
 
-    async def _complete_later(self, chat_id: int, user_id: int) -> None:
-        try:
-            await asyncio.sleep(self.quiet_seconds)
-        except asyncio.CancelledError:
-            return  # a newer fragment restarted the wait
-        self._timers.pop((chat_id, user_id), None)
-        fragments = self.state.fragments(chat_id, user_id)
+    async def _complete_when_quiet(self, key: tuple[int, int]) -> None:
+        # Each new fragment pushes the deadline back; this one task waits it out.
+        while (deadline := self._deadlines.get(key)) is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            await asyncio.sleep(remaining)
+        if self._deadlines.pop(key, None) is None:
+            return  # flushed or discarded meanwhile
+        fragments = self.state.fragments(*key)
         if fragments:
-            await self.on_done(chat_id, user_id, fragments)
+            await self.on_done(*key, fragments)

@@ -111,12 +111,12 @@ def parse_html(src: str, strict_ampersand: bool = True) -> tuple[str, list[JSON]
                 raise fail("Unexpected end tag", i)
             if not m[2]:
                 raise fail("Unclosed end tag", i)
-            tag, ent, start = stack.pop()
+            tag, closed, start = stack.pop()
             if m[1] and m[1].lower() != tag:
                 where = f"Unmatched end tag at byte offset {len(src[:i].encode())}"
                 raise fail(f'{where}, expected "</{tag}>", found "</{m[1].lower()}>"')
-            if ent and u16 > start:
-                ents.append({**ent, "offset": start, "length": u16 - start})
+            if closed and u16 > start:
+                ents.append({**closed, "offset": start, "length": u16 - start})
             i = m.end()
         else:
             begin, m = i, _START.match(src, i)
@@ -360,7 +360,7 @@ class FakeTelegramServer:
                 chat.update(first_name=first_name, username=username)
             else:
                 chat.setdefault("title", f"Test {chat_type}")
-            msg = {"message_id": self._new_mid(chat_id), "from": user, "chat": dict(chat)}
+            msg: JSON = {"message_id": self._new_mid(chat_id), "from": user, "chat": dict(chat)}
             msg.update(date=int(time.time()), **message_fields)
             self._raw[(chat_id, msg["message_id"])] = msg
             self.queue_update({"message": msg})
@@ -392,7 +392,7 @@ class FakeTelegramServer:
         with self._cond:
             query_id, self._next_query = str(self._next_query), self._next_query + 1
             self._queries.add(query_id)
-            user = self._users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "A"})
+            user = self._users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "Alice"})
             message = copy.deepcopy(self._raw[(chat_id, message_id)])
             rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
             if data not in [b.get("callback_data") for row in rows for b in row]:
@@ -436,6 +436,11 @@ class FakeTelegramServer:
             with self._cond:
                 out: JSON = {"ok": True, "result": handler(call.params)}
             status = 200
+        except (AttributeError, KeyError, TypeError, ValueError) as e:  # malformed parameters
+            status, out = (
+                400,
+                {"ok": False, "error_code": 400, "description": f"Bad Request: {e!r}"},
+            )
         except ApiError as e:
             status, out = e.code, {"ok": False, "error_code": e.code, "description": e.description}
             if e.parameters:
@@ -475,11 +480,11 @@ class FakeTelegramServer:
         return self._chats[chat_id]
 
     def _bot_message(self, p: JSON) -> SentMessage:
-        chat_id = self._chat(p)["id"]
+        chat_id, message_id = self._chat(p)["id"], int(p.get("message_id") or 0)
         for m in self._sent.get(chat_id, []):
-            if m.message_id == p.get("message_id") and not m.deleted:
+            if m.message_id == message_id and not m.deleted:
                 return m
-        if (chat_id, p.get("message_id")) in self._raw:
+        if (chat_id, message_id) in self._raw:
             raise bad("message can't be edited")
         raise bad("message to edit not found")
 
@@ -590,7 +595,11 @@ class FakeTelegramServer:
         self._chat(p)
         file_id = f"documents/{len(self._files) + 1}/{name}"
         self._files[file_id] = content
-        meta = {"file_id": file_id, "file_unique_id": f"u{len(self._files)}", "file_name": name}
+        meta: JSON = {
+            "file_id": file_id,
+            "file_unique_id": f"u{len(self._files)}",
+            "file_name": name,
+        }
         meta["file_size"] = len(content)
         return self._send(p, "caption", (name, content), {"document": meta})
 
@@ -608,7 +617,7 @@ class FakeTelegramServer:
         return self._edit(m, m.text, m.entities, self._markup(p))
 
     def _m_deletemessage(self, p: JSON) -> bool:
-        key = (self._chat(p)["id"], p.get("message_id"))
+        key = (int(self._chat(p)["id"]), int(p.get("message_id") or 0))
         if self._raw.pop(key, None) is None:
             raise bad("message to delete not found")
         for m in self._sent.get(key[0], []):
