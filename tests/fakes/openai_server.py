@@ -114,8 +114,10 @@ class FakeOpenAIServer:
         *,
         latency: float = 0.0,
         count_tokens: Callable[[str], int] | None = None,
+        port: int = 0,
     ) -> None:
         self.responder: Responder = responder or echo_responder
+        self.port = port
         self.latency = latency
         self.count_tokens: Callable[[str], int] = count_tokens or (lambda text: len(text) // 4)
         self.reject_json_schema = False
@@ -128,7 +130,7 @@ class FakeOpenAIServer:
         self.base_url = ""
 
     def start(self) -> FakeOpenAIServer:
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _HTTPServer(("127.0.0.1", self.port), _Handler)
         self._httpd.fake = self
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
         threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
@@ -265,3 +267,32 @@ class FakeOpenAIServer:
             "choices": [choice],
             "usage": {**usage, "total_tokens": prompt + completion},
         }
+
+
+def main() -> None:
+    """Serve on a fixed port until interrupted, for scripts (container smoke test, demos)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible server on 127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument(
+        "--scripted", action="store_true", help="answer like a model that knows the shared article"
+    )
+    args = parser.parse_args()
+    responder: Responder | None = None
+    if args.scripted:
+        from tests.fakes.scripted_model import ScriptedModel, zhaoqing_people
+
+        responder = ScriptedModel(people=zhaoqing_people())
+    stop_signals = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # delivered to sigwait below
+    server = FakeOpenAIServer(responder, latency=args.latency, port=args.port).start()
+    print(f"fake OpenAI server at {server.base_url}", flush=True)
+    signal.sigwait(stop_signals)
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
