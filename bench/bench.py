@@ -96,16 +96,20 @@ async def digest_figures(latency: float) -> None:
                 f"{wall / latency:>12.2f}"
             )
         await service.aclose()
-    print(f"\nfixed prompt overhead per call: {fixed} tokens; 'budget ok' means prompt tokens "
-          "<= 1.2 x article + overhead x calls")
+    print(
+        f"\nfixed prompt overhead per call: {fixed} tokens; 'budget ok' means prompt tokens "
+        "<= 1.2 x article + overhead x calls"
+    )
 
 
 async def chat_figures(latency: float, chats: int) -> None:
     from tests.fakes.telegram_api import FakeTelegramServer
     from tests.test_telegram_bot import digest_messages, fragments, running
 
-    print(f"\n{chats} Telegram chats paste an article at the same moment; model latency "
-          f"{latency:.1f} s\n")
+    print(
+        f"\n{chats} Telegram chats paste an article at the same moment; model latency "
+        f"{latency:.1f} s\n"
+    )
     with (
         tempfile.TemporaryDirectory() as folder,
         FakeOpenAIServer(latency=latency) as llm,
@@ -139,11 +143,15 @@ async def chat_figures(latency: float, chats: int) -> None:
                 await asyncio.sleep(0.02)
         delays = sorted(delivered[c] - pasted[c] for c in delivered)
         quiet = settings.fragment_quiet_seconds
-        print(f"delivered {len(delays)}/{chats}; paste-to-digest seconds: "
-              f"min {delays[0]:.2f}, median {delays[len(delays) // 2]:.2f}, max {delays[-1]:.2f}")
-        print(f"max / latency = {delays[-1] / latency:.2f} (target <= 3; includes the "
-              f"{quiet:.1f} s quiet period that ends a paste); peak model requests in flight: "
-              f"{llm.max_in_flight}")
+        print(
+            f"delivered {len(delays)}/{chats}; paste-to-digest seconds: "
+            f"min {delays[0]:.2f}, median {delays[len(delays) // 2]:.2f}, max {delays[-1]:.2f}"
+        )
+        print(
+            f"max / latency = {delays[-1] / latency:.2f} (target <= 3; includes the "
+            f"{quiet:.1f} s quiet period that ends a paste); peak model requests in flight: "
+            f"{llm.max_in_flight}"
+        )
 
 
 def main() -> None:

@@ -128,6 +128,21 @@ class Settings(BaseSettings):
         default=None, description="Secret token Telegram sends with each webhook call."
     )
 
+    @field_validator(
+        "openai_api_key",
+        "openai_base_url",
+        "local_model",
+        "telegram_bot_token",
+        "telegram_base_file_url",
+        "webhook_url",
+        "webhook_secret",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `KEY=` in a .env file means "not set", not "set to the empty string".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("data_dir", "local_model", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
