@@ -17,13 +17,14 @@ from pydantic import ValidationError
 
 from bot import __version__, logs
 from bot.core.digest import ArticleError
+from bot.core.evaluation import evaluate
 from bot.core.llm import LLMError
 from bot.core.prompts import PromptError
 from bot.core.schemas import Digest
 from bot.core.service import ConfigError, DigestService
 from bot.core.settings import Settings
 from bot.core.store import StoredArticle, StoreError
-from bot.text_view import answer_text, digest_text
+from bot.text_view import answer_text, digest_text, eval_text
 
 CLI_SCOPE = "cli"
 
@@ -51,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("file", help="article text file")
 
     commands.add_parser("run", help="run the Telegram bot")
+
+    evaluate = commands.add_parser(
+        "eval", help="score a digest and follow-up answers against reference answers"
+    )
+    evaluate.add_argument("file", help="article text file")
+    evaluate.add_argument("gold", help="reference answers (*.gold.json)")
+    evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     health = commands.add_parser("health", help="check settings and storage (for containers)")
     health.add_argument("--check-llm", action="store_true", help="also ping the model server")
@@ -93,8 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
     text = _read_article(args.file)
+    gold = json.loads(_read_article(args.gold)) if args.command == "eval" else None
     service = DigestService.from_settings(settings)
     try:
+        if gold is not None:
+            report = await evaluate(service, text, gold)
+            print(report.model_dump_json(indent=2) if args.json else eval_text(report))
+            return 0
         service.check_article(text)
         article = service.save_article(CLI_SCOPE, text)
         if args.command == "digest":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from bot.core.evaluation import EvalReport
 from bot.core.schemas import Answer, Digest
 
 _WIDTH = 88
@@ -54,4 +55,39 @@ def answer_text(answer: Answer) -> str:
     if not answer.stated:
         lines.append("(The article does not state this.)")
     lines += [_wrap(f'"{quote}"', "    ", "  > ") for quote in answer.quotes]
+    return "\n".join(lines)
+
+
+def eval_text(report: EvalReport) -> str:
+    rows = [
+        ("officials found", f"{report.officials_found} / {report.officials_expected}"),
+        ("titles right", f"{report.titles_right} / {report.officials_found}"),
+        ("people invented", str(len(report.invented_people))),
+        ("reporters listed as officials", str(len(report.reporters_listed))),
+        ("other people listed", str(len(report.other_people))),
+        ("commitments found", f"{report.commitments_matched} / {report.commitments_expected}"),
+        (
+            "commitment actors right",
+            f"{report.commitment_actors_right} / {report.commitments_matched}",
+        ),
+        ("follow-up answers right", f"{report.answers_right} / {len(report.questions)}"),
+        ("digest seconds", f"{report.digest_seconds:.1f}"),
+        ("digest tokens (prompt + output)", f"{report.prompt_tokens} + {report.completion_tokens}"),
+        ("digest LLM calls", str(report.llm_calls)),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{name:<{width}}  {value}" for name, value in rows]
+    details = [
+        ("missed", report.missed_officials),
+        ("wrong titles", report.wrong_titles),
+        ("invented", report.invented_people),
+        ("reporters", report.reporters_listed),
+        ("others", report.other_people),
+    ]
+    lines += [f"  {label}: {', '.join(names)}" for label, names in details if names]
+    lines.append("")
+    for q in report.questions:
+        mark = "right" if q.right else "WRONG"
+        answer = q.answer if len(q.answer) <= 160 else q.answer[:159] + "…"
+        lines.append(_wrap(f"[{mark}, {q.seconds:.1f}s] {q.question} -> {answer}", "    "))
     return "\n".join(lines)
