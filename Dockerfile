@@ -19,11 +19,12 @@
 # ---------------------------------------------------------------------------------------
 FROM python:3.11-slim-bookworm AS builder
 
+# An ARG is in the environment of the RUN steps below, so pip sees it; it is not an ENV,
+# so it is not kept in the image's configuration.
 ARG PIP_INDEX_URL=https://pypi.org/simple
 # pip trusts the system CA bundle (not only its own copy), so a build behind a
 # TLS-inspecting proxy works when that bundle is bind-mounted in (scripts/container-smoke).
-ENV PIP_INDEX_URL=${PIP_INDEX_URL} \
-    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DEFAULT_TIMEOUT=120 \
