@@ -83,3 +83,18 @@ async def service(settings: Settings) -> AsyncIterator[DigestService]:
     svc = DigestService.from_settings(settings)
     yield svc
     await svc.aclose()
+
+
+def process_env(data_dir: Path, server: FakeOpenAIServer, **extra: str) -> dict[str, str]:
+    """Environment for a ``digestbot`` subprocess: this machine's, minus the bot's own settings."""
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "OPENAI_", "TELEGRAM_"))
+    }
+    return base | {
+        "OPENAI_BASE_URL": server.base_url,
+        "OPENAI_API_KEY": "test-key",
+        "BOT_MODEL": "fake-model",
+        "BOT_DATA_DIR": str(data_dir),
+        "BOT_LLM_MAX_RETRIES": "0",
+        **extra,
+    }

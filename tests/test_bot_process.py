@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import process_env
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.test_telegram_bot import CHAT, USER, digest_messages, fragments
@@ -32,21 +32,15 @@ def start_bot(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 @pytest.fixture
 def env(tmp_path: Path, llm_server: FakeOpenAIServer, tg: FakeTelegramServer) -> dict[str, str]:
-    base = {
-        k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "OPENAI_", "TELEGRAM_"))
-    }
-    return base | {
-        "OPENAI_BASE_URL": llm_server.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "BOT_MODEL": "fake-model",
-        "BOT_DATA_DIR": str(tmp_path / "data"),
-        "BOT_LLM_MAX_RETRIES": "0",
-        "BOT_ALLOWED_USERS": str(USER),
-        "BOT_FRAGMENT_QUIET_SECONDS": "0.3",
-        "BOT_LOG_LEVEL": "DEBUG",
-        "TELEGRAM_BOT_TOKEN": tg.token,
-        "TELEGRAM_BASE_URL": tg.base_url,
-    }
+    return process_env(
+        tmp_path / "data",
+        llm_server,
+        BOT_ALLOWED_USERS=str(USER),
+        BOT_FRAGMENT_QUIET_SECONDS="0.3",
+        BOT_LOG_LEVEL="DEBUG",
+        TELEGRAM_BOT_TOKEN=tg.token,
+        TELEGRAM_BASE_URL=tg.base_url,
+    )
 
 
 async def test_killed_mid_digest_then_restarted_delivers_once(

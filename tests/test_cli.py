@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA
+from tests.conftest import DATA, process_env
 from tests.fakes.openai_server import FakeOpenAIServer
 
 ARTICLE = DATA / "zhaoqing-die-casting-summit.txt"
@@ -27,14 +26,7 @@ def run(
 
 @pytest.fixture
 def env(tmp_path: Path, llm_server: FakeOpenAIServer) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "OPENAI_"))}
-    return base | {
-        "OPENAI_BASE_URL": llm_server.base_url,
-        "OPENAI_API_KEY": "test-key",
-        "BOT_MODEL": "fake-model",
-        "BOT_DATA_DIR": str(tmp_path / "data"),
-        "BOT_LLM_MAX_RETRIES": "0",
-    }
+    return process_env(tmp_path / "data", llm_server)
 
 
 def test_digest_json_end_to_end(env: dict[str, str], llm_server: FakeOpenAIServer) -> None:

@@ -124,24 +124,27 @@ def digest_paragraphs(
     return paragraphs
 
 
-def officials_paragraphs(digest: Digest) -> list[Paragraph]:
-    if not digest.officials:
-        return [Paragraph("No officials found in this article.", style="italic")]
-    result = [Paragraph("", lead=f"Officials ({len(digest.officials)})")]
-    for official in digest.officials:
-        result.append(Paragraph(f" — {_role(official)}", lead=official.name))
-        result.append(Paragraph(official.quote, style="quote", gap=False))
+def _quoted_list(title: str, items: list[tuple[str, str, str]]) -> list[Paragraph]:
+    """A heading, then each entry's lead and text with its quote beneath."""
+    if not items:
+        return [Paragraph(f"No {title.lower()} found in this article.", style="italic")]
+    result = [Paragraph("", lead=f"{title} ({len(items)})")]
+    for lead, text, quote in items:
+        result.append(Paragraph(text, lead=lead))
+        result.append(Paragraph(quote, style="quote", gap=False))
     return result
+
+
+def officials_paragraphs(digest: Digest) -> list[Paragraph]:
+    return _quoted_list(
+        "Officials", [(o.name, f" — {_role(o)}", o.quote) for o in digest.officials]
+    )
 
 
 def commitments_paragraphs(digest: Digest) -> list[Paragraph]:
-    if not digest.commitments:
-        return [Paragraph("No commitments found in this article.", style="italic")]
-    result = [Paragraph("", lead=f"Commitments ({len(digest.commitments)})")]
-    for item in digest.commitments:
-        result.append(Paragraph(f": {_pledge(item)}", lead=item.actor))
-        result.append(Paragraph(item.quote, style="quote", gap=False))
-    return result
+    return _quoted_list(
+        "Commitments", [(c.actor, f": {_pledge(c)}", c.quote) for c in digest.commitments]
+    )
 
 
 def answer_paragraphs(answer: Answer) -> list[Paragraph]:
