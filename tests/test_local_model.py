@@ -134,7 +134,7 @@ def test_marker_makes_the_second_call_skip_hashing(
         raise AssertionError("must not hash")
 
     monkeypatch.setattr(local_model, "_hash_file", no_hashing)
-    monkeypatch.setattr(local_model.hashlib, "sha256", no_hashing)
+    monkeypatch.setattr(hashlib, "sha256", no_hashing)
     assert ensure_default_model(tmp_path, log=print, spec=spec, fetch_parts=_no_fetch) == first
 
 
@@ -216,6 +216,10 @@ FAKE_SERVER = textwrap.dedent(
         time.sleep(600)
     if args.mode == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.mode == "chatty":  # llama.cpp prints long lines and thousands of them
+        print("x" * 300_000, flush=True)
+        for i in range(3000):
+            print(f"log line {i}", file=sys.stderr)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -269,6 +273,22 @@ async def test_server_ready_passes_settings_and_stops(tmp_path: Path) -> None:
         assert server._process is not None
         pid = server._process.pid
     assert not _alive(pid)
+
+
+async def test_long_and_plentiful_output_does_not_block_the_server(tmp_path: Path) -> None:
+    server = _fake_server(tmp_path, "chatty", startup_timeout=20.0)
+    async with server:
+        await asyncio.to_thread(_get, server.base_url + "/models")
+        assert "log line 2999" in server.output_tail().splitlines()
+
+
+def test_cache_flags() -> None:
+    on = LocalModelServer(Path("m.gguf"), cache_size=123)._args
+    assert on[on.index("--cache") + 1] == "True"
+    assert on[on.index("--cache_size") + 1] == "123"
+    off = LocalModelServer(Path("m.gguf"), cache=False)._args
+    assert off[off.index("--cache") + 1] == "False"
+    assert "--cache_size" not in off
 
 
 async def test_server_that_exits_early_reports_its_output(tmp_path: Path) -> None:

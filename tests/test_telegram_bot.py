@@ -255,6 +255,17 @@ async def test_non_text_gets_an_explanation(
     assert "only read text" in reply[0]
 
 
+async def test_text_file_is_digested(
+    bot: Application,
+    tg: FakeTelegramServer,
+    article_text: str,  # type: ignore[type-arg]
+) -> None:
+    tg.user_sends_document(CHAT, USER, "article.txt", article_text.encode("utf-8"))
+    digest = (await tg.wait_for(lambda: digest_messages(tg), timeout=15))[-1]
+    assert "Xu Xiaoxiong" in digest.text
+    assert tg.calls_to("getFile")
+
+
 def _sticker() -> dict[str, Any]:
     return {
         "file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512,

@@ -65,6 +65,8 @@ def build_application(settings: Settings, service: DigestService) -> Application
     application.add_handler(CommandHandler("usage", handlers.usage_command))
     application.add_handler(CommandHandler("cancel", handlers.cancel_command))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
+    text_files = filters.Document.MimeType("text/plain") | filters.Document.FileExtension("md")
+    application.add_handler(MessageHandler(text_files, handlers.on_text_file))
     application.add_handler(
         MessageHandler((filters.TEXT | filters.CAPTION) & ~filters.COMMAND, handlers.on_text)
     )

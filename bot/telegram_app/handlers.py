@@ -215,12 +215,34 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await message.reply_text("Nothing is running right now.")
 
 
+MAX_FILE_BYTES = 2_000_000
+
+
+async def on_text_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Digest an article sent as a .txt or .md file."""
+    message, user = update.effective_message, update.effective_user
+    document = message.document if message else None
+    if message is None or user is None or document is None:
+        return
+    if not _addressed(message, context.bot.username, context.bot.id):
+        return
+    if (document.file_size or 0) > MAX_FILE_BYTES:
+        await message.reply_text("That file is too large for me; send at most 2 MB of text.")
+        return
+    data = await (await document.get_file()).download_as_bytearray()
+    text = bytes(data).decode("utf-8", errors="replace")
+    await deps(context).work.start_digest(
+        message.chat_id, user.id, text, reply_to=message.message_id
+    )
+
+
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Explain that only text can be read."""
     message = update.effective_message
     if message is not None and _addressed(message, context.bot.username, context.bot.id):
         await message.reply_text(
-            "I can only read text. Paste the article's text, or forward a post that has it."
+            "I can only read text. Paste the article's text, forward a post that has it, "
+            "or send it as a .txt file."
         )
 
 

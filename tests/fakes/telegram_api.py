@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 JSON = dict[str, Any]
 BOT_USER: JSON = {
@@ -245,7 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         url, ctype = urlsplit(self.path), self.headers.get("Content-Type", "")
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status, payload, out_type = self.server.fake._dispatch(url.path, url.query, ctype, body)
+        path = unquote(url.path)  # httpx percent-encodes the token's ':' in file URLs
+        status, payload, out_type = self.server.fake._dispatch(path, url.query, ctype, body)
         try:
             self.send_response(status)
             self.send_header("Content-Type", out_type)
@@ -386,6 +387,21 @@ class FakeTelegramServer:
         return self.user_sends(
             chat_id, user_id, fields, chat_type=chat_type, username=username, first_name=first_name
         )
+
+    def user_sends_document(
+        self, chat_id: int, user_id: int, filename: str, content: bytes, *,
+        mime_type: str = "text/plain", caption: str | None = None,
+    ) -> JSON:  # fmt: skip
+        """Queue a message with an uploaded file, which the bot can fetch with getFile."""
+        with self._cond:
+            file_id = f"uploads/{len(self._files) + 1}/{filename}"
+            self._files[file_id] = content
+        document = {"file_id": file_id, "file_unique_id": file_id, "file_name": filename,
+                    "mime_type": mime_type, "file_size": len(content)}  # fmt: skip
+        fields: JSON = {"document": document}
+        if caption:
+            fields["caption"] = caption
+        return self.user_sends(chat_id, user_id, fields)
 
     def user_presses_button(self, chat_id: int, user_id: int, message_id: int, data: str) -> JSON:
         """Queue a callback_query update for an inline button under a live message."""
@@ -602,6 +618,14 @@ class FakeTelegramServer:
         }
         meta["file_size"] = len(content)
         return self._send(p, "caption", (name, content), {"document": meta})
+
+    def _m_getfile(self, p: JSON) -> JSON:
+        file_id = str(p.get("file_id", ""))
+        if file_id not in self._files:
+            raise bad("invalid file_id")
+        size = len(self._files[file_id])
+        return {"file_id": file_id, "file_unique_id": file_id, "file_size": size,
+                "file_path": file_id}  # fmt: skip
 
     def _m_editmessagetext(self, p: JSON) -> JSON:
         m = self._bot_message(p)
