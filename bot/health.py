@@ -7,6 +7,7 @@ import sqlite3
 import openai
 
 from bot.core.encodings import load_encoding
+from bot.core.llm import OpenAICompatibleLLM
 from bot.core.prompts import PromptError, PromptLibrary
 from bot.core.service import ConfigError, build_llm
 from bot.core.settings import Settings
@@ -46,13 +47,13 @@ async def check_health(settings: Settings, *, check_llm: bool = False) -> int:
     try:
         llm = build_llm(settings)
         results.append(("model settings", True, f"{llm.model} at {llm.server}"))
-        if check_llm:
+        if check_llm and isinstance(llm, OpenAICompatibleLLM):
             try:
                 await llm.client.models.list()
                 results.append(("model server", True, "answered"))
             except openai.OpenAIError as error:
                 results.append(("model server", False, f"{llm.server}: {error}"))
-        await llm.client.close()
+        await llm.aclose()
     except ConfigError as error:
         results.append(("model settings", False, str(error)))
 

@@ -65,11 +65,23 @@ def test_chat_loop(env: dict[str, str]) -> None:
     assert "SUMMARY" in result.stdout and "Xu Xiaoxiong" in result.stdout.split("Ask about")[1]
 
 
-def test_missing_key_is_one_clear_line(env: dict[str, str]) -> None:
+def test_missing_key_is_one_clear_line(env: dict[str, str], tmp_path: Path) -> None:
     env = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}
-    result = run(["digest", str(ARTICLE)], env)
-    assert result.returncode == 2
-    assert result.stderr.strip().count("\n") == 0 and "OPENAI_API_KEY" in result.stderr
+    result = run(["digest", str(ARTICLE)], env | {"BOT_LOCAL_MODEL": str(tmp_path / "no.gguf")})
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "OPENAI_API_KEY" in result.stderr or "BOT_LOCAL_MODEL" in result.stderr
+
+
+def test_without_key_or_local_extra_both_ways_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core import service
+    from bot.core.settings import Settings
+
+    monkeypatch.setattr(service, "llama_cpp_available", lambda: False)
+    with pytest.raises(service.ConfigError) as caught:
+        service.build_llm(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    assert "OPENAI_API_KEY" in str(caught.value) and ".[local]" in str(caught.value)
 
 
 def test_unreachable_server_is_one_clear_line(env: dict[str, str]) -> None:

@@ -92,6 +92,14 @@ class LLM(ABC):
         self, messages: list[ChatMessage], schema: type[T], *, max_tokens: int | None = None
     ) -> Completion[T]: ...
 
+    @property
+    def server(self) -> str:
+        """Where the model runs, for messages."""
+        return self.model
+
+    async def aclose(self) -> None:  # noqa: B027 - most models hold nothing to release
+        """Release connections or processes; the default has none."""
+
 
 def strict_json_schema(schema: type[BaseModel]) -> dict[str, Any]:
     """Pydantic's schema in the subset OpenAI's strict mode accepts."""
@@ -142,6 +150,9 @@ class OpenAICompatibleLLM(LLM):
     @property
     def server(self) -> str:
         return str(self.client.base_url).rstrip("/")
+
+    async def aclose(self) -> None:
+        await self.client.close()
 
     async def structured(
         self, messages: list[ChatMessage], schema: type[T], *, max_tokens: int | None = None

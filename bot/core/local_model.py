@@ -335,10 +335,13 @@ class LocalModelServer:
     down sharply), a context of 8192 tokens (a 3,000-token chunk plus instructions plus a
     4,096-token answer), and no interruption of a streaming request by the next one.
 
-    ``cache`` keeps the KV state of recent prompts in RAM (``cache_size`` bytes; about 60 MB
-    per 2,000-token prompt). Without it only the prompt of the *last* request is reused, so one
-    unrelated request in between makes a follow-up re-read the whole article (~35 s on 2
-    cores instead of ~2 s). The server answers one request at a time; others queue.
+    ``cache`` keeps the state of recent prompts in RAM. Without it only the prompt of the
+    *last* request is reused, so one unrelated request in between makes a follow-up re-read
+    the whole article (~35 s on 2 cores instead of ~2 s). ``cache_size`` counts only the KV
+    part of an entry (about 29 KB a token, 60 MB for a 2,000-token prompt), but each entry also
+    holds a copy of the logits (up to ``n_batch`` x 152k vocab x 4 B, 311 MB at 512), so the
+    real memory is several times the setting: 256 MiB is about four article-sized entries,
+    1.6 GB. The server answers one request at a time; others queue.
     """
 
     def __init__(
@@ -349,7 +352,7 @@ class LocalModelServer:
         n_threads: int = 2,
         n_batch: int = 512,
         cache: bool = True,
-        cache_size: int = 2 << 30,
+        cache_size: int = 256 << 20,
         model_alias: str = "local",
         port: int | None = None,
         startup_timeout: float = 180.0,

