@@ -52,7 +52,7 @@ async def test_long_article_sends_relevant_passages(
         answer = await service.ask(article, "Who is the mayor of Zhaoqing?")
     finally:
         await service.aclose()
-    context = llm_server.requests[-1].body["messages"][1]["content"]
+    context = "\n".join(m["content"] for m in llm_server.requests[-1].body["messages"][1:3])
     assert "Mayor Xu Xiaoxiong" in context and "most relevant" in context
     assert "Gaoyao Initiative" not in context  # unrelated parts were left out
     assert "Xu Xiaoxiong" in answer.answer

@@ -90,8 +90,9 @@ async def test_invented_official_and_citation_are_dropped(
     names = {o.name for o in digest.officials}
     assert "John Fakeman" not in names
     titles = {o.name: o.title for o in digest.officials}
-    assert titles["Zhang Aijun"] == ""  # a neighbour's title is not passed on
-    assert titles["Xu Xiaoxiong"] == ""
+    # A neighbour's title is not passed on: the position written beside the name is used.
+    assert titles["Zhang Aijun"] == "Secretary"
+    assert titles["Xu Xiaoxiong"] == "Mayor"
     assert titles["Sun Xing"] == "deputy director"
     assert digest.stats.dropped_officials == len(REPORTERS) + 1
 
@@ -246,3 +247,32 @@ async def test_prompt_injection_stays_inside_the_fence(
     prompt = llm_server.requests[0].body["messages"][1]["content"]
     assert prompt.count("</article>") == 1
     assert prompt.index("Ignore all previous") < prompt.index("</article>")
+
+
+async def test_compact_style_reads_titles_from_the_text(
+    tmp_path: Path, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    settings = make_settings(tmp_path, llm_server, output_style="compact")
+    service = DigestService.from_settings(settings)
+    try:
+        digest = await service.digest(service.save_article("t", article_text))
+    finally:
+        await service.aclose()
+    request = llm_server.requests[0].body
+    assert request["response_format"]["json_schema"]["name"] == "CompactDigestDraft"
+    roles = {o.name: (o.title, o.organization) for o in digest.officials}
+    assert len(roles) == 12
+    assert roles["Xu Xiaoxiong"] == ("Mayor", "")
+    assert roles["Zhang Aijun"] == ("Secretary", "Municipal Party Committee")
+    assert roles["Zheng Chunqi"] == ("deputy general manager", "GAC Aian New Energy Automobile Co.")
+    assert roles["Chen Kaixing"][0].startswith("secretary of the party group and president")
+
+
+async def test_article_message_is_shared_by_digest_and_questions(
+    service: DigestService, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    article = service.save_article("t", article_text)
+    await service.digest(article)
+    await service.ask(article, "Who is the mayor of Zhaoqing?")
+    digest_call, answer_call = (r.body["messages"] for r in llm_server.requests)
+    assert digest_call[:2] == answer_call[:2]  # system + article: one cached prefix

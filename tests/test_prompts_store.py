@@ -14,18 +14,18 @@ from bot.core.store import Store
 
 def test_shipped_prompts_load() -> None:
     library = PromptLibrary()
-    assert {"system", "digest", "extract_chunk", "summarize", "answer", "answer_context"} <= set(
-        library._prompts
-    )
+    expected = {"system", "article", "digest", "digest_compact", "extract_chunk",
+                "extract_compact", "summarize", "answer", "answer_context"}  # fmt: skip
+    assert expected == set(library._prompts)
     assert len(library.version) == 12
     assert default_prompts_dir().is_dir()
 
 
 def test_missing_variable_is_named() -> None:
     with pytest.raises(PromptError, match=r"needs variable.*article"):
-        PromptLibrary().render("digest")
+        PromptLibrary().render("article")
     with pytest.raises(PromptError, match=r"has no variable.*artcle"):
-        PromptLibrary().render("digest", article="x", artcle="y")
+        PromptLibrary().render("article", article="x", artcle="y")
 
 
 def test_bad_prompt_files_are_rejected(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import bm25s
 import numpy as np
 
 from bot.core.chunking import CountTokens, NumberedArticle, Sentence, render_sentences
-from bot.core.digest import fence
+from bot.core.digest import article_message
 from bot.core.grounding import Grounder, terms
 from bot.core.llm import LLM, ChatMessage
 from bot.core.prompts import PromptLibrary
@@ -52,7 +52,7 @@ class QuestionAnswerer:
         started = time.monotonic()
         messages = [
             {"role": "system", "content": self.prompts.render("system")},
-            {"role": "user", "content": self._context(article, digest, question)},
+            *self._context(article, digest, question),
             *self._history(history),
             {"role": "user", "content": self.prompts.render("answer", question=question)},
         ]
@@ -76,22 +76,18 @@ class QuestionAnswerer:
             ),
         )
 
-    def _context(self, article: NumberedArticle, digest: Digest | None, question: str) -> str:
-        summary = digest.summary if digest else "(not digested yet)"
+    def _context(
+        self, article: NumberedArticle, digest: Digest | None, question: str
+    ) -> list[ChatMessage]:
+        """The whole article exactly as the digest sent it, or its most relevant passages."""
         if article.rendered_tokens() <= self.config.context_tokens:
-            shown, coverage = article.sentences, "This is the whole article."
-        else:
-            shown = relevant_sentences(article, question, self.config.context_tokens)
-            coverage = (
-                "Only the parts of the article most relevant to the question are shown; "
-                "the rest is left out."
-            )
-        return self.prompts.render(
-            "answer_context",
-            article=fence(render_sentences(shown)),
-            coverage=coverage,
-            summary=summary,
-        )
+            return [article_message(self.prompts, render_sentences(article.sentences))]
+        shown = relevant_sentences(article, question, self.config.context_tokens)
+        summary = digest.summary if digest else "(not digested yet)"
+        return [
+            article_message(self.prompts, render_sentences(shown)),
+            {"role": "user", "content": self.prompts.render("answer_context", summary=summary)},
+        ]
 
     def _history(self, history: Sequence[Exchange]) -> list[ChatMessage]:
         kept: list[ChatMessage] = []

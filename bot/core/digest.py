@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from bot.core.chunking import Chunk, CountTokens, NumberedArticle, Sentence, render_sentences
 from bot.core.grounding import Grounder
-from bot.core.llm import LLM, ChatMessage, ContextTooLong, OutputTruncated, Usage
+from bot.core.llm import LLM, ChatMessage, Completion, ContextTooLong, OutputTruncated, Usage
 from bot.core.merging import (
     canonical_name,
     dedupe_commitments,
@@ -28,6 +28,8 @@ from bot.core.schemas import (
     CitedCommitment,
     CitedOfficial,
     Commitment,
+    CompactChunkExtraction,
+    CompactDigestDraft,
     Digest,
     DigestDraft,
     DigestStats,
@@ -61,6 +63,7 @@ class DigestConfig:
     concurrency: int = 8
     max_output_tokens: int = 4096
     max_splits: int = 2
+    compact: bool = False  # small models: names and sentence numbers; titles read by code
 
 
 @dataclass
@@ -75,6 +78,11 @@ class _Reading:
 def fence(text: str) -> str:
     """Keep article text from closing the <article> fence it is placed in."""
     return text.replace("</article", "<\u200b/article").replace("<article", "<\u200barticle")
+
+
+def article_message(prompts: PromptLibrary, numbered_text: str) -> ChatMessage:
+    """The article as its own message, byte-identical wherever the same text is sent."""
+    return {"role": "user", "content": prompts.render("article", article=fence(numbered_text))}
 
 
 class DigestEngine:
@@ -96,7 +104,8 @@ class DigestEngine:
 
     @property
     def cache_version(self) -> str:
-        return f"{self.prompts.version}:{self.config.chunk_tokens}"
+        style = "compact" if self.config.compact else "full"
+        return f"{self.prompts.version}:{self.config.chunk_tokens}:{style}"
 
     def prepare(self, text: str) -> NumberedArticle:
         """Number the article, or say clearly why it cannot be digested."""
@@ -153,9 +162,16 @@ class DigestEngine:
         self, article: NumberedArticle, chunk: Chunk, on_progress: OnProgress | None
     ) -> Digest:
         await _report(on_progress, Progress("reading", 0, 1))
-        messages = self._messages("digest", article=fence(render_sentences(chunk.sentences)))
+        compact = self.config.compact
+        messages = self._messages(
+            render_sentences(chunk.sentences), "digest_compact" if compact else "digest"
+        )
         try:
-            done = await self.llm.structured(messages, DigestDraft)
+            if compact:
+                brief = await self.llm.structured(messages, CompactDigestDraft)
+                done = Completion(brief.value.full(), brief.usage)
+            else:
+                done = await self.llm.structured(messages, DigestDraft)
         except (OutputTruncated, ContextTooLong):
             # Too much for one answer: read it in two or more smaller parts instead.
             smaller = article.chunks(max(chunk.tokens // 2, 200), self.config.chunk_overlap_tokens)
@@ -216,9 +232,11 @@ class DigestEngine:
             )
             or "- none"
         )
+        summarize = self.prompts.render(
+            "summarize", parts=len(chunks), notes=fence(notes), officials=roster
+        )
         final = await self.llm.structured(
-            self._messages("summarize", parts=len(chunks), notes=fence(notes), officials=roster),
-            SummaryDraft,
+            [self._system(), {"role": "user", "content": summarize}], SummaryDraft
         )
         usage.add(final.usage)
         return Digest(
@@ -243,15 +261,19 @@ class DigestEngine:
         context, fresh = chunk.overlap, chunk.new_sentences
         note = _context_note(chunk.sentences[:context], fresh)
         messages = self._messages(
-            "extract_chunk",
-            article=fence(render_sentences(chunk.sentences)),
+            render_sentences(chunk.sentences),
+            "extract_compact" if self.config.compact else "extract_chunk",
             part=chunk.index + 1,
             parts=parts,
             context_note=note,
         )
         try:
             async with limit:
-                done = await self.llm.structured(messages, ChunkExtraction)
+                if self.config.compact:
+                    brief = await self.llm.structured(messages, CompactChunkExtraction)
+                    done = Completion(brief.value.full(), brief.usage)
+                else:
+                    done = await self.llm.structured(messages, ChunkExtraction)
         except (OutputTruncated, ContextTooLong):
             if splits_left == 0 or len(fresh) < 2:
                 raise
@@ -284,10 +306,15 @@ class DigestEngine:
 
     # --- shared --------------------------------------------------------------------------------
 
-    def _messages(self, prompt: str, **values: object) -> list[ChatMessage]:
+    def _system(self) -> ChatMessage:
+        return {"role": "system", "content": self.prompts.render("system")}
+
+    def _messages(self, numbered_text: str, task: str, **values: object) -> list[ChatMessage]:
+        """System, then the article on its own, then the task: a prefix questions can share."""
         return [
-            {"role": "system", "content": self.prompts.render("system")},
-            {"role": "user", "content": self.prompts.render(prompt, **values)},
+            self._system(),
+            article_message(self.prompts, numbered_text),
+            {"role": "user", "content": self.prompts.render(task, **values)},
         ]
 
     def _ground(

@@ -27,74 +27,24 @@ _BYLINE_ROLE = re.compile(
     r"\b(?:reporters?|correspondents?|photographers?|photo by|photos by|editors?|"
     r"written by|text by|intern)\b"
 )
+# fmt: off
 _STOPWORDS = frozenset(
-    [
-        "the",
-        "and",
-        "for",
-        "with",
-        "that",
-        "this",
-        "from",
-        "will",
-        "are",
-        "was",
-        "were",
-        "has",
-        "have",
-        "had",
-        "its",
-        "their",
-        "his",
-        "her",
-        "our",
-        "not",
-        "but",
-        "all",
-        "any",
-        "can",
-        "into",
-        "onto",
-        "upon",
-        "than",
-        "then",
-        "them",
-        "they",
-        "who",
-        "whom",
-        "which",
-        "what",
-        "when",
-        "where",
-        "also",
-        "more",
-        "most",
-        "such",
-        "other",
-        "each",
-        "been",
-        "being",
-        "over",
-        "under",
-        "about",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "an",
-        "a",
-        "as",
-        "is",
-        "be",
-        "or",
-        "it",
-        "we",
-        "he",
-        "she",
-    ]
+    "the and for with that this from will are was were has have had its their his her our "
+    "not but all any can into onto upon than then them they who whom which what when where "
+    "also more most such other each been being over under about of to in on at by an a as "
+    "is be or it we he she".split()
 )
+# Words that make a phrase next to a name a position rather than an action.
+_TITLE_WORDS = frozenset(
+    "mayor governor minister secretary director president chairman chairwoman chair chief "
+    "head member professor academician manager officer inspector commissioner ambassador "
+    "spokesperson spokesman spokeswoman deputy vice general leader representative delegate "
+    "founder ceo cto cfo executive premier chancellor senator mp councillor councilor judge "
+    "mr mrs ms dr president-elect editor-in-chief dean rector principal partner adviser advisor "
+    "consultant lecturer researcher scientist engineer expert".split()
+)
+_REPORTING_VERBS = re.compile(r"\b(?:said|says|told|added|noted|stated|pointed|stressed)\b")
+# fmt: on
 
 
 def normalize(text: str) -> str:
@@ -116,6 +66,51 @@ def coverage(claim: str, evidence: str) -> float:
     """Share of the claim's content words that the evidence contains."""
     wanted = terms(claim)
     return len(wanted & terms(evidence)) / len(wanted) if wanted else 0.0
+
+
+def _segments(text: str) -> list[tuple[int, int]]:
+    """Clause spans of a sentence, split at commas and semicolons, without the separators."""
+    bounds = [0, *(m.end() for m in _SEGMENT_BREAK.finditer(text)), len(text) + 1]
+    spans = []
+    for i in range(len(bounds) - 1):
+        start, end = bounds[i], bounds[i + 1] - 1
+        piece = text[start:end]
+        start += len(piece) - len(piece.lstrip())
+        end = start + len(text[start:end].rstrip(" ;:"))
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+_ROLE_EDGES = re.compile(r"^(?:(?:and|the|with|as|is|was)\s+)+|[\s,;:]+$", re.IGNORECASE)
+_ABBREVIATION_END = re.compile(r"\b(?:Co|Ltd|Inc|Corp|Bros|Dept|Univ)\.$")
+
+
+def _clean_role(text: str) -> str:
+    role = _ROLE_EDGES.sub("", " ".join(text.split()))
+    return role if _ABBREVIATION_END.search(role) else role.rstrip(".")
+
+
+def _looks_like_role(role: str) -> bool:
+    words = normalize(role).split()
+    return (
+        0 < len(words) <= 25
+        and any(w.strip("()") in _TITLE_WORDS for w in words)
+        and not _REPORTING_VERBS.search(normalize(role))
+    )
+
+
+def _split_role(role: str) -> tuple[str, str]:
+    """'deputy director of the X Center' -> ('deputy director', 'X Center')."""
+    title, sep, organization = role.partition(" of ")
+    second_role = re.search(r"\band\s+([\w-]+)", organization)
+    if (
+        not sep
+        or len(title.split()) > 4
+        or (second_role and second_role[1].lower() in _TITLE_WORDS)
+    ):
+        return role, ""  # "secretary of X and president of Y" stays whole
+    return title.strip(), re.sub(r"^the\s+", "", organization.strip(), flags=re.IGNORECASE)
 
 
 @dataclass
@@ -155,6 +150,11 @@ class Grounder:
             return None
         title, title_window = self._grounded_part(draft.title, windows, mentions, others)
         organization, _ = self._grounded_part(draft.organization, windows, mentions, others)
+        if not title and (role := self.role_in_text(name, others)) is not None:
+            # The model gave no title, or one the text does not put next to the name:
+            # read the position the article writes beside the name instead.
+            title, derived_organization, title_window = role
+            organization = organization or derived_organization
         quote_window = title_window or windows[0]
         return Official(
             name=name,
@@ -163,6 +163,34 @@ class Grounder:
             quote=self.article.text[quote_window[0] : quote_window[1]],
             sentences=mentions,
         )
+
+    def role_in_text(self, name: str, others: list[str]) -> tuple[str, str, tuple[int, int]] | None:
+        """(title, organization, span) of the position the article writes beside the name.
+
+        Lists of dignitaries put each role either in the name's own clause ("Mayor Xu
+        Xiaoxiong") or in the clause right after a bare name ("Sun Xing, deputy director of
+        ..."), never before it, so a neighbour's role is not borrowed.
+        """
+        pattern = re.compile(r"\s+".join(map(re.escape, name.split())), re.IGNORECASE)
+        for sentence in self._sentences_naming(normalize(name)):
+            if self._is_byline(sentence, normalize(name)):
+                continue
+            segments = _segments(sentence.text)
+            for index, (start, end) in enumerate(segments):
+                piece = sentence.text[start:end]
+                if not (found := pattern.search(piece)):
+                    continue
+                role = _clean_role(piece[: found.start()] + " " + piece[found.end() :])
+                span = (start, end)
+                if not role and index + 1 < len(segments):
+                    following = segments[index + 1]
+                    role = _clean_role(sentence.text[following[0] : following[1]])
+                    span = (start, following[1])
+                if _looks_like_role(role) and not any(o in normalize(role) for o in others):
+                    title, organization = _split_role(role)
+                    return title, organization, (sentence.start + span[0], sentence.start + span[1])
+                break
+        return None
 
     def is_byline_name(self, key: str) -> bool:
         """True if every mention of the name is a credit line (reporter, photographer...)."""

@@ -86,6 +86,7 @@ class LLM(ABC):
     """Anything that turns chat messages into a validated pydantic object."""
 
     model: str
+    small: bool = False  # a small model gets the compact prompts (see DigestConfig.compact)
 
     @abstractmethod
     async def structured(

@@ -29,6 +29,8 @@ LOCAL_TIMEOUT_SECONDS = 900.0
 
 
 class LocalLLM(LLM):
+    small = True
+
     def __init__(
         self,
         data_dir: Path,

@@ -69,6 +69,54 @@ class DigestDraft(ChunkExtraction):
     summary: str = Field(description="Two to four plain sentences: what happened and why.")
 
 
+class NamedOfficial(_Draft):
+    """Small models: a name and where it stands; the code reads the title beside it."""
+
+    name: str = Field(description="The person's full name exactly as the article writes it.")
+    sentences: list[int] = Field(description="The sentence that first names them.")
+
+    def cited(self) -> CitedOfficial:
+        return CitedOfficial(name=self.name, title="", organization="", sentences=self.sentences)
+
+
+class BriefCommitment(_Draft):
+    actor: str = Field(description="Who pledges, plans or promises it.")
+    commitment: str = Field(description="What, in at most 12 words.")
+    sentences: list[int] = Field(description="The sentence that states it.")
+
+    def cited(self) -> CitedCommitment:
+        return CitedCommitment(
+            actor=self.actor, commitment=self.commitment, deadline=None, sentences=self.sentences
+        )
+
+
+class CompactChunkExtraction(_Draft):
+    officials: list[NamedOfficial] = Field(json_schema_extra={"maxItems": 30})
+    commitments: list[BriefCommitment] = Field(json_schema_extra={"maxItems": 10})
+    key_points: list[str] = Field(json_schema_extra={"maxItems": 3})
+
+    def full(self) -> ChunkExtraction:
+        return ChunkExtraction(
+            officials=[o.cited() for o in self.officials],
+            commitments=[c.cited() for c in self.commitments],
+            key_points=self.key_points,
+        )
+
+
+class CompactDigestDraft(_Draft):
+    officials: list[NamedOfficial] = Field(json_schema_extra={"maxItems": 30})
+    commitments: list[BriefCommitment] = Field(json_schema_extra={"maxItems": 10})
+    summary: str = Field(description="Two short sentences.")
+
+    def full(self) -> DigestDraft:
+        return DigestDraft(
+            officials=[o.cited() for o in self.officials],
+            commitments=[c.cited() for c in self.commitments],
+            key_points=[],
+            summary=self.summary,
+        )
+
+
 class SummaryDraft(_Draft):
     """The final call for a long article: a summary written from the chunk notes."""
 

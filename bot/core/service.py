@@ -95,6 +95,8 @@ class DigestService:
                 max_article_tokens=settings.max_article_tokens,
                 concurrency=settings.llm_concurrency,
                 max_output_tokens=settings.max_output_tokens,
+                compact=settings.output_style == "compact"
+                or (settings.output_style == "auto" and llm.small),
             ),
             store,
         )

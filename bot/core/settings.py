@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default="auto",
         description="Structured output mode; auto tries json_schema and falls back to json_object.",
     )
+    output_style: Literal["auto", "full", "compact"] = Field(
+        default="auto",
+        description="compact asks only for names and sentence numbers (small models); auto "
+        "uses it for the embedded model.",
+    )
     encoding: Literal["o200k_base", "cl100k_base"] = Field(
         default="o200k_base", description="tiktoken encoding used to count and split tokens."
     )

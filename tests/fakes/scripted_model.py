@@ -56,7 +56,7 @@ class ScriptedModel:
             "commitments": self._commitments(sentences),
             "key_points": [t[:120] for _, t in sorted(sentences.items())[:3]],
         }
-        if kind == "DigestDraft":
+        if kind in ("DigestDraft", "CompactDigestDraft"):
             body["summary"] = " ".join(t for _, t in sorted(sentences.items())[:2])[:400]
         return json.dumps(body)
 
@@ -113,7 +113,8 @@ class ScriptedModel:
 
     def _answer(self, prompt: str, question_message: str) -> dict[str, Any]:
         """Pick the sentence sharing the rarest words with the question, or say not stated."""
-        question = question_message.split("Question:", 1)[-1].split("\n", 1)[0]
+        found = re.search(r"Question[^:\n]*:\s*(.*)", question_message)
+        question = found.group(1) if found else question_message
         wanted = set(_WORD.findall(question.lower())) - {"who", "what", "the", "which", "did"}
         sentences = sorted(_sentences(prompt).items())
         words = {n: set(_WORD.findall(t.lower())) for n, t in sentences}
