@@ -325,6 +325,7 @@ class DigestEngine:
     ) -> tuple[list[Official], list[Commitment], Grounder]:
         grounder = Grounder(article)
         merged = merge_official_drafts(official_drafts)
+        merged += grounder.listed_people(d.name for d in merged)
         names = [d.name for d in merged]
         officials = [o for d in merged if (o := grounder.official(d, names)) is not None]
         officials.sort(key=lambda o: o.sentences[0] if o.sentences else 0)

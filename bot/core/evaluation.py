@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bot.core.grounding import normalize
+from bot.core.grounding import coverage, normalize
 from bot.core.schemas import Digest, Official
 from bot.core.service import DigestService
 
@@ -65,11 +65,13 @@ def _match(official: Official, gold: list[dict[str, Any]]) -> dict[str, Any] | N
 
 
 def _title_right(official: Official, entry: dict[str, Any], wrong: list[dict[str, Any]]) -> bool:
+    """Most title keywords present (by content words, so "Secretary" + "Municipal Party
+    Committee" matches "Secretary of the Municipal Party Committee"), and no known wrong one."""
     role = f"{official.title} {official.organization}"
     if any(w["name"] == entry["name"] and _has(official.title, w["not"]) for w in wrong):
         return False
     keywords = entry.get("title_keywords", [])
-    hits = sum(_has(role, k) for k in keywords)
+    hits = sum(coverage(k, role) == 1.0 for k in keywords)
     return hits >= 1 and hits * 2 >= len(keywords)
 
 

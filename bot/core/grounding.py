@@ -113,6 +113,55 @@ def _split_role(role: str) -> tuple[str, str]:
     return title.strip(), re.sub(r"^the\s+", "", organization.strip(), flags=re.IGNORECASE)
 
 
+_WILL_SUBJECT = re.compile(
+    r"^(?:[^,]{0,60}, )?(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*))"
+    r"{0,10}) will\b"
+)
+_NAME_WORD = re.compile(r"[A-Z][a-z]+(?:[-'’][A-Za-z]+)?")
+_ORG_WORDS = frozenset(
+    "committee society university association branch center centre ministry department agency "
+    "group company government city district province county bureau office council institute "
+    "academy school college bank party union federation court police army corporation".split()
+)
+
+
+def _is_name(candidate: str) -> bool:
+    words = [w.lower() for w in candidate.split()]
+    return not any(w in _TITLE_WORDS or w in _ORG_WORDS for w in words)
+
+
+def _trailing_name(words: list[str]) -> str | None:
+    """The 2- or 3-word name that ends a clause, right after a role or an organisation."""
+    for size in (2, 3):
+        if len(words) < size:
+            break
+        candidate, before = words[-size:], words[:-size]
+        if not all(_NAME_WORD.fullmatch(w) for w in candidate) or not _is_name(" ".join(candidate)):
+            continue
+        # "Committee Zhang Aijun", "Mayor Xu Xiaoxiong" - not "Industry and Information ..."
+        if not before or before[-1][:1].isupper() or before[-1].lower() in _TITLE_WORDS:
+            return " ".join(candidate)
+    return None
+
+
+def _listed_name(
+    piece: str, segments: list[tuple[int, int]], index: int, sentence: str
+) -> str | None:
+    """A name standing in a list with its role: "Mayor Xu Xiaoxiong" or "Sun Xing, director"."""
+    words = piece.split()
+    name = _trailing_name(words)
+    if name is not None:
+        role = _clean_role(" ".join(words[: -len(name.split())]))
+        if role and len(role.split()) <= 20 and _looks_like_role(role):
+            return name
+        if role:
+            return None
+    if name is None or index + 1 >= len(segments):
+        return None
+    start, end = segments[index + 1]  # a bare name, its role in the next clause
+    return name if _looks_like_role(_clean_role(sentence[start:end])) else None
+
+
 @dataclass
 class Dropped:
     officials: int = 0
@@ -286,16 +335,54 @@ class Grounder:
             self.dropped.commitments += 1
             return None
         best = max(supporting, key=lambda pair: pair[0])[1]
+        attributed = self._actor_for(actor, best)
+        if attributed is None:
+            self.dropped.commitments += 1
+            return None
         deadline = draft.deadline.strip() if draft.deadline else None
         if deadline and coverage(deadline, " ".join(s.text for _, s in supporting)) < 0.5:
             deadline = None
         return Commitment(
-            actor=actor,
+            actor=attributed,
             commitment=" ".join(draft.commitment.split()),
             deadline=deadline or None,
             quote=best.text,
             sentences=sorted(s.number for _, s in supporting),
         )
+
+    def _actor_for(self, actor: str, sentence: Sentence) -> str | None:
+        """The actor if its paragraph names it; else the sentence's own "X will" subject."""
+        paragraph = " ".join(
+            s.text for s in self.article.sentences if s.paragraph == sentence.paragraph
+        )
+        if coverage(actor, paragraph) >= 0.75:
+            return actor
+        subject = _WILL_SUBJECT.match(sentence.text)
+        return subject.group(1) if subject else None
+
+    # --- officials the model missed ------------------------------------------------------------
+
+    def listed_people(self, known: Iterable[str]) -> list[CitedOfficial]:
+        """People in lists of dignitaries, found by their role written beside the name.
+
+        Small models stop early in a long list of names and titles; this reads the list the
+        way ``role_in_text`` does, so everyone added has a verbatim role next to the name.
+        """
+        seen = {normalize(n) for n in known}
+        found: list[CitedOfficial] = []
+        for sentence in self.article.sentences:
+            segments = _segments(sentence.text)
+            for index, (start, end) in enumerate(segments):
+                piece = sentence.text[start:end]
+                name = _listed_name(piece, segments, index, sentence.text)
+                if name is None or normalize(name) in seen:
+                    continue
+                if self.is_byline_name(normalize(name)):
+                    continue
+                seen.add(normalize(name))
+                found.append(CitedOfficial(name=name, title="", organization="",
+                                           sentences=[sentence.number]))  # fmt: skip
+        return found
 
     # --- answers -------------------------------------------------------------------------------
 
