@@ -170,6 +170,9 @@ async def test_cut_off_output_is_read_again_in_smaller_parts(
     digest = await service.digest(service.save_article("t", article_text))
     assert llm_server.requests[0].fault == "length"
     assert digest.stats.chunks >= 2
+    # The cut-off call is counted: its tokens were spent and it was a round trip.
+    assert digest.stats.llm_calls == len(llm_server.requests) == digest.stats.chunks + 2
+    assert digest.stats.round_trips == 3
     assert {o.name for o in digest.officials} == GOLD_NAMES
 
 

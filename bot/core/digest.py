@@ -38,6 +38,9 @@ from bot.core.schemas import (
 )
 from bot.core.store import Store, article_hash
 
+# A compact answer is a few hundred tokens; more means a small model is looping.
+COMPACT_MAX_TOKENS = 1024
+
 
 class ArticleError(ValueError):
     """The text cannot be digested as given (empty, too long); the message says why."""
@@ -168,14 +171,16 @@ class DigestEngine:
         )
         try:
             if compact:
-                brief = await self.llm.structured(messages, CompactDigestDraft)
+                brief = await self.llm.structured(
+                    messages, CompactDigestDraft, max_tokens=COMPACT_MAX_TOKENS
+                )
                 done = Completion(brief.value.full(), brief.usage)
             else:
                 done = await self.llm.structured(messages, DigestDraft)
-        except (OutputTruncated, ContextTooLong):
+        except (OutputTruncated, ContextTooLong) as error:
             # Too much for one answer: read it in two or more smaller parts instead.
             smaller = article.chunks(max(chunk.tokens // 2, 200), self.config.chunk_overlap_tokens)
-            return await self._chunked(article, smaller, on_progress)
+            return await self._chunked(article, smaller, on_progress, spent=error.usage)
         draft = done.value
         officials, commitments, grounder = self._ground(article, draft.officials, draft.commitments)
         return Digest(
@@ -197,8 +202,13 @@ class DigestEngine:
     # --- many chunks ---------------------------------------------------------------------------
 
     async def _chunked(
-        self, article: NumberedArticle, chunks: list[Chunk], on_progress: OnProgress | None
+        self,
+        article: NumberedArticle,
+        chunks: list[Chunk],
+        on_progress: OnProgress | None,
+        spent: Usage | None = None,
     ) -> Digest:
+        """Read chunks side by side, then summarise; ``spent`` is a failed call made first."""
         limit = asyncio.Semaphore(self.config.concurrency)
         finished = 0
         await _report(on_progress, Progress("reading", 0, len(chunks)))
@@ -212,6 +222,9 @@ class DigestEngine:
 
         readings = await asyncio.gather(*(read(c) for c in chunks))
         usage = Usage()
+        earlier = spent.calls if spent else 0
+        if spent:
+            usage.add(spent)
         for reading in readings:
             usage.add(reading.usage)
         officials, commitments, grounder = self._ground(
@@ -247,7 +260,7 @@ class DigestEngine:
             stats=DigestStats(
                 chunks=len(chunks),
                 llm_calls=usage.calls,
-                round_trips=max(r.sequential_calls for r in readings) + final.usage.calls,
+                round_trips=earlier + max(r.sequential_calls for r in readings) + final.usage.calls,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 dropped_officials=grounder.dropped.officials,
@@ -270,14 +283,19 @@ class DigestEngine:
         try:
             async with limit:
                 if self.config.compact:
-                    brief = await self.llm.structured(messages, CompactChunkExtraction)
+                    brief = await self.llm.structured(
+                        messages, CompactChunkExtraction, max_tokens=COMPACT_MAX_TOKENS
+                    )
                     done = Completion(brief.value.full(), brief.usage)
                 else:
                     done = await self.llm.structured(messages, ChunkExtraction)
-        except (OutputTruncated, ContextTooLong):
+        except (OutputTruncated, ContextTooLong) as error:
             if splits_left == 0 or len(fresh) < 2:
                 raise
-            return await self._read_halves(chunk, parts, limit, splits_left - 1)
+            halves = await self._read_halves(chunk, parts, limit, splits_left - 1)
+            if error.usage:
+                halves.usage.add(error.usage)
+            return halves
         return _Reading(done.value, done.usage, done.usage.calls)
 
     async def _read_halves(

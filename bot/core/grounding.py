@@ -125,6 +125,16 @@ _ORG_WORDS = frozenset(
 )
 
 
+def _looks_like_person(name: str) -> bool:
+    """Two or more capitalised words (or 2-4 CJK characters), not a place or a body."""
+    if _CJK.search(name):
+        return 2 <= len(name.replace(" ", "")) <= 4
+    capitalised = [w for w in name.split() if w[:1].isupper()]
+    return len(capitalised) >= 2 and not all(
+        w.lower() in _ORG_WORDS or w.lower() in _TITLE_WORDS for w in capitalised
+    )
+
+
 def _is_name(candidate: str) -> bool:
     words = [w.lower() for w in candidate.split()]
     return not any(w in _TITLE_WORDS or w in _ORG_WORDS for w in words)
@@ -185,7 +195,7 @@ class Grounder:
     def official(self, draft: CitedOfficial, known_names: Iterable[str]) -> Official | None:
         name = " ".join(draft.name.split())
         key = normalize(name)
-        if len(key) < 2 or key not in self.text or self.is_byline_name(key):
+        if not _looks_like_person(name) or key not in self.text or self.is_byline_name(key):
             self.dropped.officials += 1
             return None
         cited = [n for n in dict.fromkeys(draft.sentences) if key in self._normalized.get(n, "")]

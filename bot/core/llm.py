@@ -30,6 +30,8 @@ Mode = Literal["auto", "json_schema", "json_object"]
 class LLMError(RuntimeError):
     """Base of every model failure; ``str()`` is one line fit to show a user."""
 
+    usage: Usage | None = None  # tokens the failed attempt still cost, when known
+
 
 class LLMUnavailable(LLMError):
     """Unreachable, timing out, rate-limited or failing server, after the client's retries."""
@@ -163,7 +165,11 @@ class OpenAICompatibleLLM(LLM):
         attempts: list[str] = []
         errors: list[str] = []
         for _ in range(2):
-            content = await self._complete(conversation, schema, max_tokens, usage)
+            try:
+                content = await self._complete(conversation, schema, max_tokens, usage)
+            except LLMError as error:
+                error.usage = usage
+                raise
             attempts.append(content)
             try:
                 return Completion(schema.model_validate_json(extract_json_text(content)), usage)
@@ -177,12 +183,14 @@ class OpenAICompatibleLLM(LLM):
                     f"{errors[-1]}. Reply again with the corrected JSON object only.",
                 },
             ]
-        raise StructuredOutputError(
+        failure = StructuredOutputError(
             f"the model at {self.server} returned invalid {schema.__name__} JSON twice "
             f"({errors[-1]})",
             attempts,
             errors,
         )
+        failure.usage = usage
+        raise failure
 
     async def _complete(
         self,

@@ -72,7 +72,9 @@ class LocalLLM(LLM):
                 if not path.is_file():
                     raise LocalModelError(f"BOT_LOCAL_MODEL points at {path}, which is not a file")
                 threads = self.threads or os.cpu_count() or 2
-                server = LocalModelServer(path, log=log.info, n_threads=threads)
+                # No RAM prompt cache: saving it costs seconds per call here, and llama.cpp
+                # still reuses the previous request's prefix (the article) for questions.
+                server = LocalModelServer(path, log=log.info, n_threads=threads, cache=False)
                 await server.start()
             except LocalModelError as error:
                 raise LLMUnavailable(f"the local model could not start: {error}") from error

@@ -8,11 +8,15 @@ Public shapes (``Digest``, ``Answer``) keep stable field names that other tools 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+JsonDict = dict[str, JsonValue]
 
 _SENTENCES = (
     "Numbers of the article sentences ([n] markers) that state this; at most 3, most direct first."
 )
+# Small models can loop on a list of numbers; a grammar-enforcing server stops them at 3.
+_FEW: JsonDict = {"maxItems": 3}
 
 
 class _Draft(BaseModel):
@@ -28,7 +32,7 @@ class CitedOfficial(_Draft):
     organization: str = Field(
         description="The body, company or place the position belongs to; '' if none is given."
     )
-    sentences: list[int] = Field(description=_SENTENCES)
+    sentences: list[int] = Field(description=_SENTENCES, json_schema_extra=_FEW)
 
 
 class CitedCommitment(_Draft):
@@ -41,7 +45,7 @@ class CitedCommitment(_Draft):
         "article's own words."
     )
     deadline: str | None = Field(description="When, if the article says; otherwise null.")
-    sentences: list[int] = Field(description=_SENTENCES)
+    sentences: list[int] = Field(description=_SENTENCES, json_schema_extra=_FEW)
 
 
 class ChunkExtraction(_Draft):
@@ -69,20 +73,16 @@ class DigestDraft(ChunkExtraction):
     summary: str = Field(description="Two to four plain sentences: what happened and why.")
 
 
-class NamedOfficial(_Draft):
-    """Small models: a name and where it stands; the code reads the title beside it."""
-
-    name: str = Field(description="The person's full name exactly as the article writes it.")
-    sentences: list[int] = Field(description="The sentence that first names them.")
-
-    def cited(self) -> CitedOfficial:
-        return CitedOfficial(name=self.name, title="", organization="", sentences=self.sentences)
+# Small models copy whole sentences into short fields; llama.cpp's grammar enforces these
+# lengths (pydantic does not: a longer value from another server is still valid).
+_SHORT: JsonDict = {"maxLength": 60}
+_PHRASE: JsonDict = {"maxLength": 110}
 
 
 class BriefCommitment(_Draft):
-    actor: str = Field(description="Who pledges, plans or promises it.")
-    commitment: str = Field(description="What, in at most 12 words.")
-    sentences: list[int] = Field(description="The sentence that states it.")
+    actor: str = Field(description="Who pledges, plans or promises it.", json_schema_extra=_SHORT)
+    commitment: str = Field(description="What, in at most 12 words.", json_schema_extra=_PHRASE)
+    sentences: list[int] = Field(description="The sentence that states it.", json_schema_extra=_FEW)
 
     def cited(self) -> CitedCommitment:
         return CitedCommitment(
@@ -90,27 +90,43 @@ class BriefCommitment(_Draft):
         )
 
 
+def _named(names: list[str]) -> list[CitedOfficial]:
+    # Grounding finds the sentences naming each person itself.
+    return [CitedOfficial(name=n, title="", organization="", sentences=[]) for n in names]
+
+
+_NAMES = "Full names, exactly as written, of the people named in an official role."
+
+
 class CompactChunkExtraction(_Draft):
-    officials: list[NamedOfficial] = Field(json_schema_extra={"maxItems": 30})
+    """Small models: names only; the code finds where each stands and reads the title."""
+
+    officials: list[str] = Field(
+        description=_NAMES,
+        json_schema_extra={"maxItems": 30, "items": {"type": "string", **_SHORT}},
+    )
     commitments: list[BriefCommitment] = Field(json_schema_extra={"maxItems": 10})
     key_points: list[str] = Field(json_schema_extra={"maxItems": 3})
 
     def full(self) -> ChunkExtraction:
         return ChunkExtraction(
-            officials=[o.cited() for o in self.officials],
+            officials=_named(self.officials),
             commitments=[c.cited() for c in self.commitments],
             key_points=self.key_points,
         )
 
 
 class CompactDigestDraft(_Draft):
-    officials: list[NamedOfficial] = Field(json_schema_extra={"maxItems": 30})
-    commitments: list[BriefCommitment] = Field(json_schema_extra={"maxItems": 10})
-    summary: str = Field(description="Two short sentences.")
+    officials: list[str] = Field(
+        description=_NAMES,
+        json_schema_extra={"maxItems": 30, "items": {"type": "string", **_SHORT}},
+    )
+    commitments: list[BriefCommitment] = Field(json_schema_extra={"maxItems": 5})
+    summary: str = Field(description="Two short sentences.", json_schema_extra={"maxLength": 300})
 
     def full(self) -> DigestDraft:
         return DigestDraft(
-            officials=[o.cited() for o in self.officials],
+            officials=_named(self.officials),
             commitments=[c.cited() for c in self.commitments],
             key_points=[],
             summary=self.summary,
@@ -134,7 +150,9 @@ class AnswerDraft(_Draft):
         "say, state that plainly."
     )
     stated: bool = Field(description="true only if the article states the answer.")
-    sentences: list[int] = Field(description="Numbers of the sentences the answer relies on.")
+    sentences: list[int] = Field(
+        description="Numbers of the sentences the answer relies on.", json_schema_extra=_FEW
+    )
 
 
 # --- public results ------------------------------------------------------------------------

@@ -56,6 +56,8 @@ class ScriptedModel:
             "commitments": self._commitments(sentences),
             "key_points": [t[:120] for _, t in sorted(sentences.items())[:3]],
         }
+        if kind.startswith("Compact"):  # small-model shape: names only
+            body["officials"] = [o["name"] for o in body["officials"]]
         if kind in ("DigestDraft", "CompactDigestDraft"):
             body["summary"] = " ".join(t for _, t in sorted(sentences.items())[:2])[:400]
         return json.dumps(body)
