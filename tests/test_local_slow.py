@@ -1,0 +1,43 @@
+"""The real embedded model on the shared article (minutes on a CPU): ``pytest -m slow``.
+
+Asserts the quality floor; speed targets are measured by ``digestbot eval`` (see README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.core.evaluation import evaluate
+from bot.core.local_model import ensure_default_model, llama_cpp_available
+from bot.core.service import DigestService
+from bot.core.settings import Settings
+from tests.conftest import DATA
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not llama_cpp_available(), reason="needs the 'local' extra"),
+]
+
+
+async def test_local_model_digest_and_follow_up(tmp_path: Path) -> None:
+    # A fresh store (no cached digest); the 1.1 GB model is assembled once and shared.
+    shared_models = Settings(_env_file=None).data_dir / "models"  # type: ignore[call-arg]
+    model = await asyncio.to_thread(ensure_default_model, shared_models, log=print)
+    settings = Settings(_env_file=None, data_dir=tmp_path, local_model=model)
+    service = DigestService.from_settings(settings)
+    gold = json.loads((DATA / "zhaoqing-die-casting-summit.gold.json").read_text())
+    article = (DATA / "zhaoqing-die-casting-summit.txt").read_text()
+    try:
+        report = await evaluate(service, article, gold)
+    finally:
+        await service.aclose()
+    print(report.model_dump_json(indent=2))
+    assert report.officials_found >= 9, report.missed_officials
+    assert report.invented_people == []
+    assert report.reporters_listed == []
+    mayor = next(q for q in report.questions if q.question == "Who is the mayor of Zhaoqing?")
+    assert "Xu Xiaoxiong" in mayor.answer
