@@ -46,18 +46,17 @@ def article_of(tokens: int, count: object) -> str:
 
 
 def overhead_per_call(service: DigestService) -> int:
-    """Tokens a call costs besides the article text: system prompt, template, framing."""
+    """Tokens a call costs besides the article text: system prompt, fence, task, framing."""
     library: PromptLibrary = service.prompts
-    empty = library.render(
+    task = library.render(
         "extract_chunk",
-        article="",
         part=1,
         parts=9,
         context_note=" Report on sentences [100] to [200] (the NEW sentences). Sentences [98] "
         "to [99] repeat the end of the previous part for context only.",
     )
-    system = library.render("system")
-    return service.tokens(system) + service.tokens(empty) + 2 * MESSAGE_OVERHEAD_TOKENS
+    parts = [library.render("system"), library.render("article", article=""), task]
+    return sum(service.tokens(p) for p in parts) + len(parts) * MESSAGE_OVERHEAD_TOKENS
 
 
 async def digest_figures(latency: float) -> None:

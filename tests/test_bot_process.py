@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,3 +89,59 @@ def test_missing_token_is_one_clear_line(env: dict[str, str]) -> None:
     )
     assert result.returncode == 2 and "TELEGRAM_BOT_TOKEN" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_webhook_mode_answers_updates_with_the_secret(
+    env: dict[str, str], tg: FakeTelegramServer, tmp_path: Path
+) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    webhook = {
+        "BOT_WEBHOOK_URL": url,
+        "BOT_WEBHOOK_LISTEN": "127.0.0.1",
+        "BOT_WEBHOOK_PORT": str(port),
+        "BOT_WEBHOOK_SECRET": "s3cret-token-value",
+    }
+    process = start_bot(env | webhook, tmp_path / "bot.log")
+    try:
+        await tg.wait_for(lambda: tg.webhook_url == url, timeout=20)
+        await tg.wait_for(lambda: _listening(port), timeout=10)
+        setting = tg.calls_to("setWebhook")[-1].params
+        assert setting["secret_token"] == "s3cret-token-value"
+        message = tg.user_sends_text(CHAT, USER, "/help")
+        update = json.dumps({"update_id": 1, "message": message}).encode()
+
+        def post(secret: str) -> int:
+            request = urllib.request.Request(
+                url, update, {"Content-Type": "application/json",
+                              "X-Telegram-Bot-Api-Secret-Token": secret},
+            )  # fmt: skip
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return int(response.status)
+            except urllib.error.HTTPError as error:
+                return int(error.code)
+
+        assert await asyncio.to_thread(post, "wrong") == 403  # a forged call is refused
+        assert await asyncio.to_thread(post, "s3cret-token-value") == 200
+        await tg.wait_for(lambda: tg.bot_messages(CHAT), timeout=10)
+        assert "Paste an article" in tg.bot_messages(CHAT)[0].text
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 15) == 0
+    finally:
+        process.kill()
+    assert "s3cret-token-value" not in (tmp_path / "bot.log").read_text()

@@ -335,10 +335,10 @@ async def test_one_chats_digest_does_not_delay_another(
     llm_server: FakeOpenAIServer,
     article_text: str,  # type: ignore[type-arg]
 ) -> None:
-    llm_server.latency = 2.0
+    llm_server.latency = 5.0
     await paste(tg, article_text, parts=2)
     await tg.wait_for(lambda: llm_server.requests, timeout=5)
     tg.user_sends_text(CHAT + 1, USER, "/help")
-    await tg.wait_for(lambda: texts(tg, CHAT + 1), timeout=1.5)  # answered during the digest
+    await tg.wait_for(lambda: texts(tg, CHAT + 1), timeout=4)  # answered during the digest
     assert not digest_messages(tg)
-    await tg.wait_for(lambda: digest_messages(tg), timeout=10)
+    await tg.wait_for(lambda: digest_messages(tg), timeout=15)

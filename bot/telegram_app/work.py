@@ -216,6 +216,11 @@ class ChatWork:
                     "reply /digest to it to try again.",
                     job.reply_to,
                 )
+            except Exception:
+                # Not resumed at the next start (it would fail again); the error handler
+                # logs it and tells the user.
+                self.state.finish_job(job.id, "failed")
+                raise
             finally:
                 self._cancelled.discard(job.id)
                 if self._running.get(job.chat_id, (None,))[0] == job.id:
