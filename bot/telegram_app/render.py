@@ -89,6 +89,18 @@ def _pledge(item: Commitment) -> str:
     return f"{item.commitment}{when}"
 
 
+def _bullets(title: str, items: list[tuple[str, str]], limit: int) -> list[Paragraph]:
+    """A heading and up to ``limit`` bullets; the rest are behind the button of that name."""
+    if not items:
+        return []
+    result = [Paragraph("", lead=f"{title} ({len(items)})")]
+    result += [Paragraph(text, lead=lead, gap=False) for lead, text in items[:limit]]
+    if len(items) > limit:
+        more = f"…and {len(items) - limit} more (tap {title})"
+        result.append(Paragraph(more, style="italic", gap=False))
+    return result
+
+
 def digest_paragraphs(
     digest: Digest, *, title: str, max_officials: int = 12, max_commitments: int = 8
 ) -> list[Paragraph]:
@@ -96,28 +108,14 @@ def digest_paragraphs(
     if digest.key_points:
         paragraphs.append(Paragraph("", lead="Key points"))
         paragraphs += [Paragraph(point, lead="• ", gap=False) for point in digest.key_points]
-    if digest.officials:
-        paragraphs.append(Paragraph("", lead=f"Officials ({len(digest.officials)})"))
-        paragraphs += [
-            Paragraph(f" — {_role(o)}", lead=f"• {o.name}", gap=False)
-            for o in digest.officials[:max_officials]
-        ]
-        if len(digest.officials) > max_officials:
-            more = len(digest.officials) - max_officials
-            paragraphs.append(
-                Paragraph(f"…and {more} more (tap Officials)", style="italic", gap=False)
-            )
-    if digest.commitments:
-        paragraphs.append(Paragraph("", lead=f"Commitments ({len(digest.commitments)})"))
-        paragraphs += [
-            Paragraph(f": {_pledge(c)}", lead=f"• {c.actor}", gap=False)
-            for c in digest.commitments[:max_commitments]
-        ]
-        if len(digest.commitments) > max_commitments:
-            more = len(digest.commitments) - max_commitments
-            paragraphs.append(
-                Paragraph(f"…and {more} more (tap Commitments)", style="italic", gap=False)
-            )
+    paragraphs += _bullets(
+        "Officials", [(f"• {o.name}", f" — {_role(o)}") for o in digest.officials], max_officials
+    )
+    paragraphs += _bullets(
+        "Commitments",
+        [(f"• {c.actor}", f": {_pledge(c)}") for c in digest.commitments],
+        max_commitments,
+    )
     if not digest.officials and not digest.commitments:
         paragraphs.append(Paragraph("No officials or commitments found.", style="italic"))
     paragraphs.append(Paragraph("Ask me anything about this article.", style="italic"))
