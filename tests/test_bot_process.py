@@ -30,7 +30,11 @@ def tg() -> Iterator[FakeTelegramServer]:
 def start_bot(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot", "run"], env=env, stdout=sink, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "bot", "run"],
+            cwd=log.parent,  # away from the checkout, so a developer's .env is never read
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
 
 
@@ -85,7 +89,12 @@ async def test_killed_mid_digest_then_restarted_delivers_once(
 def test_missing_token_is_one_clear_line(env: dict[str, str]) -> None:
     env = {k: v for k, v in env.items() if k != "TELEGRAM_BOT_TOKEN"}
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], env=env, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "bot", "run"],
+        cwd=Path(env["BOT_DATA_DIR"]).parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2 and "TELEGRAM_BOT_TOKEN" in result.stderr
     assert "Traceback" not in result.stderr

@@ -18,8 +18,9 @@ ARTICLE = DATA / "zhaoqing-die-casting-summit.txt"
 def run(
     args: list[str], env: dict[str, str], stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    # Run away from the checkout so a developer's own .env is never read.
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, "-m", "bot", *args], cwd=Path(env["BOT_DATA_DIR"]).parent,
         env=env, input=stdin, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
