@@ -14,10 +14,14 @@ import re
 from dataclasses import dataclass
 from html import escape
 
+from bot.core.grounding import normalize
 from bot.core.schemas import Answer, Commitment, Digest, Official
 
 MESSAGE_LIMIT = 4096
-_PIECE_LIMIT = 3000  # plain text per paragraph piece; escaping can grow it by a third at most
+_PIECE_LIMIT = 3000
+_FOLD_QUOTE = (
+    300  # characters  # plain text per paragraph piece; escaping can grow it by a third at most
+)
 _BREAK = re.compile(r"(?<=[.!?。！？])\s+|\s+")
 
 
@@ -33,7 +37,9 @@ class Paragraph:
     def html(self, text: str, lead: str) -> str:
         body = escape(text, quote=False)
         if self.style == "quote":
-            body = f"<blockquote>{body}</blockquote>"
+            # Long quotes fold, so the answer itself stays in view.
+            tag = "blockquote expandable" if len(text) > _FOLD_QUOTE else "blockquote"
+            body = f"<{tag}>{body}</blockquote>"
         elif self.style == "italic":
             body = f"<i>{body}</i>"
         return f"<b>{escape(lead, quote=False)}</b>{body}" if lead else body
@@ -149,7 +155,10 @@ def answer_paragraphs(answer: Answer) -> list[Paragraph]:
     result = [Paragraph(answer.answer)]
     if not answer.stated:
         result.append(Paragraph("The article does not state this.", style="italic"))
-    result += [Paragraph(quote, style="quote") for quote in answer.quotes[:3]]
+    said = normalize(answer.answer)
+    result += [
+        Paragraph(quote, style="quote") for quote in answer.quotes[:3] if normalize(quote) != said
+    ]
     return result
 
 
