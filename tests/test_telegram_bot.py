@@ -266,6 +266,17 @@ async def test_text_file_is_digested(
     assert tg.calls_to("getFile")
 
 
+async def test_forwarded_post_is_digested_even_if_short(
+    bot: Application,
+    tg: FakeTelegramServer,
+    llm_server: FakeOpenAIServer,  # type: ignore[type-arg]
+) -> None:
+    post = "Mayor Xu Xiaoxiong opened the new bridge today. Traffic will start on Monday."
+    tg.user_sends_text(CHAT, USER, post, forward=True)
+    await tg.wait_for(lambda: digest_messages(tg), timeout=15)
+    assert "DigestDraft" in json.dumps(llm_server.requests[0].body["response_format"])
+
+
 def _sticker() -> dict[str, Any]:
     return {
         "file_id": "s1", "file_unique_id": "u1", "type": "regular", "width": 512,

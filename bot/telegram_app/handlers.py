@@ -123,8 +123,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     reply = message.reply_to_message
     about = d.state.article_of_message(chat_id, reply.message_id) if reply else None
-    if pending or (about is None and (looks_like_article(text) or len(text) > 1000)):
-        d.pastes.add(chat_id, user.id, message.message_id, text)
+    forwarded = message.forward_origin is not None
+    if pending or forwarded or (about is None and (looks_like_article(text) or len(text) > 1000)):
+        d.pastes.add(chat_id, user.id, message.message_id, text, forwarded)
         return
     await d.work.ask(chat_id, user.id, text, reply_to=message.message_id, about=about)
 

@@ -56,8 +56,10 @@ class PasteCollector:
     def pending(self, chat_id: int, user_id: int) -> bool:
         return (chat_id, user_id) in self._deadlines
 
-    def add(self, chat_id: int, user_id: int, message_id: int, text: str) -> None:
-        self.state.add_fragment(chat_id, user_id, message_id, text)
+    def add(
+        self, chat_id: int, user_id: int, message_id: int, text: str, forwarded: bool = False
+    ) -> None:
+        self.state.add_fragment(chat_id, user_id, message_id, text, forwarded)
         self._schedule(chat_id, user_id)
 
     def resume(self) -> None:

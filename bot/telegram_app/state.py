@@ -43,6 +43,8 @@ TELEGRAM_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX tg_jobs_pending ON tg_jobs (status) WHERE status = 'pending';
     """,
+    # A forwarded post is an article to digest, however short.
+    "ALTER TABLE tg_fragments ADD COLUMN forwarded INTEGER NOT NULL DEFAULT 0",
 )
 
 
@@ -58,6 +60,7 @@ def user_key(user_id: int) -> str:
 class Fragment:
     message_id: int
     text: str
+    forwarded: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,20 +115,22 @@ class TelegramState:
 
     # --- fragments of a paste ------------------------------------------------------------
 
-    def add_fragment(self, chat_id: int, user_id: int, message_id: int, text: str) -> None:
+    def add_fragment(
+        self, chat_id: int, user_id: int, message_id: int, text: str, forwarded: bool = False
+    ) -> None:
         self.store.execute(
-            "INSERT OR IGNORE INTO tg_fragments (chat_id, user_id, message_id, text) "
-            "VALUES (?, ?, ?, ?)",
-            (chat_id, user_id, message_id, text),
+            "INSERT OR IGNORE INTO tg_fragments (chat_id, user_id, message_id, text, forwarded) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (chat_id, user_id, message_id, text, int(forwarded)),
         )
 
     def fragments(self, chat_id: int, user_id: int) -> list[Fragment]:
         rows = self.store.execute(
-            "SELECT message_id, text FROM tg_fragments WHERE chat_id = ? AND user_id = ? "
-            "ORDER BY message_id",
+            "SELECT message_id, text, forwarded FROM tg_fragments "
+            "WHERE chat_id = ? AND user_id = ? ORDER BY message_id",
             (chat_id, user_id),
         ).fetchall()
-        return [Fragment(int(r[0]), str(r[1])) for r in rows]
+        return [Fragment(int(r[0]), str(r[1]), bool(r[2])) for r in rows]
 
     def pending_pastes(self) -> list[tuple[int, int]]:
         rows = self.store.execute("SELECT DISTINCT chat_id, user_id FROM tg_fragments").fetchall()

@@ -135,7 +135,7 @@ class ChatWork:
         """A paste has ended: digest it if it is an article, else treat it as a question."""
         text = join_fragments(fragments)
         last = fragments[-1].message_id
-        if len(fragments) == 1 and not looks_like_article(text):
+        if len(fragments) == 1 and not fragments[0].forwarded and not looks_like_article(text):
             self.state.drop_fragments(chat_id, user_id, last)
             await self.ask(chat_id, user_id, text, reply_to=last, about=None)
             return
