@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot import __version__, logs
+from bot.cli.views import answer_text, digest_text, eval_text
 from bot.core.digest import ArticleError
 from bot.core.evaluation import evaluate
 from bot.core.llm import LLMError
@@ -24,7 +25,6 @@ from bot.core.schemas import Digest
 from bot.core.service import ConfigError, DigestService
 from bot.core.settings import Settings
 from bot.core.store import StoredArticle, StoreError
-from bot.text_view import answer_text, digest_text, eval_text
 
 CLI_SCOPE = "cli"
 
@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_bot(settings)
         if args.command == "health":
-            from bot.health import check_health
+            from bot.cli.health import check_health
 
             return asyncio.run(check_health(settings, check_llm=args.check_llm))
         return asyncio.run(_run_core(args, settings))
