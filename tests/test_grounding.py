@@ -74,3 +74,13 @@ def test_reporters_are_not_officials(article_text: str, count_tokens: CountToken
         draft = CitedOfficial(name=reporter, title="reporter", organization="", sentences=[9])
         assert grounder.official(draft, OFFICIALS) is None
     assert not grounder.is_byline_name(normalize("Sun Xing"))
+
+
+def test_plain_pledges_are_read_by_code(article_text: str, count_tokens: CountTokens) -> None:
+    pledges = _grounder(article_text, count_tokens).stated_pledges()
+    assert [(p.actor, p.sentences) for p in pledges] == [
+        ("Ministry of Industry and Information Technology", [13]),
+        ("Xinhuanet", [21]),
+        ("Zhaoqing", [30]),
+    ]  # and not "Lightweight, integrated, new Ecology will become ..." (sentence 16)
+    assert pledges[0].commitment.startswith("fully support innovation")

@@ -348,6 +348,8 @@ class DigestEngine:
         officials = [o for d in merged if (o := grounder.official(d, names)) is not None]
         officials.sort(key=lambda o: o.sentences[0] if o.sentences else 0)
         full_names = [o.name for o in officials]
+        if self.config.compact:  # a small model misses most pledges: read the plain ones too
+            commitment_drafts = [*commitment_drafts, *grounder.stated_pledges()]
         commitments = []
         for draft in merge_commitment_drafts(commitment_drafts):
             draft = draft.model_copy(update={"actor": canonical_name(draft.actor, full_names)})

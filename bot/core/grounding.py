@@ -114,9 +114,10 @@ def _split_role(role: str) -> tuple[str, str]:
 
 
 _WILL_SUBJECT = re.compile(
-    r"^(?:[^,]{0,60}, )?(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*))"
+    r"^(?:[^,]{0,100}, )?(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*))"
     r"{0,10}) will\b"
 )
+_PLEDGE_END = re.compile(r"[,;]\s")
 _NAME_WORD = re.compile(r"[A-Z][a-z]+(?:[-'’][A-Za-z]+)?")
 _ORG_WORDS = frozenset(
     "committee society university association branch center centre ministry department agency "
@@ -369,6 +370,33 @@ class Grounder:
             return actor
         subject = _WILL_SUBJECT.match(sentence.text)
         return subject.group(1) if subject else None
+
+    def stated_pledges(self) -> list[CitedCommitment]:
+        """Sentences of the form "<Body or Person> will <do something>", read by code.
+
+        For small models, which miss most pledges: the actor is the sentence's own subject
+        (capitalised words only, so "Lightweight, integrated, new Ecology will become ..."
+        is not a pledge), and the commitment is the clause after "will".
+        """
+        found = []
+        for sentence in self.article.sentences:
+            subject = _WILL_SUBJECT.match(sentence.text)
+            if subject is None or subject.group(1).lower() in {"he", "she", "it", "this"}:
+                continue
+            rest = sentence.text[subject.end() :].strip()
+            words = rest.split()
+            clause = " ".join(words[:25])
+            if (cut := _PLEDGE_END.search(clause)) and len(clause[: cut.start()].split()) >= 6:
+                clause = clause[: cut.start()]
+            found.append(
+                CitedCommitment(
+                    actor=subject.group(1),
+                    commitment=clause.rstrip(".,; "),
+                    deadline=None,
+                    sentences=[sentence.number],
+                )
+            )
+        return found
 
     # --- officials the model missed ------------------------------------------------------------
 
