@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from bot.core.chunking import NumberedArticle  # noqa: E402
 from bot.core.prompts import PromptLibrary  # noqa: E402
 from bot.core.service import DigestService  # noqa: E402
-from bot.core.settings import Settings  # noqa: E402
+from tests.conftest import make_settings  # noqa: E402
 from tests.fakes.openai_server import MESSAGE_OVERHEAD_TOKENS, FakeOpenAIServer  # noqa: E402
 from tests.fakes.scripted_model import ScriptedModel, zhaoqing_people  # noqa: E402
 
@@ -68,14 +68,7 @@ async def digest_figures(latency: float) -> None:
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as folder, FakeOpenAIServer(latency=latency) as server:
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            data_dir=Path(folder),
-            openai_base_url=server.base_url,
-            openai_api_key="bench",
-            model="fake-model",
-        )
-        service = DigestService.from_settings(settings)
+        service = DigestService.from_settings(make_settings(Path(folder), server))
         server.count_tokens = service.tokens
         server.responder = ScriptedModel(people=zhaoqing_people())
         fixed = overhead_per_call(service)
@@ -115,12 +108,9 @@ async def chat_figures(latency: float, chats: int) -> None:
         FakeTelegramServer() as tg,
     ):
         llm.responder = ScriptedModel(people=zhaoqing_people())
-        settings = Settings(
-            _env_file=None,  # type: ignore[call-arg]
-            data_dir=Path(folder),
-            openai_base_url=llm.base_url,
-            openai_api_key="bench",
-            model="fake-model",
+        settings = make_settings(
+            Path(folder),
+            llm,
             telegram_bot_token=tg.token,
             telegram_base_url=tg.base_url,
             telegram_base_file_url=tg.base_file_url,

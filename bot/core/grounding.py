@@ -310,7 +310,7 @@ class Grounder:
             if not part or not terms(part):
                 continue
             for window in windows:
-                if coverage(part, self.article.text[window[0] : window[1]]) >= 0.6:
+                if coverage(part, self.article.text[window[0] : window[1]]) >= self.title_threshold:
                     kept.append(part)
                     where = where or window
                     break
@@ -322,7 +322,7 @@ class Grounder:
                     for n in mentions
                     if not any(o in self._normalized.get(n, "") for o in others)
                 ]
-                if any(s and coverage(part, s.text) >= 0.6 for s in lone):
+                if any(s and coverage(part, s.text) >= self.title_threshold for s in lone):
                     kept.append(part)
         return "; ".join(dict.fromkeys(kept)), where
 

@@ -7,8 +7,6 @@ composition root, and handed down; nothing is global.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import openai
 
 from bot.core.answer import AnswerConfig, QuestionAnswerer
@@ -63,12 +61,6 @@ def build_llm(settings: Settings) -> LLM:
         mode=settings.response_format,
         max_output_tokens=settings.max_output_tokens,
     )
-
-
-@dataclass
-class Answered:
-    article: StoredArticle
-    answer: Answer
 
 
 class DigestService:
