@@ -60,10 +60,10 @@ def llm_server(model: ScriptedModel, count_tokens: CountTokens) -> Iterator[Fake
         yield server
 
 
-def make_settings(data_dir: Path, server: FakeOpenAIServer, **overrides: object) -> Settings:
+def make_settings(data_dir: Path, fake: FakeOpenAIServer, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "data_dir": data_dir,
-        "openai_base_url": server.base_url,
+        "openai_base_url": fake.base_url,
         "openai_api_key": "test-key",
         "model": "fake-model",
         "request_timeout": 10.0,

@@ -95,3 +95,87 @@ def test_paragraph_end_is_preferred(count_tokens: CountTokens) -> None:
         for c in chunks[:-1]
     ]
     assert sum(ends_at_paragraph) >= len(ends_at_paragraph) - 1
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "WASHINGTON, D.C. — The U.S. Senate met at 10 a.m. Tuesday. It adjourned.",
+            ["WASHINGTON, D.C. — The U.S. Senate met at 10 a.m. Tuesday.", "It adjourned."],
+        ),
+        (
+            "Sen. Chuck Schumer (D-N.Y.) and Rep. Liam O'Brien (R-Ohio) spoke. Gov. Jane Doe left.",
+            [
+                "Sen. Chuck Schumer (D-N.Y.) and Rep. Liam O'Brien (R-Ohio) spoke.",
+                "Gov. Jane Doe left.",
+            ],
+        ),
+        (
+            "Secretary of Commerce J. Tomas Whitfield agreed. Lt. Gov. Darnell Pettigrew did too.",
+            [
+                "Secretary of Commerce J. Tomas Whitfield agreed.",
+                "Lt. Gov. Darnell Pettigrew did too.",
+            ],
+        ),
+        (
+            "Applications are due Jan. 30 at 5 p.m. The next round opens Nov. 3.",
+            ["Applications are due Jan. 30 at 5 p.m.", "The next round opens Nov. 3."],
+        ),
+        (
+            "Present were Smt. Meenakshi Iyer, Minister; Shri R. Patil, MP. Ms. Qureshi spoke.",
+            [
+                "Present were Smt. Meenakshi Iyer, Minister; Shri R. Patil, MP.",
+                "Ms. Qureshi spoke.",
+            ],
+        ),
+        (
+            "Public Works &amp; Utilities Director Sandeep Rao spoke. ASHCOMBE, S.C. will grow.",
+            [
+                "Public Works &amp; Utilities Director Sandeep Rao spoke.",
+                "ASHCOMBE, S.C. will grow.",
+            ],
+        ),
+    ],
+)
+def test_no_sentence_ends_inside_an_abbreviation(
+    text: str, expected: list[str], count_tokens: CountTokens
+) -> None:
+    """Honorifics, initials, state codes, times and dates run on into the next word."""
+    assert [s.text for s in NumberedArticle(text, count_tokens, 400).sentences] == expected
+
+
+def test_chinese_sentences_end_at_full_width_marks(count_tokens: CountTokens) -> None:
+    text = "市委书记周启航出席并讲话，市长林晓峰主持。副市长李红梅介绍了措施！会议结束。"
+    sentences = [s.text for s in NumberedArticle(text, count_tokens, 400).sentences]
+    assert sentences == [
+        "市委书记周启航出席并讲话，市长林晓峰主持。",
+        "副市长李红梅介绍了措施！",
+        "会议结束。",
+    ]
+
+
+@pytest.mark.parametrize("kind", ["clauses", "cjk"])
+def test_splitting_a_long_sentence_is_linear(kind: str, count_tokens: CountTokens) -> None:
+    """Characters counted grow with the text, not with its square (issue 10's comma list)."""
+
+    def text(size: int) -> str:
+        if kind == "clauses":
+            return ", ".join(f"Zhang{i} Wei" for i in range(size)) + "."
+        return "壹贰叁" * size
+
+    def counted(size: int) -> int:
+        total = 0
+
+        def counting(piece: str) -> int:
+            nonlocal total
+            total += len(piece)
+            return count_tokens(piece)
+
+        article = NumberedArticle(text(size), counting, 100)
+        assert all(s.tokens <= 100 for s in article.sentences)
+        assert _squeeze(_rebuilt(article)) == _squeeze(text(size))
+        return total
+
+    small, large = counted(500), counted(4000)
+    assert large < 8 * small * 1.5  # 8x the text, well under 64x the work

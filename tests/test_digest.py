@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.chunking import CountTokens
 from bot.core.digest import ArticleError, Progress
 from bot.core.llm import LLMError, LLMUnavailable, StructuredOutputError
 from bot.core.service import DigestService
@@ -130,17 +131,28 @@ async def test_same_article_again_costs_no_call(
     assert len(llm_server.requests) == 2
 
 
-async def test_json_object_only_server(
-    service: DigestService, llm_server: FakeOpenAIServer, article_text: str
+async def test_json_object_only_server_falls_back_once_and_says_so(
+    tmp_path: Path,
+    model: ScriptedModel,
+    count_tokens: CountTokens,
+    article_text: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    llm_server.reject_json_schema = True
-    digest = await service.digest(service.save_article("t", article_text))
-    kinds = [r.body["response_format"]["type"] for r in llm_server.requests]
-    assert kinds == ["json_schema", "json_object"]
-    assert "properties" in llm_server.requests[1].body["response_format"]["schema"]
+    with FakeOpenAIServer(model, count_tokens=count_tokens, profile="llamacpp") as server:
+        service = DigestService.from_settings(make_settings(tmp_path, server))
+        try:
+            digest = await service.digest(service.save_article("t", article_text))
+            await service.ask(service.save_article("t", article_text), "Who is the mayor?")
+        finally:
+            await service.aclose()
+    kinds = [r.body["response_format"]["type"] for r in server.requests]
+    assert kinds == ["json_schema", "json_object", "json_object"]
+    # Not known to compile a schema into a grammar: it travels in the prompt instead.
+    assert "schema" not in server.requests[1].body["response_format"]
+    assert "JSON schema: {" in server.requests[1].body["messages"][-1]["content"]
     assert {o.name for o in digest.officials} == GOLD_NAMES
-    await service.ask(service.save_article("t", article_text), "Who is the mayor?")
-    assert llm_server.requests[-1].body["response_format"]["type"] == "json_object"
+    [warning] = [r for r in caplog.records if "refused response_format" in r.getMessage()]
+    assert warning.levelname == "WARNING" and "must be one of" in warning.getMessage()
 
 
 async def test_invalid_json_is_sent_back_once(
@@ -252,17 +264,17 @@ async def test_prompt_injection_stays_inside_the_fence(
     assert prompt.index("Ignore all previous") < prompt.index("</article>")
 
 
-async def test_compact_style_reads_titles_from_the_text(
+async def test_small_model_reads_titles_from_the_text(
     tmp_path: Path, llm_server: FakeOpenAIServer, article_text: str
 ) -> None:
-    settings = make_settings(tmp_path, llm_server, output_style="compact")
+    settings = make_settings(tmp_path, llm_server, small_model=True)
     service = DigestService.from_settings(settings)
     try:
         digest = await service.digest(service.save_article("t", article_text))
     finally:
         await service.aclose()
     request = llm_server.requests[0].body
-    assert request["response_format"]["json_schema"]["name"] == "CompactDigestDraft"
+    assert request["response_format"]["json_schema"]["name"] == "SmallDigestDraft"
     roles = {o.name: (o.title, o.organization) for o in digest.officials}
     assert len(roles) == 12
     assert roles["Xu Xiaoxiong"] == ("Mayor", "")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -98,7 +100,10 @@ async def test_responder_gets_request_body_and_can_be_swapped(
         return FakeReply(content='{"summary": "ok"}', finish_reason="stop")
 
     server.responder = responder
-    completion = await ask(client, response_format={"type": "json_object"}, temperature=0)
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Reply in JSON."}]
+    completion = await ask(
+        client, messages=messages, response_format={"type": "json_object"}, temperature=0
+    )
     assert completion.choices[0].message.content == '{"summary": "ok"}'
     assert seen[0]["response_format"] == {"type": "json_object"}
     assert seen[0]["temperature"] == 0
@@ -261,19 +266,17 @@ async def test_single_429_is_retried_by_the_client(server: FakeOpenAIServer) -> 
     assert [r.headers["x-stainless-retry-count"] for r in server.requests] == ["0", "1"]
 
 
-async def test_reject_json_schema(server: FakeOpenAIServer, client: openai.AsyncOpenAI) -> None:
-    server.reject_json_schema = True
+async def test_llamacpp_refuses_json_schema(cl100k_tokens: Callable[[str], int]) -> None:
     schema = {"name": "summary", "schema": {"type": "object"}}
-    with pytest.raises(openai.BadRequestError) as info:
-        await ask(client, response_format={"type": "json_schema", "json_schema": schema})
-    assert "response_format" in info.value.message and "json_schema" in info.value.message
-    assert info.value.code == "400"  # llama.cpp sends an int code; the client makes it a str
-    await ask(client, response_format={"type": "json_object"})
-    await ask(client)
+    with FakeOpenAIServer(count_tokens=cl100k_tokens, profile="llamacpp") as server:
+        async with openai.AsyncOpenAI(base_url=server.base_url, api_key="t", max_retries=0) as cli:
+            with pytest.raises(openai.BadRequestError) as info:
+                await ask(cli, response_format={"type": "json_schema", "json_schema": schema})
+            assert "response_format" in info.value.message and "json_schema" in info.value.message
+            assert info.value.code == "400"  # llama.cpp sends an int code; the client: a str
+            await ask(cli, response_format={"type": "json_object", "schema": {"type": "object"}})
+            await ask(cli)
     assert [r.status for r in server.requests] == [400, 200, 200]
-
-    server.reject_json_schema = False
-    await ask(client, response_format={"type": "json_schema", "json_schema": schema})
 
 
 async def test_rejected_request_does_not_consume_a_fault(
@@ -329,3 +332,161 @@ async def test_stopped_server_refuses_connections(cl100k_tokens: Callable[[str],
     async with openai.AsyncOpenAI(base_url=srv.base_url, api_key="t", max_retries=0) as cli:
         with pytest.raises(openai.APIConnectionError):
             await ask(cli)
+
+
+# --- strictness, per profile, checked against the recorded real responses --------------------
+
+RECORDED = Path(__file__).parent / "fakes" / "recorded"
+
+
+def _recorded(name: str) -> dict[str, Any]:
+    return dict(json.loads((RECORDED / f"{name}.json").read_text(encoding="utf-8")))
+
+
+def _shape(message: str) -> str:
+    """A message with its names, contexts and numbers blanked: what must match the recording."""
+    message = re.sub(r"\(.*?\)", "()", message)
+    return re.sub(r"'[^']*'|\d+", "_", message)
+
+
+STRICT = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "title": {"type": "string"}},
+    "required": ["name", "title"],
+    "additionalProperties": False,
+}
+
+
+def _schema_format(schema: dict[str, Any], name: str = "Person") -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+async def test_strict_reply_holds_only_what_the_schema_allows(
+    server: FakeOpenAIServer, client: openai.AsyncOpenAI
+) -> None:
+    server.responder = lambda body: '{"name": "Li Wei", "age": 51}'
+    completion = await ask(client, response_format=_schema_format(STRICT))
+    # "age" is not in the schema: never written; "title" is required: always written.
+    assert json.loads(completion.choices[0].message.content) == {"name": "Li Wei", "title": ""}
+
+
+@pytest.mark.parametrize(
+    ("recording", "schema"),
+    [
+        (
+            "openai_error_invalid_schema_additional_properties",
+            {k: v for k, v in STRICT.items() if k != "additionalProperties"},
+        ),
+        ("openai_error_invalid_schema_required", {**STRICT, "required": ["name"]}),
+        (
+            "openai_error_invalid_schema_keyword_not_permitted",
+            {
+                **STRICT,
+                "properties": {**STRICT["properties"], "name": {"type": "string", "default": "x"}},
+            },
+        ),
+    ],
+)
+async def test_openai_refuses_bad_strict_schemas_in_its_own_words(
+    server: FakeOpenAIServer, client: openai.AsyncOpenAI, recording: str, schema: dict[str, Any]
+) -> None:
+    real = _recorded(recording)["body"]["error"]
+    with pytest.raises(openai.BadRequestError) as info:
+        await ask(client, response_format=_schema_format(schema))
+    body = info.value.body
+    assert isinstance(body, dict)
+    assert _shape(body["message"]) == _shape(real["message"])
+    assert (body["type"], body["param"], body["code"]) == (
+        real["type"],
+        real["param"],
+        real["code"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("recording", "model", "extra"),
+    [
+        ("openai_error_max_tokens_reasoning", "o3-mini", {"max_tokens": 100}),
+        ("openai_error_temperature_reasoning", "gpt-5-mini", {"temperature": 0}),
+    ],
+)
+async def test_reasoning_model_refusals_match_the_recordings(
+    server: FakeOpenAIServer,
+    client: openai.AsyncOpenAI,
+    recording: str,
+    model: str,
+    extra: dict[str, Any],
+) -> None:
+    real = _recorded(recording)["body"]["error"]
+    with pytest.raises(openai.BadRequestError) as info:
+        await ask(client, model=model, **extra)
+    body = info.value.body
+    assert isinstance(body, dict)
+    assert _shape(body["message"]) == _shape(real["message"])
+    assert (body["param"], body["code"]) == (real["param"], real["code"])
+    await ask(client, model=model, max_completion_tokens=100)  # what it wants instead
+
+
+async def test_json_object_needs_the_word_json_as_recorded(
+    server: FakeOpenAIServer, client: openai.AsyncOpenAI
+) -> None:
+    real = _recorded("openai_error_json_object_needs_json_word")["body"]["error"]
+    with pytest.raises(openai.BadRequestError) as info:
+        await ask(client, response_format={"type": "json_object"})
+    assert isinstance(info.value.body, dict) and info.value.body["message"] == real["message"]
+    with pytest.raises(openai.BadRequestError, match="schema"):  # llama.cpp's extension
+        await ask(client, response_format={"type": "json_object", "schema": STRICT})
+
+
+@pytest.mark.parametrize(
+    ("profile", "recording"),
+    [
+        ("openai", "openai_chat_completion_json_schema"),
+        ("vllm", "vllm_chat_completion"),
+        ("ollama", "ollama_chat_completion"),
+        ("llamacpp", "llamacpp_chat_completion"),
+    ],
+)
+async def test_replies_have_the_recorded_shape_of_each_server(profile: str, recording: str) -> None:
+    real = _recorded(recording)["body"]
+    openai.types.chat.ChatCompletion.model_validate(real)  # the client reads the real thing
+    with FakeOpenAIServer(profile=profile) as fake:  # type: ignore[arg-type]
+        async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0) as cli:
+            response = await cli.chat.completions.with_raw_response.create(model="m", messages=USER)
+    body = json.loads(response.text)
+    assert set(body) == set(real)
+    assert set(body["choices"][0]) == set(real["choices"][0])
+    assert set(body["choices"][0]["message"]) == set(real["choices"][0]["message"])
+    assert set(body["usage"]) == set(real["usage"])
+
+
+async def test_llamacpp_enforces_the_schema_inside_json_object() -> None:
+    with FakeOpenAIServer(lambda b: '{"name": "Li", "extra": 1}', profile="llamacpp") as fake:
+        async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0) as cli:
+            done = await ask(cli, response_format={"type": "json_object", "schema": STRICT})
+            free = await ask(cli, response_format={"type": "json_object"})
+    assert json.loads(done.choices[0].message.content) == {"name": "Li", "title": ""}
+    assert json.loads(free.choices[0].message.content) == {"name": "Li", "extra": 1}
+
+
+async def test_plain_server_takes_no_response_format_and_chats_around_its_json() -> None:
+    with FakeOpenAIServer(lambda b: '{"a": 1}', profile="plain") as fake:
+        async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0) as cli:
+            with pytest.raises(openai.BadRequestError, match="response_format"):
+                await ask(cli, response_format={"type": "json_object"})
+            reply = await ask(cli)
+    content = reply.choices[0].message.content
+    assert content.startswith("Here is") and '```json\n{"a": 1}\n```' in content
+
+
+async def test_enforcing_servers_cut_lengths_and_refuse_invalid_schemas() -> None:
+    limited = {
+        **STRICT,
+        "properties": {**STRICT["properties"], "name": {"type": "string", "maxLength": 3}},
+    }
+    with FakeOpenAIServer(lambda b: '{"name": "Li Wei", "title": "Mayor"}', profile="vllm") as fake:
+        async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0) as cli:
+            done = await ask(cli, response_format=_schema_format(limited))
+            with pytest.raises(openai.BadRequestError, match="schema"):
+                await ask(cli, response_format=_schema_format({"type": "nonsense"}))
+    assert json.loads(done.choices[0].message.content) == {"name": "Li ", "title": "Mayor"}

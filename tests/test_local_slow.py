@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.core.evaluation import evaluate
-from bot.core.local_model import ensure_default_model, llama_cpp_available
+from bot.core.gguf import ensure_default_model
+from bot.core.llama_server import llama_cpp_available
 from bot.core.service import DigestService
 from bot.core.settings import Settings
 from tests.conftest import DATA

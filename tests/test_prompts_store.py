@@ -14,8 +14,8 @@ from bot.core.store import Store
 
 def test_shipped_prompts_load() -> None:
     library = PromptLibrary()
-    expected = {"system", "article", "digest", "digest_compact", "extract_chunk",
-                "extract_compact", "summarize", "answer", "answer_context"}  # fmt: skip
+    expected = {"system", "article", "digest", "digest_small", "extract_chunk",
+                "extract_small", "summarize", "answer", "answer_context"}  # fmt: skip
     assert expected == set(library._prompts)
     assert len(library.version) == 12
     assert default_prompts_dir().is_dir()

@@ -7,7 +7,7 @@ import sqlite3
 import openai
 
 from bot.core.encodings import load_encoding
-from bot.core.llm import OpenAICompatibleLLM
+from bot.core.openai_llm import OpenAICompatibleLLM
 from bot.core.prompts import PromptError, PromptLibrary
 from bot.core.service import ConfigError, build_llm
 from bot.core.settings import Settings

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ from bot.core.settings import Settings
 from bot.core.store import StoredArticle, StoreError
 
 CLI_SCOPE = "cli"
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -93,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_run_core(args, settings))
     except ConfigError as error:
         return _fail(str(error), 2)
-    except (ArticleError, LLMError, StoreError, PromptError, OSError) as error:
+    except LLMError as error:
+        return _fail(user_line(error), 1)
+    except (ArticleError, StoreError, PromptError, OSError) as error:
         return _fail(str(error), 1)
     except KeyboardInterrupt:
         return 130
@@ -140,7 +144,14 @@ async def _chat(service: DigestService, article: StoredArticle, digest: Digest) 
         try:
             print(answer_text(await service.ask(article, question)))
         except LLMError as error:
-            print(f"(could not answer: {error})", file=sys.stderr)
+            print(f"(could not answer: {user_line(error)})", file=sys.stderr)
+
+
+def user_line(error: LLMError) -> str:
+    """The user's line for a model failure; the detail (server, schema) goes to the log."""
+    log.info("model failure: %s", error)
+    hint = f" Check {error.setting}." if error.setting else ""
+    return error.user_message + hint
 
 
 def _read_article(name: str) -> str:

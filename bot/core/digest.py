@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core.chunking import Chunk, CountTokens, NumberedArticle, Sentence, render_sentences
-from bot.core.grounding import Grounder
-from bot.core.llm import LLM, ChatMessage, Completion, ContextTooLong, OutputTruncated, Usage
-from bot.core.merging import (
-    canonical_name,
-    dedupe_commitments,
-    merge_commitment_drafts,
-    merge_official_drafts,
+from bot.core.fingerprint import code_fingerprint
+from bot.core.grounding import Grounder, ground_drafts
+from bot.core.llm import (
+    LLM,
+    ChatMessage,
+    Completion,
+    ContextTooLong,
+    LLMError,
+    OutputTruncated,
+    Usage,
 )
 from bot.core.prompts import PromptLibrary
 from bot.core.schemas import (
@@ -28,18 +32,19 @@ from bot.core.schemas import (
     CitedCommitment,
     CitedOfficial,
     Commitment,
-    CompactChunkExtraction,
-    CompactDigestDraft,
     Digest,
     DigestDraft,
     DigestStats,
     Official,
+    SmallChunkExtraction,
+    SmallDigestDraft,
     SummaryDraft,
+    schema_version,
 )
 from bot.core.store import Store, article_hash
 
-# A compact answer is a few hundred tokens; more means a small model is looping.
-COMPACT_MAX_TOKENS = 1024
+# A small model's answer is a few hundred tokens; more means it is looping.
+SMALL_MAX_TOKENS = 1024
 
 
 class ArticleError(ValueError):
@@ -66,7 +71,7 @@ class DigestConfig:
     concurrency: int = 8
     max_output_tokens: int = 4096
     max_splits: int = 2
-    compact: bool = False  # small models: names and sentence numbers; titles read by code
+    small_model: bool = False  # names and sentence numbers only; titles read by code
 
 
 @dataclass
@@ -107,8 +112,12 @@ class DigestEngine:
 
     @property
     def cache_version(self) -> str:
-        style = "compact" if self.config.compact else "full"
-        return f"{self.prompts.version}:{self.config.chunk_tokens}:{style}"
+        # Code, prompts and the shapes the model fills all change what a digest holds.
+        style = "small" if self.config.small_model else "full"
+        return (
+            f"{code_fingerprint()}:{self.prompts.version}:{schema_version()}:"
+            f"{self.config.chunk_tokens}:{style}"
+        )
 
     def prepare(self, text: str) -> NumberedArticle:
         """Number the article, or say clearly why it cannot be digested."""
@@ -165,14 +174,14 @@ class DigestEngine:
         self, article: NumberedArticle, chunk: Chunk, on_progress: OnProgress | None
     ) -> Digest:
         await _report(on_progress, Progress("reading", 0, 1))
-        compact = self.config.compact
+        small = self.config.small_model
         messages = self._messages(
-            render_sentences(chunk.sentences), "digest_compact" if compact else "digest"
+            render_sentences(chunk.sentences), "digest_small" if small else "digest"
         )
         try:
-            if compact:
+            if small:
                 brief = await self.llm.structured(
-                    messages, CompactDigestDraft, max_tokens=COMPACT_MAX_TOKENS
+                    messages, SmallDigestDraft, max_tokens=SMALL_MAX_TOKENS
                 )
                 done = Completion(brief.value.full(), brief.usage)
             else:
@@ -220,7 +229,7 @@ class DigestEngine:
             await _report(on_progress, Progress("reading", finished, len(chunks)))
             return reading
 
-        readings = await asyncio.gather(*(read(c) for c in chunks))
+        readings = await _all_or_none([read(c) for c in chunks], spent)
         usage = Usage()
         earlier = spent.calls if spent else 0
         if spent:
@@ -248,9 +257,14 @@ class DigestEngine:
         summarize = self.prompts.render(
             "summarize", parts=len(chunks), notes=fence(notes), officials=roster
         )
-        final = await self.llm.structured(
-            [self._system(), {"role": "user", "content": summarize}], SummaryDraft
-        )
+        try:
+            final = await self.llm.structured(
+                [self._system(), {"role": "user", "content": summarize}], SummaryDraft
+            )
+        except LLMError as error:  # the chunks were paid for too
+            usage.add(error.usage)
+            error.usage = usage
+            raise
         usage.add(final.usage)
         return Digest(
             summary=final.value.summary.strip(),
@@ -275,16 +289,16 @@ class DigestEngine:
         note = _context_note(chunk.sentences[:context], fresh)
         messages = self._messages(
             render_sentences(chunk.sentences),
-            "extract_compact" if self.config.compact else "extract_chunk",
+            "extract_small" if self.config.small_model else "extract_chunk",
             part=chunk.index + 1,
             parts=parts,
             context_note=note,
         )
         try:
             async with limit:
-                if self.config.compact:
+                if self.config.small_model:
                     brief = await self.llm.structured(
-                        messages, CompactChunkExtraction, max_tokens=COMPACT_MAX_TOKENS
+                        messages, SmallChunkExtraction, max_tokens=SMALL_MAX_TOKENS
                     )
                     done = Completion(brief.value.full(), brief.usage)
                 else:
@@ -307,8 +321,8 @@ class DigestEngine:
             Chunk(chunk.index, chunk.sentences[: chunk.overlap + middle], chunk.overlap, 0),
             Chunk(chunk.index, fresh[middle:], 0, 0),
         ]
-        first, second = await asyncio.gather(
-            *(self._read_chunk(h, parts, limit, splits_left) for h in halves)
+        first, second = await _all_or_none(
+            [self._read_chunk(h, parts, limit, splits_left) for h in halves]
         )
         usage = Usage()
         usage.add(first.usage)
@@ -341,21 +355,34 @@ class DigestEngine:
         official_drafts: list[CitedOfficial],
         commitment_drafts: list[CitedCommitment],
     ) -> tuple[list[Official], list[Commitment], Grounder]:
-        grounder = Grounder(article)
-        merged = merge_official_drafts(official_drafts)
-        merged += grounder.listed_people(d.name for d in merged)
-        names = [d.name for d in merged]
-        officials = [o for d in merged if (o := grounder.official(d, names)) is not None]
-        officials.sort(key=lambda o: o.sentences[0] if o.sentences else 0)
-        full_names = [o.name for o in officials]
-        if self.config.compact:  # a small model misses most pledges: read the plain ones too
-            commitment_drafts = [*commitment_drafts, *grounder.stated_pledges()]
-        commitments = []
-        for draft in merge_commitment_drafts(commitment_drafts):
-            draft = draft.model_copy(update={"actor": canonical_name(draft.actor, full_names)})
-            if (grounded := grounder.commitment(draft)) is not None:
-                commitments.append(grounded)
-        return officials, dedupe_commitments(commitments), grounder
+        return ground_drafts(
+            article, official_drafts, commitment_drafts, read_pledges=self.config.small_model
+        )
+
+
+async def _all_or_none(
+    readings: list[Coroutine[Any, Any, _Reading]], spent: Usage | None = None
+) -> list[_Reading]:
+    """Run side by side; on the first failure cancel the rest (no unpaid work left running)
+    and raise it carrying every token spent so far, ``spent`` included."""
+    tasks: list[asyncio.Task[_Reading]] = []
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(r) for r in readings]
+    except BaseExceptionGroup as failures:
+        errors = [e for e in failures.exceptions if isinstance(e, LLMError)]
+        if len(errors) != len(failures.exceptions):
+            raise
+        total = Usage()
+        total.add(spent)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                total.add(task.result().usage)
+        for error in errors:
+            total.add(error.usage)
+        errors[0].usage = total
+        raise errors[0] from None
+    return [task.result() for task in tasks]
 
 
 def _context_note(context: tuple[Sentence, ...], fresh: tuple[Sentence, ...]) -> str:

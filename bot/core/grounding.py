@@ -1,176 +1,51 @@
 """Keep only what the article backs, and pull every quote out of the article itself.
 
-The model cites sentence numbers; here each claim is checked against those sentences after
-normalising case, white space, quote marks and dashes. An official whose name the article
-never writes is dropped; so is a commitment whose cited sentences do not say it. A title is
-kept only if its words stand next to the person's name, so a neighbour's title in a list of
-dignitaries is not passed on. Quotes are exact slices of the article text.
+The model cites sentence numbers; each claim is checked against those sentences with the
+comparisons of ``bot.core.matching``. What is read from the text itself (titles, lists,
+bylines, pledge subjects) comes from the article's language reader (``bot.core.readers``).
+
+Where a title can come from, in this order:
+1. the model's title (or the title it put in the name field, "Lieutenant Governor Jane Doe"),
+   kept only where it stands as a phrase in the clause naming the person, or a neighbouring
+   clause that names nobody else (so a neighbour's title in a roll-call is not passed on);
+2. otherwise the position the text writes beside the name: the words right before it
+   ("Gov. Maria Okafor-Reyes"), the clause right after it ("Pan Ruoxi, vice-governor of
+   Jiangxi"), or the clause that opens the sentence ("Mayor of X, Tom Gadsby, said:").
+A person with neither is not an official (a quoted resident, a press contact); so is anyone
+named only in a credit line, only inside injected instructions, or a name that reads as a
+body or place ("High-tech Zone", "People's Congress"). Quotes are exact slices of the text.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.core.chunking import NumberedArticle, Sentence
+from bot.core.matching import (
+    CJK,
+    SentenceIndex,
+    aligned,
+    coverage,
+    has_phrase,
+    name_pattern,
+    normalize,
+    terms,
+    words,
+)
+from bot.core.merging import (
+    canonical_name,
+    dedupe_commitments,
+    merge_commitment_drafts,
+    merge_official_drafts,
+)
+from bot.core.readers import Reader, is_injected, reader_for
 from bot.core.schemas import CitedCommitment, CitedOfficial, Commitment, Official
 
-_QUOTES = str.maketrans({c: "'" for c in '‘’‚‛`´′“”„‟″«»「」『』"'})
-_DASHES = re.compile(r"[\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]")
-_SPACE = re.compile(r"\s+")
-_WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+__all__ = ["Dropped", "Grounder", "coverage", "ground_drafts", "normalize", "terms"]
+
 _SEGMENT_BREAK = re.compile(r"[,;，；、]")
-_BYLINE_ROLE = re.compile(
-    r"\b(?:reporters?|correspondents?|photographers?|photo by|photos by|editors?|"
-    r"written by|text by|intern)\b"
-)
-# fmt: off
-_STOPWORDS = frozenset(
-    "the and for with that this from will are was were has have had its their his her our "
-    "not but all any can into onto upon than then them they who whom which what when where "
-    "also more most such other each been being over under about of to in on at by an a as "
-    "is be or it we he she".split()
-)
-# Words that make a phrase next to a name a position rather than an action.
-_TITLE_WORDS = frozenset(
-    "mayor governor minister secretary director president chairman chairwoman chair chief "
-    "head member professor academician manager officer inspector commissioner ambassador "
-    "spokesperson spokesman spokeswoman deputy vice general leader representative delegate "
-    "founder ceo cto cfo executive premier chancellor senator mp councillor councilor judge "
-    "mr mrs ms dr president-elect editor-in-chief dean rector principal partner adviser advisor "
-    "consultant lecturer researcher scientist engineer expert".split()
-)
-_REPORTING_VERBS = re.compile(r"\b(?:said|says|told|added|noted|stated|pointed|stressed)\b")
-# fmt: on
-
-
-def normalize(text: str) -> str:
-    """Case-, space-, quote- and dash-insensitive form used for every comparison."""
-    text = unicodedata.normalize("NFKC", text).translate(_QUOTES)
-    return _SPACE.sub(" ", _DASHES.sub("-", text)).strip().casefold()
-
-
-def terms(text: str) -> set[str]:
-    """Content words (crudely stemmed) and, for CJK text, character pairs."""
-    normalized = normalize(text)
-    found = {w[:6] for w in _WORD.findall(normalized) if len(w) > 2 and w not in _STOPWORDS}
-    cjk = "".join(_CJK.findall(normalized))
-    found.update(cjk[i : i + 2] for i in range(len(cjk) - 1))
-    return {t for t in found if not _CJK.search(t) or len(t) == 2}
-
-
-def coverage(claim: str, evidence: str) -> float:
-    """Share of the claim's content words that the evidence contains."""
-    wanted = terms(claim)
-    return len(wanted & terms(evidence)) / len(wanted) if wanted else 0.0
-
-
-def _segments(text: str) -> list[tuple[int, int]]:
-    """Clause spans of a sentence, split at commas and semicolons, without the separators."""
-    bounds = [0, *(m.end() for m in _SEGMENT_BREAK.finditer(text)), len(text) + 1]
-    spans = []
-    for i in range(len(bounds) - 1):
-        start, end = bounds[i], bounds[i + 1] - 1
-        piece = text[start:end]
-        start += len(piece) - len(piece.lstrip())
-        end = start + len(text[start:end].rstrip(" ;:"))
-        if end > start:
-            spans.append((start, end))
-    return spans
-
-
-_ROLE_EDGES = re.compile(r"^(?:(?:and|the|with|as|is|was)\s+)+|[\s,;:]+$", re.IGNORECASE)
-_ABBREVIATION_END = re.compile(r"\b(?:Co|Ltd|Inc|Corp|Bros|Dept|Univ)\.$")
-
-
-def _clean_role(text: str) -> str:
-    role = _ROLE_EDGES.sub("", " ".join(text.split()))
-    return role if _ABBREVIATION_END.search(role) else role.rstrip(".")
-
-
-def _looks_like_role(role: str) -> bool:
-    words = normalize(role).split()
-    return (
-        0 < len(words) <= 25
-        and any(w.strip("()") in _TITLE_WORDS for w in words)
-        and not _REPORTING_VERBS.search(normalize(role))
-    )
-
-
-def _split_role(role: str) -> tuple[str, str]:
-    """'deputy director of the X Center' -> ('deputy director', 'X Center')."""
-    title, sep, organization = role.partition(" of ")
-    second_role = re.search(r"\band\s+([\w-]+)", organization)
-    if (
-        not sep
-        or len(title.split()) > 4
-        or (second_role and second_role[1].lower() in _TITLE_WORDS)
-    ):
-        return role, ""  # "secretary of X and president of Y" stays whole
-    return title.strip(), re.sub(r"^the\s+", "", organization.strip(), flags=re.IGNORECASE)
-
-
-_WILL_SUBJECT = re.compile(
-    r"^(?:[^,]{0,100}, )?(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*))"
-    r"{0,10}) will\b"
-)
-_PLEDGE_END = re.compile(r"[,;]\s")
-_NAME_WORD = re.compile(r"[A-Z][a-z]+(?:[-'’][A-Za-z]+)?")
-_ORG_WORDS = frozenset(
-    "committee society university association branch center centre ministry department agency "
-    "group company government city district province county bureau office council institute "
-    "academy school college bank party union federation court police army corporation".split()
-)
-
-
-def _looks_like_person(name: str) -> bool:
-    """Two or more capitalised words (or 2-4 CJK characters), not a place or a body."""
-    if _CJK.search(name):
-        return 2 <= len(name.replace(" ", "")) <= 4
-    capitalised = [w for w in name.split() if w[:1].isupper()]
-    return len(capitalised) >= 2 and not all(
-        w.lower() in _ORG_WORDS or w.lower() in _TITLE_WORDS for w in capitalised
-    )
-
-
-def _is_name(candidate: str) -> bool:
-    words = [w.lower() for w in candidate.split()]
-    return not any(w in _TITLE_WORDS or w in _ORG_WORDS for w in words)
-
-
-def _trailing_name(words: list[str]) -> str | None:
-    """The 2- or 3-word name that ends a clause, right after a role or an organisation."""
-    for size in (2, 3):
-        if len(words) < size:
-            break
-        candidate, before = words[-size:], words[:-size]
-        if not all(_NAME_WORD.fullmatch(w) for w in candidate) or not _is_name(" ".join(candidate)):
-            continue
-        # "Committee Zhang Aijun", "Mayor Xu Xiaoxiong" - not "Industry and Information ..."
-        if not before or before[-1][:1].isupper() or before[-1].lower() in _TITLE_WORDS:
-            return " ".join(candidate)
-    return None
-
-
-def _listed_name(
-    piece: str, segments: list[tuple[int, int]], index: int, sentence: str
-) -> str | None:
-    """A name standing in a list with its role: "Mayor Xu Xiaoxiong" or "Sun Xing, director"."""
-    words = piece.split()
-    name = _trailing_name(words)
-    if name is not None:
-        role = _clean_role(" ".join(words[: -len(name.split())]))
-        if role and len(role.split()) <= 20 and _looks_like_role(role):
-            return name
-        if role:
-            return None
-    if name is None or index + 1 >= len(segments):
-        return None
-    start, end = segments[index + 1]  # a bare name, its role in the next clause
-    return name if _looks_like_role(_clean_role(sentence[start:end])) else None
 
 
 @dataclass
@@ -179,177 +54,264 @@ class Dropped:
     commitments: int = 0
 
 
+def ground_drafts(
+    article: NumberedArticle,
+    official_drafts: list[CitedOfficial],
+    commitment_drafts: list[CitedCommitment],
+    *,
+    read_pledges: bool = False,
+) -> tuple[list[Official], list[Commitment], Grounder]:
+    """Merge, ground and attribute what the model read: the digest's one grounding step.
+
+    ``read_pledges`` adds the plain pledges code reads itself (small models miss most).
+    """
+    grounder = Grounder(article)
+    merged = merge_official_drafts(grounder.clean(d) for d in official_drafts)
+    merged += grounder.listed_people(d.name for d in merged)
+    names = [d.name for d in merged]
+    officials = [o for d in merged if (o := grounder.official(d, names)) is not None]
+    officials.sort(key=lambda o: o.sentences[0] if o.sentences else 0)
+    full_names = [o.name for o in officials]
+    if read_pledges:
+        commitment_drafts = [*commitment_drafts, *grounder.stated_pledges()]
+    commitments = []
+    for draft in merge_commitment_drafts(commitment_drafts):
+        draft = draft.model_copy(update={"actor": canonical_name(draft.actor, full_names)})
+        if (grounded := grounder.commitment(draft)) is not None:
+            commitments.append(grounded)
+    return officials, dedupe_commitments(commitments), grounder
+
+
 class Grounder:
     """Checks drafts against one article; counts what it drops."""
 
-    title_threshold = 0.6
     claim_threshold = 0.5
 
     def __init__(self, article: NumberedArticle) -> None:
         self.article = article
-        self.text = normalize(article.text)
+        self.reader: Reader = reader_for(article.text)
         self.dropped = Dropped()
-        self._normalized = {s.number: normalize(s.text) for s in article.sentences}
+        self.index = SentenceIndex(article.sentences)
+        self._normalized = self.index.normalized
+        paragraphs: dict[int, list[Sentence]] = {}
+        for sentence in article.sentences:
+            paragraphs.setdefault(sentence.paragraph, []).append(sentence)
+        self._paragraphs = paragraphs
+        self._injected = {
+            s.number
+            for group in paragraphs.values()
+            if is_injected(" ".join(s.text for s in group))
+            for s in group
+        }
+        sentence_words = {s.number: set(words(s.text)) for s in article.sentences}
+        self._paragraph_words = {
+            p: set().union(*(sentence_words[s.number] for s in group))
+            for p, group in paragraphs.items()
+        }
+        self._evidence = [s for s in article.sentences if s.number not in self._injected]
+        self._vocabulary = set().union(*(sentence_words[s.number] for s in self._evidence))
+        self._person: dict[str, bool] = {}
 
     # --- officials ---------------------------------------------------------------------------
 
+    def clean(self, draft: CitedOfficial) -> CitedOfficial:
+        """The draft with a title the model put in the name field moved to the title."""
+        title, name = self.reader.split_title(" ".join(draft.name.split()))
+        if name == draft.name:
+            return draft
+        claimed = draft.title.strip() or title
+        return draft.model_copy(update={"name": name, "title": claimed})
+
     def official(self, draft: CitedOfficial, known_names: Iterable[str]) -> Official | None:
+        draft = self.clean(draft)
         name = " ".join(draft.name.split())
         key = normalize(name)
-        if not _looks_like_person(name) or key not in self.text or self.is_byline_name(key):
+        mentions = self._mentions(key)
+        if not self.reader.is_person(name) or not mentions or self.is_byline_name(key):
             self.dropped.officials += 1
             return None
-        cited = [n for n in dict.fromkeys(draft.sentences) if key in self._normalized.get(n, "")]
-        mentions = cited or [s.number for s in self._sentences_naming(key)][:1]
-        others = [normalize(n) for n in known_names if normalize(n) not in (key, "")]
-        others = [o for o in others if o not in key and key not in o]
-        found = (self._window(self.article.sentence(n), key, others) for n in mentions)
-        windows = [w for w in found if w is not None]
-        if not windows:
-            self.dropped.officials += 1
-            return None
-        title, title_window = self._grounded_part(draft.title, windows, mentions, others)
-        organization, _ = self._grounded_part(draft.organization, windows, mentions, others)
+        forms = [key, *self.reader.short_forms(name)]
+        others = self._others(key, known_names)
+        cited = [n for n in dict.fromkeys(draft.sentences) if self._names_person(n, forms)]
+        sentences = cited or mentions[:1]
+        windows = [w for n in sentences if (w := self._window(n, forms, others)) is not None]
+        title, title_window = self._grounded_part(draft.title, windows)
+        organization, _ = self._grounded_part(draft.organization, windows)
         if not title and (role := self.role_in_text(name, others)) is not None:
             # The model gave no title, or one the text does not put next to the name:
             # read the position the article writes beside the name instead.
             title, derived_organization, title_window = role
             organization = organization or derived_organization
-        quote_window = title_window or windows[0]
+        if not title:
+            self.dropped.officials += 1  # no position anywhere beside the name
+            return None
+        quote_window = title_window or (windows[0] if windows else None)
+        quote = self.article.text[quote_window[0] : quote_window[1]] if quote_window else ""
         return Official(
             name=name,
             title=title,
             organization=organization,
-            quote=self.article.text[quote_window[0] : quote_window[1]],
-            sentences=mentions,
+            quote=quote or self.article.sentences[mentions[0] - 1].text,
+            sentences=sentences,
         )
 
     def role_in_text(self, name: str, others: list[str]) -> tuple[str, str, tuple[int, int]] | None:
-        """(title, organization, span) of the position the article writes beside the name.
-
-        Lists of dignitaries put each role either in the name's own clause ("Mayor Xu
-        Xiaoxiong") or in the clause right after a bare name ("Sun Xing, deputy director of
-        ..."), never before it, so a neighbour's role is not borrowed.
-        """
-        pattern = re.compile(r"\s+".join(map(re.escape, name.split())), re.IGNORECASE)
-        for sentence in self._sentences_naming(normalize(name)):
-            if self._is_byline(sentence, normalize(name)):
+        """(title, organization, span) of the position the article writes beside the name."""
+        key = normalize(name)
+        for number in self._mentions(key):
+            sentence = self.article.sentences[number - 1]
+            if self._is_credit(sentence, key):
                 continue
-            segments = _segments(sentence.text)
-            for index, (start, end) in enumerate(segments):
-                piece = sentence.text[start:end]
-                if not (found := pattern.search(piece)):
-                    continue
-                role = _clean_role(piece[: found.start()] + " " + piece[found.end() :])
-                span = (start, end)
-                if not role and index + 1 < len(segments):
-                    following = segments[index + 1]
-                    role = _clean_role(sentence.text[following[0] : following[1]])
-                    span = (start, following[1])
-                if _looks_like_role(role) and not any(o in normalize(role) for o in others):
-                    title, organization = _split_role(role)
-                    return title, organization, (sentence.start + span[0], sentence.start + span[1])
-                break
+            for start, end in self._spans(sentence, key):
+                role = self.reader.role_beside(sentence.text, start, end, others)
+                if role is not None:
+                    span = (sentence.start + role.span[0], sentence.start + role.span[1])
+                    return role.title, role.organization, span
         return None
 
     def is_byline_name(self, key: str) -> bool:
         """True if every mention of the name is a credit line (reporter, photographer...)."""
-        naming = self._sentences_naming(key)
-        return bool(naming) and all(self._is_byline(s, key) for s in naming)
+        naming = [self.article.sentences[n - 1] for n in self.index.naming(key)]
+        return bool(naming) and all(self._is_credit(s, key) for s in naming)
 
-    def _is_byline(self, sentence: Sentence, key: str) -> bool:
-        text = self._normalized[sentence.number]
-        if len(text.split()) > 30:
+    def _is_credit(self, sentence: Sentence, key: str) -> bool:
+        before = self._lines_before(sentence)
+        return any(
+            self.reader.is_credit(before, sentence.text, start, end)
+            for start, end in self._spans(sentence, key)
+        )
+
+    def _lines_before(self, sentence: Sentence) -> str:
+        """The heading above a run of short lines ("Press contacts:"), if any."""
+        number = sentence.number - 1
+        while number >= 1:
+            previous = self.article.sentences[number - 1]
+            if previous.text.rstrip().endswith(":") or len(previous.text.split()) > 8:
+                return previous.text
+            number -= 1
+        return ""
+
+    def _spans(self, sentence: Sentence, key: str) -> list[tuple[int, int]]:
+        """Where the name stands in the sentence's own text (offsets into ``sentence.text``)."""
+        pattern = _text_pattern(key)
+        return [(m.start(), m.end()) for m in pattern.finditer(aligned(sentence.text))]
+
+    def _mentions(self, key: str) -> list[int]:
+        return [n for n in self.index.naming(key) if n not in self._injected]
+
+    def _names_person(self, number: int, forms: list[str]) -> bool:
+        text = self._normalized.get(number)
+        if text is None or number in self._injected:
             return False
-        position = text.find(key)
-        roles = [m.end() for m in _BYLINE_ROLE.finditer(text) if m.end() <= position]
-        return bool(roles) and len(text[roles[-1] : position].split()) <= 5
+        return any(name_pattern(f).search(text) for f in forms)
 
-    def _sentences_naming(self, key: str) -> list[Sentence]:
-        return [s for s in self.article.sentences if key in self._normalized[s.number]]
+    def _others(self, key: str, known_names: Iterable[str]) -> list[str]:
+        """Other people's names (not bodies: "Voltaris" may stand in a title)."""
+        found = []
+        for name in known_names:
+            other = normalize(name)
+            if not self._is_person_cached(name):
+                continue
+            if other and other != key and other not in key and key not in other:
+                found.append(other)
+        return found
 
-    def _window(
-        self, sentence: Sentence | None, key: str, others: list[str]
-    ) -> tuple[int, int] | None:
-        """The clause naming the person, widened to neighbours that name nobody else."""
+    def _is_person_cached(self, name: str) -> bool:
+        if name not in self._person:
+            self._person[name] = self.reader.is_person(name)
+        return self._person[name]
+
+    def _window(self, number: int, forms: list[str], others: list[str]) -> tuple[int, int] | None:
+        """The words that belong to the person: their clause, and the clause after it (or a
+        clause opening the sentence, or a 、-joined title before it) if it names nobody else.
+
+        Within a clause shared with someone else ("Sen. A (D-N.Y.) and Rep. B"), only the
+        stretch between the other names counts, without the title that leads into the next.
+        """
+        sentence = self.article.sentence(number)
         if sentence is None:
             return None
-        text = sentence.text
-        bounds = [0, *(m.end() for m in _SEGMENT_BREAK.finditer(text)), len(text) + 1]
-        segments = [(bounds[i], bounds[i + 1] - 1) for i in range(len(bounds) - 1)]
-        here = next((i for i, (s, e) in enumerate(segments) if key in normalize(text[s:e])), None)
-        if here is None:
+        text, folded = sentence.text, aligned(sentence.text)
+        spans = [(m.start(), m.end()) for f in forms for m in _text_pattern(f).finditer(folded)]
+        if not spans:
             return None
+        own = min(spans)
+        present = [o for o in others if o in self._normalized[number]]
+        theirs = sorted(
+            (m.start(), m.end()) for o in present for m in _text_pattern(o).finditer(folded)
+        )
+        breaks = [m.start() for m in _SEGMENT_BREAK.finditer(text)]
+        bounds = [0, *(b + 1 for b in breaks), len(text) + 1]
+        segments = [(bounds[i], bounds[i + 1] - 1) for i in range(len(bounds) - 1)]
+        here = next(i for i, (s, e) in enumerate(segments) if s <= own[0] <= e)
         first = last = here
-        if here > 0 and not self._names_other(text, segments[here - 1], others):
-            first = here - 1
-        if here + 1 < len(segments) and not self._names_other(text, segments[here + 1], others):
+        if here > 0 and not _names_other(text, segments[here - 1], present):
+            joiner = text[segments[here - 1][1]]
+            if joiner == "、" or (here == 1 and joiner in ",，"):
+                first = here - 1
+        if (
+            here + 1 < len(segments)
+            and not _names_other(text, segments[here + 1], present)
+            and text[segments[here][1]] not in ";；"
+        ):
             last = here + 1
         start, end = segments[first][0], segments[last][1]
+        for other_start, other_end in theirs:
+            if other_end <= own[0]:
+                start = max(start, other_end)
+            elif other_start >= own[1]:
+                end = min(end, _lead_in(text, own[1], other_start))
         piece = text[start:end]
         start += len(piece) - len(piece.lstrip(" ,;，；、"))
         end = start + len(text[start:end].rstrip(" ,;，；、"))
-        return sentence.start + start, sentence.start + end
-
-    @staticmethod
-    def _names_other(text: str, segment: tuple[int, int], others: list[str]) -> bool:
-        piece = normalize(text[segment[0] : segment[1]])
-        return any(other in piece for other in others)
+        return (sentence.start + start, sentence.start + end) if end > start else None
 
     def _grounded_part(
-        self,
-        claimed: str,
-        windows: list[tuple[int, int]],
-        mentions: list[int],
-        others: list[str],
+        self, claimed: str, windows: list[tuple[int, int]]
     ) -> tuple[str, tuple[int, int] | None]:
-        """Keep each ';'-separated part of a title that stands near the name."""
+        """Keep each ';'-separated part of a title that stands as a phrase near the name."""
         kept: list[str] = []
         where: tuple[int, int] | None = None
         for part in (p.strip() for p in claimed.split(";")):
-            if not part or not terms(part):
+            if not part:
                 continue
             for window in windows:
-                if coverage(part, self.article.text[window[0] : window[1]]) >= self.title_threshold:
+                if has_phrase(part, self.article.text[window[0] : window[1]]):
                     kept.append(part)
                     where = where or window
                     break
-            else:
-                # A lone mention in a sentence that names nobody else may carry the title
-                # further away ("He is the mayor of ...").
-                lone = [
-                    self.article.sentence(n)
-                    for n in mentions
-                    if not any(o in self._normalized.get(n, "") for o in others)
-                ]
-                if any(s and coverage(part, s.text) >= self.title_threshold for s in lone):
-                    kept.append(part)
         return "; ".join(dict.fromkeys(kept)), where
 
     # --- commitments ---------------------------------------------------------------------------
 
     def commitment(self, draft: CitedCommitment) -> Commitment | None:
         actor = " ".join(draft.actor.split())
-        if not actor or coverage(actor, self.article.text) < 0.75:
+        if not actor or coverage(actor, self._vocabulary) < 0.75:
             self.dropped.commitments += 1
             return None
-        cited = [n for n in dict.fromkeys(draft.sentences) if self.article.sentence(n)]
+        cited = [
+            n
+            for n in dict.fromkeys(draft.sentences)
+            if self.article.sentence(n) and n not in self._injected
+        ]
         # Models often cite a neighbour of the right sentence; look one either side.
         candidates = list(dict.fromkeys(c for n in cited for c in (n, n - 1, n + 1)))
         scored = [
             (coverage(draft.commitment, s.text), s)
             for n in candidates
-            if (s := self.article.sentence(n)) is not None
+            if (s := self.article.sentence(n)) is not None and n not in self._injected
         ]
         supporting = [(score, s) for score, s in scored if score >= self.claim_threshold]
+        if not supporting and len(cited) > 1:
+            # A pledge told over two sentences ("will ... by 2029. It will also ...").
+            together = [s for _, s in scored if s.number in cited]
+            if coverage(draft.commitment, " ".join(s.text for s in together)) >= 0.6:
+                supporting = [(coverage(draft.commitment, s.text), s) for s in together]
         if not supporting:
             self.dropped.commitments += 1
             return None
         best = max(supporting, key=lambda pair: pair[0])[1]
         attributed = self._actor_for(actor, best)
-        if attributed is None:
-            self.dropped.commitments += 1
-            return None
         deadline = draft.deadline.strip() if draft.deadline else None
         if deadline and coverage(deadline, " ".join(s.text for _, s in supporting)) < 0.5:
             deadline = None
@@ -361,15 +323,21 @@ class Grounder:
             sentences=sorted(s.number for _, s in supporting),
         )
 
-    def _actor_for(self, actor: str, sentence: Sentence) -> str | None:
-        """The actor if its paragraph names it; else the sentence's own "X will" subject."""
-        paragraph = " ".join(
-            s.text for s in self.article.sentences if s.paragraph == sentence.paragraph
-        )
-        if coverage(actor, paragraph) >= 0.75:
+    def _actor_for(self, actor: str, sentence: Sentence) -> str:
+        """The actor if its paragraph names it or the sentence's subject is generic ("the
+        city", "he would", "We'll"); else the sentence's own named "X will" subject."""
+        if self._is_person_cached(actor):
+            # A person's name is matched as written (or by surname), never fuzzily.
+            forms = [normalize(actor), *self.reader.short_forms(actor)]
+            group = self._paragraphs[sentence.paragraph]
+            if any(self._names_person(s.number, forms) for s in group):
+                return actor
+        elif coverage(actor, self._paragraph_words[sentence.paragraph]) >= 0.75:
             return actor
-        subject = _WILL_SUBJECT.match(sentence.text)
-        return subject.group(1) if subject else None
+        subject = self.reader.subject(sentence.text)
+        if subject is None or subject[1] or not subject[0]:
+            return actor  # the actor is in the article (checked) and the sentence names no one
+        return subject[0]
 
     def stated_pledges(self) -> list[CitedCommitment]:
         """Sentences of the form "<Body or Person> will <do something>", read by code.
@@ -378,25 +346,11 @@ class Grounder:
         (capitalised words only, so "Lightweight, integrated, new Ecology will become ..."
         is not a pledge), and the commitment is the clause after "will".
         """
-        found = []
-        for sentence in self.article.sentences:
-            subject = _WILL_SUBJECT.match(sentence.text)
-            if subject is None or subject.group(1).lower() in {"he", "she", "it", "this"}:
-                continue
-            rest = sentence.text[subject.end() :].strip()
-            words = rest.split()
-            clause = " ".join(words[:25])
-            if (cut := _PLEDGE_END.search(clause)) and len(clause[: cut.start()].split()) >= 6:
-                clause = clause[: cut.start()]
-            found.append(
-                CitedCommitment(
-                    actor=subject.group(1),
-                    commitment=clause.rstrip(".,; "),
-                    deadline=None,
-                    sentences=[sentence.number],
-                )
-            )
-        return found
+        return [
+            CitedCommitment(actor=actor, commitment=what, deadline=None, sentences=[s.number])
+            for s in self._evidence
+            for actor, what in self.reader.pledges(s.text)
+        ]
 
     # --- officials the model missed ------------------------------------------------------------
 
@@ -405,19 +359,20 @@ class Grounder:
 
         Small models stop early in a long list of names and titles; this reads the list the
         way ``role_in_text`` does, so everyone added has a verbatim role next to the name.
+        A shortened form of a known name ("Kong Xiang" for "Kong Xiangrui") is not new.
         """
+        known = list(known)
         seen = {normalize(n) for n in known}
         found: list[CitedOfficial] = []
-        for sentence in self.article.sentences:
-            segments = _segments(sentence.text)
-            for index, (start, end) in enumerate(segments):
-                piece = sentence.text[start:end]
-                name = _listed_name(piece, segments, index, sentence.text)
-                if name is None or normalize(name) in seen:
+        for sentence in self._evidence:
+            for name in self.reader.listed_names(sentence.text):
+                key = normalize(name)
+                if key in seen or canonical_name(name, known) != name:
                     continue
-                if self.is_byline_name(normalize(name)):
+                if self.is_byline_name(key):
                     continue
-                seen.add(normalize(name))
+                seen.add(key)
+                known.append(name)
                 found.append(CitedOfficial(name=name, title="", organization="",
                                            sentences=[sentence.number]))  # fmt: skip
         return found
@@ -434,3 +389,31 @@ class Grounder:
         if best is not None and coverage(claim, best.text) >= self.claim_threshold:
             return best
         return None
+
+
+def _lead_in(text: str, start: int, other: int) -> int:
+    """Where the title leading into another name begins ("and Rep. Liam O'Brien")."""
+    cut = other
+    for word in reversed(list(re.finditer(r"\S+", text[start:other]))):
+        token = word.group()
+        if (
+            not (token[:1].isupper() or token.endswith("."))
+            or CJK.search(token)
+            or token[-1] in ",;)"
+        ):
+            break
+        cut = start + word.start()
+    return cut
+
+
+def _names_other(text: str, segment: tuple[int, int], others: list[str]) -> bool:
+    piece = normalize(text[segment[0] : segment[1]])
+    return any(other in piece for other in others)
+
+
+def _text_pattern(key: str) -> re.Pattern[str]:
+    """The normalised name as a pattern over the raw text (any case, spacing, accents)."""
+    if CJK.search(key):
+        return re.compile(re.escape(key).replace("·", "[·•・‧]"))
+    parts = [re.escape(p) for p in key.split()]
+    return re.compile(r"(?<![\w'-])" + r"\s+".join(parts) + r"(?![\w])")

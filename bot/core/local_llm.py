@@ -2,25 +2,24 @@
 
 llama.cpp's server is started on first use (not at import or start-up, so ``health`` and the
 cache stay instant), on a free port of 127.0.0.1, and stopped by ``aclose``. Everything after
-that is ``OpenAICompatibleLLM`` talking to it through the openai client.
+that is ``OpenAICompatibleLLM`` talking to it through the openai client. A server that has
+died (crash, OOM kill) is replaced by a fresh one, so one crash does not fail every later call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
+from dataclasses import replace
 from pathlib import Path
 
 import openai
 
-from bot.core.llm import LLM, ChatMessage, Completion, LLMUnavailable, OpenAICompatibleLLM, T
-from bot.core.local_model import (
-    DEFAULT_MODEL,
-    LocalModelError,
-    LocalModelServer,
-    ensure_default_model,
-)
+from bot.core.gguf import DEFAULT_MODEL, LocalModelError, ensure_default_model
+from bot.core.llama_server import LocalModelServer, usable_cpus
+from bot.core.llm import LLM, ChatMessage, Completion, LLMError, LLMUnavailable, T, Usage
+from bot.core.openai_llm import OpenAICompatibleLLM
+from bot.core.servers import PROFILES
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,8 @@ LOCAL_TIMEOUT_SECONDS = 900.0
 
 
 class LocalLLM(LLM):
-    small = True
+    # llama.cpp's server compiles the schema into a grammar; a 1.5B model is small.
+    capabilities = replace(PROFILES["llamacpp"], small=True)
 
     def __init__(
         self,
@@ -57,10 +57,26 @@ class LocalLLM(LLM):
         self, messages: list[ChatMessage], schema: type[T], *, max_tokens: int | None = None
     ) -> Completion[T]:
         inner = await self._started()
-        return await inner.structured(messages, schema, max_tokens=max_tokens)
+        server = self._server
+        try:
+            return await inner.structured(messages, schema, max_tokens=max_tokens)
+        except LLMUnavailable as error:
+            # A connection error from a server that died under the call: restart, retry once.
+            if server is None or not await server.exited(within=2.0):
+                raise
+            inner = await self._started()
+            try:
+                completion = await inner.structured(messages, schema, max_tokens=max_tokens)
+            except LLMError as retry_error:
+                retry_error.usage = _sum(retry_error.usage, error.usage)
+                raise
+            completion.usage = _sum(completion.usage, error.usage) or completion.usage
+            return completion
 
     async def _started(self) -> OpenAICompatibleLLM:
         async with self._lock:
+            if self._server is not None and not self._server.running:
+                await self._discard_dead_server(self._server)
             if self._inner is not None:
                 return self._inner
             try:
@@ -71,7 +87,7 @@ class LocalLLM(LLM):
                     )
                 if not path.is_file():
                     raise LocalModelError(f"BOT_LOCAL_MODEL points at {path}, which is not a file")
-                threads = self.threads or os.cpu_count() or 2
+                threads = self.threads or usable_cpus()
                 # No RAM prompt cache: saving it costs seconds per call here, and llama.cpp
                 # still reuses the previous request's prefix (the article) for questions.
                 server = LocalModelServer(path, log=log.info, n_threads=threads, cache=False)
@@ -87,10 +103,23 @@ class LocalLLM(LLM):
             )
             # llama.cpp's server takes a schema inside json_object, not json_schema.
             self._inner = OpenAICompatibleLLM(
-                client, server.model_alias, mode="json_object",
+                client, server.model_alias, capabilities=self.capabilities,
                 max_output_tokens=self.max_output_tokens,
             )  # fmt: skip
             return self._inner
+
+    async def _discard_dead_server(self, server: LocalModelServer) -> None:
+        """Forget a server whose process has exited; the caller starts a fresh one."""
+        await server.stop()  # closes its pipes and drains the rest of its output
+        log.warning(
+            "The local model server exited unexpectedly (code %s); starting a new one."
+            " Its last output:\n%s",
+            server.returncode,
+            server.output_tail(),
+        )
+        if self._inner is not None:
+            await self._inner.aclose()
+        self._inner = self._server = None
 
     async def aclose(self) -> None:
         if self._inner is not None:
@@ -98,3 +127,13 @@ class LocalLLM(LLM):
         if self._server is not None:
             await self._server.stop()
         self._inner = self._server = None
+
+
+def _sum(first: Usage | None, second: Usage | None) -> Usage | None:
+    """Tokens of a failed call and of its retry, so the quota counts both."""
+    if first is None or second is None:
+        return first or second
+    total = Usage()
+    total.add(first)
+    total.add(second)
+    return total

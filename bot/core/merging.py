@@ -1,15 +1,17 @@
 """Merge what several chunks (or a repetitive model) said about the same person or pledge.
 
 Done in code rather than by another LLM call: it is free, instant and predictable. A name
-that is a cut-short form of exactly one longer name ("Yang Qing" for "Yang Qingbing", or a
-lone surname) joins that person; titles from different mentions are combined.
+that is a cut-short form of exactly one longer name ("Yang Qing" for "Yang Qingbing", a lone
+surname or first name) joins that person; titles from different mentions are combined.
+Cost grows with the number of distinct names squared (cheap string checks), never with the
+article's length.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.core.grounding import normalize, terms
+from bot.core.matching import normalize, words
 from bot.core.schemas import CitedCommitment, CitedOfficial, Commitment
 
 
@@ -84,7 +86,7 @@ def dedupe_commitments(items: Iterable[Commitment]) -> list[Commitment]:
 def _same_commitment(a: Commitment, b: Commitment) -> bool:
     if normalize(a.actor) != normalize(b.actor):
         return False
-    words_a, words_b = terms(a.commitment), terms(b.commitment)
+    words_a, words_b = set(words(a.commitment)), set(words(b.commitment))
     overlap = len(words_a & words_b) / max(1, min(len(words_a), len(words_b)))
     return overlap >= 0.8 or (a.sentences == b.sentences and overlap >= 0.5)
 

@@ -8,6 +8,10 @@ Public shapes (``Digest``, ``Answer``) keep stable field names that other tools 
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 JsonDict = dict[str, JsonValue]
@@ -98,7 +102,7 @@ def _named(names: list[str]) -> list[CitedOfficial]:
 _NAMES = "Full names, exactly as written, of the people named in an official role."
 
 
-class CompactChunkExtraction(_Draft):
+class SmallChunkExtraction(_Draft):
     """Small models: names only; the code finds where each stands and reads the title."""
 
     officials: list[str] = Field(
@@ -116,7 +120,7 @@ class CompactChunkExtraction(_Draft):
         )
 
 
-class CompactDigestDraft(_Draft):
+class SmallDigestDraft(_Draft):
     officials: list[str] = Field(
         description=_NAMES,
         json_schema_extra={"maxItems": 30, "items": {"type": "string", **_SHORT}},
@@ -207,3 +211,21 @@ class Answer(BaseModel):
     quotes: list[str]
     stated: bool
     stats: AnswerStats = Field(default_factory=AnswerStats)
+
+
+MODEL_FACING: tuple[type[BaseModel], ...] = (
+    DigestDraft,
+    ChunkExtraction,
+    SmallDigestDraft,
+    SmallChunkExtraction,
+    SummaryDraft,
+    AnswerDraft,
+)
+"""Every shape a model is asked to fill: each must pass the strict-schema contract test."""
+
+
+@functools.cache
+def schema_version() -> str:
+    """A short hash of the model-facing schemas, part of the digest cache key."""
+    text = json.dumps([m.model_json_schema() for m in MODEL_FACING], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -13,11 +13,13 @@ from bot.core.answer import AnswerConfig, QuestionAnswerer
 from bot.core.chunking import CountTokens, NumberedArticle
 from bot.core.digest import DigestConfig, DigestEngine, OnProgress
 from bot.core.encodings import load_encoding
-from bot.core.llm import LLM, OpenAICompatibleLLM
+from bot.core.llama_server import llama_cpp_available
+from bot.core.llm import LLM
 from bot.core.local_llm import LocalLLM
-from bot.core.local_model import llama_cpp_available
+from bot.core.openai_llm import OpenAICompatibleLLM
 from bot.core.prompts import PromptLibrary
 from bot.core.schemas import Answer, Digest
+from bot.core.servers import capabilities_for
 from bot.core.settings import Settings
 from bot.core.store import Store, StoredArticle
 
@@ -55,10 +57,19 @@ def build_llm(settings: Settings) -> LLM:
         timeout=settings.request_timeout,
         max_retries=settings.llm_max_retries,
     )
+    capabilities = capabilities_for(
+        settings.server,
+        settings.openai_base_url,
+        settings.model,
+        response_format=settings.response_format,
+        reasoning=settings.reasoning_model,
+        small=settings.small_model,
+        context_tokens=settings.context_tokens,
+    )
     return OpenAICompatibleLLM(
         client,
         settings.model,
-        mode=settings.response_format,
+        capabilities=capabilities,
         max_output_tokens=settings.max_output_tokens,
     )
 
@@ -87,8 +98,9 @@ class DigestService:
                 max_article_tokens=settings.max_article_tokens,
                 concurrency=settings.llm_concurrency,
                 max_output_tokens=settings.max_output_tokens,
-                compact=settings.output_style == "compact"
-                or (settings.output_style == "auto" and llm.small),
+                small_model=llm.capabilities.small
+                if settings.small_model is None
+                else settings.small_model,
             ),
             store,
         )

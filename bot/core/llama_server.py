@@ -1,0 +1,301 @@
+"""llama.cpp's OpenAI-compatible server (``python -m llama_cpp.server``) as a child process.
+
+A child rather than in-process: loading llama.cpp into the bot would pin a GIL-holding native
+library and 1+ GB of memory in the bot process, and a crash there would take the bot down
+with it. A crashed child is visible (``running``) so its owner can start a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from bot.core.gguf import LocalModelError
+
+__all__ = ["LocalModelServer", "llama_cpp_available", "usable_cpus"]
+
+_TAIL_LINES = 40  # lines of the server's output kept for error messages
+_LINE_CHARS = 2000  # longest line kept; llama.cpp can print very long ones
+
+_SERVER_EXTRA_MODULES = (
+    "llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings",
+)  # fmt: skip
+
+# Runs the server module in the child, plus a thread that exits when our stdin pipe closes:
+# if the bot dies without cleaning up (SIGKILL, OOM), the server does not linger holding
+# a port and a gigabyte of memory.
+_BOOTSTRAP = """\
+import os, runpy, sys, threading
+def _watch_parent():
+    while os.read(0, 4096):  # raw fd: a buffered read would abort interpreter shutdown
+        pass
+    os._exit(0)
+threading.Thread(target=_watch_parent, daemon=True).start()
+runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
+"""
+
+
+def llama_cpp_available() -> bool:
+    """True when llama-cpp-python and its ``[server]`` extra are installed.
+
+    Checked with ``find_spec`` because importing ``llama_cpp`` loads a large native library.
+    """
+    return all(importlib.util.find_spec(name) is not None for name in _SERVER_EXTRA_MODULES)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask, else every CPU of the machine.
+
+    llama.cpp slows down sharply with more threads than CPUs, and ``os.cpu_count()`` counts
+    the CPUs a ``taskset`` or container cpuset keeps us off.
+    """
+    if hasattr(os, "sched_getaffinity"):  # Linux; not macOS or Windows
+        with contextlib.suppress(OSError):
+            return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+class LocalModelServer:
+    """llama.cpp's OpenAI-compatible server as a child process, for one ``async with`` block.
+
+    Defaults suit a 2-core CPU: one thread per core (more threads than cores slows llama.cpp
+    down sharply), a context of 8192 tokens (a 3,000-token chunk plus instructions plus a
+    4,096-token answer), and no interruption of a streaming request by the next one.
+
+    ``cache`` keeps the state of recent prompts in RAM. Without it only the prompt of the
+    *last* request is reused, so one unrelated request in between makes a follow-up re-read
+    the whole article (~35 s on 2 cores instead of ~2 s). ``cache_size`` counts only the KV
+    part of an entry (about 29 KB a token, 60 MB for a 2,000-token prompt), but each entry also
+    holds a copy of the logits (up to ``n_batch`` x 152k vocab x 4 B, 311 MB at 512), so the
+    real memory is several times the setting: 256 MiB is about four article-sized entries,
+    1.6 GB. The server answers one request at a time; others queue.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int = 8192,
+        n_threads: int = 2,
+        n_batch: int = 512,
+        cache: bool = True,
+        cache_size: int = 256 << 20,
+        model_alias: str = "local",
+        port: int | None = None,
+        startup_timeout: float = 180.0,
+        stop_timeout: float = 10.0,
+        extra_args: Sequence[str] = (),
+        log: Callable[[str], None] | None = None,
+        server_module: str = "llama_cpp.server",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._model_path = model_path
+        self._host = "127.0.0.1"
+        self._port = port
+        self._startup_timeout = startup_timeout
+        self._stop_timeout = stop_timeout
+        self._log = log or (lambda _message: None)
+        self._server_module = server_module
+        self._env = dict(env) if env is not None else None
+        self.model_alias = model_alias
+        self._args = [
+            "--model", str(model_path),
+            "--model_alias", model_alias,
+            "--n_ctx", str(n_ctx),
+            "--n_threads", str(n_threads),
+            "--n_threads_batch", str(n_threads),
+            "--n_batch", str(n_batch),
+            "--interrupt_requests", "False",
+            "--cache", str(cache),
+            *(["--cache_type", "ram", "--cache_size", str(cache_size)] if cache else []),
+            *extra_args,
+        ]  # fmt: skip
+        self._process: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._output: deque[str] = deque(maxlen=_TAIL_LINES)
+        self._exit_code: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``, for ``openai.AsyncOpenAI(base_url=...)``."""
+        if self._port is None:
+            raise LocalModelError("the local model server has not been started")
+        return f"http://{self._host}:{self._port}/v1"
+
+    @property
+    def running(self) -> bool:
+        """True between ``start()`` and ``stop()`` while the child has not exited.
+
+        A child that crashed or was killed (OOM) turns this False once asyncio has reaped it;
+        ``exited()`` waits for that.
+        """
+        return self._process is not None and self._process.returncode is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code of the last child once it has exited (negative: killed by a signal).
+
+        Kept after ``stop()``, so the cause of a crash can still be told.
+        """
+        return self._process.returncode if self._process is not None else self._exit_code
+
+    async def exited(self, within: float = 0.0) -> bool:
+        """True once the started child has exited, waiting up to ``within`` seconds for it.
+
+        A connection error can reach the client a moment before asyncio reaps the child.
+        """
+        process = self._process
+        if process is None:
+            return self._exit_code is not None
+        if process.returncode is None and within > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), within)
+        return process.returncode is not None
+
+    def output_tail(self) -> str:
+        """The last lines the server printed (llama.cpp's load log and per-request timings)."""
+        return "\n".join(self._output)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start the child and return once ``GET /v1/models`` answers 200."""
+        if self._process is not None:
+            raise LocalModelError("the local model server is already running")
+        self._exit_code = None
+        if self._port is None:
+            self._port = _free_port(self._host)
+        command = [
+            sys.executable, "-c", _BOOTSTRAP, self._server_module,
+            *self._args, "--host", self._host, "--port", str(self._port),
+        ]  # fmt: skip
+        self._log(f"Starting the local model server on port {self._port} ...")
+        started = time.monotonic()
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self._env,
+            )
+        except OSError as exc:
+            raise LocalModelError(f"could not start the local model server: {exc}") from exc
+        assert self._process.stdout is not None
+        self._reader = asyncio.create_task(self._keep_output(self._process.stdout))
+        try:
+            await self._wait_ready(self._process)
+        except BaseException:
+            await self.stop()
+            raise
+        self._log(f"Local model server ready in {time.monotonic() - started:.1f} s")
+
+    async def stop(self) -> None:
+        """SIGTERM the child, SIGKILL it after the grace period; safe to call twice."""
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), self._stop_timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        if process is not None:
+            self._exit_code = process.returncode
+        if process is not None and process.stdin is not None:
+            process.stdin.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            # The pipe ends when the child has gone; on timeout wait_for cancels the reader.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(reader, 2.0)
+
+    async def _keep_output(self, stream: asyncio.StreamReader) -> None:
+        """Drain the child's output (a full pipe would block it) and keep the last lines.
+
+        Reads chunks, not ``readline()``: a line over the stream limit would raise, stop the
+        draining and so hang the server.
+        """
+        pending = b""
+        while chunk := await stream.read(1 << 16):
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > _LINE_CHARS:
+                lines.append(pending)
+                pending = b""
+            for line in lines:
+                self._output.append(line[:_LINE_CHARS].decode("utf-8", "replace").rstrip())
+        if pending:
+            self._output.append(pending[:_LINE_CHARS].decode("utf-8", "replace").rstrip())
+
+    async def _wait_ready(self, process: asyncio.subprocess.Process) -> None:
+        assert self._port is not None
+        deadline = time.monotonic() + self._startup_timeout
+        exited = asyncio.create_task(process.wait())
+        try:
+            while not await _answers(self._host, self._port, "/v1/models"):
+                done, _ = await asyncio.wait({exited}, timeout=0.25)
+                if done:
+                    if self._reader is not None:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(asyncio.shield(self._reader), 2.0)
+                    raise LocalModelError(
+                        f"the local model server exited with code {process.returncode}"
+                        f" before it was ready ({self._model_path}):\n{self.output_tail()}"
+                    )
+                if time.monotonic() > deadline:
+                    raise LocalModelError(
+                        f"the local model server did not answer within"
+                        f" {self._startup_timeout:.0f} s ({self._model_path}):\n"
+                        f"{self.output_tail()}"
+                    )
+        finally:
+            exited.cancel()
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _answers(host: str, port: int, path: str) -> bool:
+    """True when ``GET path`` answers 200; a raw request so no HTTP client is needed."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2.0)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+        writer.write(request.encode("ascii"))
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 5.0)
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return status_line.split(b" ")[1:2] == [b"200"]

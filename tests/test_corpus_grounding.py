@@ -1,0 +1,369 @@
+"""The corpus guard: perfect drafts built from each gold file go through the real grounding.
+
+A model that always answers right is simulated by drafts made from the gold answers (right
+names, titles, organisations, pledges and actors; sentence numbers found by locating the
+gold's names and keywords in the numbered article). Whatever grounding and merging then
+lose is the code's fault, not the model's. Trap drafts (a neighbour's title, an invented
+person or pledge, reporters, organisations, a title inside the name field) must be dropped
+or repaired. No model, no network: this runs in the fast suite.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.core.chunking import CountTokens, NumberedArticle
+from bot.core.schemas import CitedCommitment, CitedOfficial, Commitment, Official
+
+DATA = Path(__file__).parent / "data"
+CORPUS = sorted(p.name.removesuffix(".gold.json") for p in DATA.glob("*.gold.json"))
+Gold = dict[str, Any]
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def ground(
+    article: NumberedArticle, officials: list[CitedOfficial], commitments: list[CitedCommitment]
+) -> tuple[list[Official], list[Commitment]]:
+    """The digest's own grounding and merging step."""
+    from bot.core.grounding import ground_drafts
+
+    found, pledges, _ = ground_drafts(article, officials, commitments)
+    return found, pledges
+
+
+# --- reading the gold against the text ---------------------------------------------------------
+
+
+def fold(text: str) -> str:
+    """Accent-, case-, quote- and space-insensitive form, as a grader would compare."""
+    text = unicodedata.normalize("NFKD", text.replace("•", "·"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = re.sub(r"[‘’`´]", "'", text)
+    return " ".join(text.split()).casefold()
+
+
+def mentions(text: str, phrase: str) -> bool:
+    """Word-bounded, folded containment (plain containment for CJK)."""
+    text, phrase = fold(text), fold(phrase)
+    if _CJK.search(phrase):
+        return phrase in text
+    return re.search(rf"(?<![\w]){re.escape(phrase)}(?![\w])", text) is not None
+
+
+def load(slug: str, count_tokens: CountTokens) -> tuple[NumberedArticle, Gold]:
+    text = (DATA / f"{slug}.txt").read_text(encoding="utf-8")
+    gold = json.loads((DATA / f"{slug}.gold.json").read_text(encoding="utf-8"))
+    return NumberedArticle(text, count_tokens, 400), gold
+
+
+def names_of(entry: Gold) -> list[str]:
+    return [entry["name"], *entry.get("aliases", [])]
+
+
+def naming(article: NumberedArticle, name: str, *, unless: str = "") -> list[int]:
+    return [
+        s.number
+        for s in article.sentences
+        if mentions(s.text, name) and not (unless and mentions(s.text, unless))
+    ]
+
+
+def official_sentences(article: NumberedArticle, entry: Gold) -> list[int]:
+    """Up to two sentences naming the person, those that also state a title first."""
+    found = naming(article, entry["name"])
+    with_title = [
+        n
+        for n in found
+        if any(mentions(article.sentences[n - 1].text, k) for k in entry["title_keywords"])
+    ]
+    return list(dict.fromkeys([*with_title, *found]))[:2]
+
+
+def pledge_sentences(article: NumberedArticle, commitment: Gold) -> list[int]:
+    """The sentences holding most of a commitment's keywords, best first (at most three)."""
+    hits = [
+        (sum(mentions(s.text, k) for k in commitment["keywords"]), s.number)
+        for s in article.sentences
+    ]
+    ranked = sorted((h for h in hits if h[0] > 0), key=lambda h: (-h[0], h[1]))
+    return [n for _, n in ranked[:3]]
+
+
+def joined(parts: list[str]) -> str:
+    return ("，" if any(_CJK.search(p) for p in parts) else " ").join(parts)
+
+
+# --- drafts ------------------------------------------------------------------------------------
+
+
+def official_drafts(article: NumberedArticle, gold: Gold) -> list[CitedOfficial]:
+    """What a perfect reader writes: each person once per mention form, with the text's title."""
+    drafts = []
+    for entry in gold["officials"]:
+        title, organization = entry["title_keywords"][0], entry["organization_keywords"][0]
+        sentences = official_sentences(article, entry)
+        drafts.append(CitedOfficial(name=entry["name"], title=title,
+                                    organization=organization, sentences=sentences))  # fmt: skip
+        for alias in entry.get("aliases", []):
+            # A later chunk sees only the short form, as the long article's readers do.
+            later = naming(article, alias, unless=entry["name"])[:2]
+            if later:
+                drafts.append(CitedOfficial(name=alias, title="", organization="",
+                                            sentences=later))  # fmt: skip
+    return drafts
+
+
+def commitment_drafts(article: NumberedArticle, gold: Gold) -> list[CitedCommitment]:
+    return [
+        CitedCommitment(
+            actor=c["actor"],
+            commitment=joined(c["keywords"]),
+            deadline=None,
+            sentences=pledge_sentences(article, c),
+        )
+        for c in gold["commitments"]
+    ]
+
+
+def trap_officials(article: NumberedArticle, gold: Gold) -> list[CitedOfficial]:
+    """Drafts a careless model writes; none of them may reach the digest as given."""
+    officials = gold["officials"]
+    first = officials[0]
+    first_title = first["title_keywords"][0]
+    first_sentences = official_sentences(article, first)
+    traps = [
+        CitedOfficial(
+            name=_invented(gold), title=first_title, organization="", sentences=first_sentences
+        ),
+        CitedOfficial(
+            name=_mixed_name(officials),
+            title=first_title,
+            organization="",
+            sentences=first_sentences,
+        ),
+    ]
+    for person in gold.get("not_officials", []):
+        found = naming(article, person["name"])[:2]
+        traps.append(CitedOfficial(name=person["name"], title=first_title, organization="",
+                                   sentences=found))  # fmt: skip
+    for actor in _organisations(gold):
+        traps.append(CitedOfficial(name=actor, title="", organization="",
+                                   sentences=naming(article, actor)[:1]))  # fmt: skip
+    return traps
+
+
+def _invented(gold: Gold) -> str:
+    return "周海鹰" if _is_cjk(gold) else "Harriet Quillfeather"
+
+
+def _mixed_name(officials: list[Gold]) -> str:
+    """One official's given name with another's surname: every word is in the text."""
+    a, b = officials[0]["name"], officials[1]["name"]
+    if _CJK.search(a):
+        return b[0] + a[1:]
+    return f"{a.split()[0]} {b.split()[-1]}"
+
+
+def _organisations(gold: Gold) -> list[str]:
+    people = {fold(n) for e in gold["officials"] for n in names_of(e)}
+    return list(
+        dict.fromkeys(c["actor"] for c in gold["commitments"] if fold(c["actor"]) not in people)
+    )
+
+
+def _is_cjk(gold: Gold) -> bool:
+    return any(_CJK.search(o["name"]) for o in gold["officials"])
+
+
+def invented_pledge(article: NumberedArticle, gold: Gold) -> CitedCommitment:
+    real = gold["commitments"][0]
+    text = (
+        "在月球建设航天发射场并取消全部税收"
+        if _is_cjk(gold)
+        else ("build a spaceport on the moon and abolish every local tax by 2031")
+    )
+    return CitedCommitment(actor=real["actor"], commitment=text, deadline=None,
+                           sentences=pledge_sentences(article, real))  # fmt: skip
+
+
+# --- scoring -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Score:
+    officials: int = 0
+    kept: int = 0
+    titles_right: int = 0
+    commitments: int = 0
+    commitments_right: int = 0
+    invented: list[str] = field(default_factory=list)
+    not_officials: list[str] = field(default_factory=list)
+    non_persons: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+    wrong_titles: list[str] = field(default_factory=list)
+    lost_pledges: list[str] = field(default_factory=list)
+
+    def row(self, slug: str) -> str:
+        return (
+            f"{slug[:34]:34} officials {self.kept:2}/{self.officials:2} titles "
+            f"{self.titles_right:2}/{self.officials:2} pledges {self.commitments_right:2}/"
+            f"{self.commitments:2} invented {len(self.invented)} not-officials "
+            f"{len(self.not_officials)} non-persons {len(self.non_persons)} dup "
+            f"{len(self.duplicates)}"
+        )
+
+
+def gold_entry(official: Official, gold: Gold) -> Gold | None:
+    for entry in gold["officials"]:
+        if any(fold(official.name) == fold(n) for n in names_of(entry)):
+            return entry
+    return None
+
+
+def title_right(official: Official, entry: Gold) -> bool:
+    role = fold(f"{official.title} {official.organization}")
+    return any(fold(k) in role for k in entry["title_keywords"])
+
+
+def actor_right(actor: str, wanted: str, gold: Gold) -> bool:
+    def plain(text: str) -> str:
+        return re.sub(r"^the ", "", fold(text))
+
+    got, want = plain(actor), plain(wanted)
+    for entry in gold["officials"]:
+        if fold(entry["name"]) == want:
+            return got in {fold(n) for n in names_of(entry)}
+    return got == want or mentions(got, want) or mentions(want, got)
+
+
+def score(
+    article: NumberedArticle,
+    gold: Gold,
+    officials: list[Official],
+    commitments: list[Commitment],
+    drafts: list[CitedCommitment],
+) -> Score:
+    result = Score(officials=len(gold["officials"]), commitments=len(gold["commitments"]))
+    seen: dict[str, int] = {}
+    for official in officials:
+        entry = gold_entry(official, gold)
+        if entry is None:
+            if any(fold(official.name) == fold(p["name"]) for p in gold.get("not_officials", [])):
+                result.not_officials.append(official.name)
+            elif not mentions(article.text, official.name):
+                result.invented.append(official.name)
+            else:
+                result.non_persons.append(official.name)
+            continue
+        seen[entry["name"]] = seen.get(entry["name"], 0) + 1
+        if seen[entry["name"]] > 1:
+            result.duplicates.append(official.name)
+            continue
+        if fold(official.name) != fold(entry["name"]):
+            result.missed.append(f"{entry['name']} (listed as {official.name})")
+            continue
+        result.kept += 1
+        if title_right(official, entry):
+            result.titles_right += 1
+        else:
+            result.wrong_titles.append(
+                f"{official.name}: {official.title!r} / {official.organization!r}"
+            )
+    result.missed += [e["name"] for e in gold["officials"] if e["name"] not in seen]
+    by_text = {fold(c.commitment): c for c in commitments}
+    for wanted, draft in zip(gold["commitments"] if drafts else [], drafts, strict=True):
+        got = by_text.get(fold(draft.commitment))
+        if got is not None and actor_right(got.actor, wanted["actor"], gold):
+            result.commitments_right += 1
+        else:
+            actor = got.actor if got else "dropped"
+            result.lost_pledges.append(f"{wanted['actor']} <- {actor}: {draft.commitment[:50]}")
+    return result
+
+
+def run(slug: str, count_tokens: CountTokens) -> Score:
+    article, gold = load(slug, count_tokens)
+    pledges = commitment_drafts(article, gold)
+    officials, commitments = ground(article, official_drafts(article, gold), pledges)
+    return score(article, gold, officials, commitments, pledges)
+
+
+# --- the guard ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slug", CORPUS)
+def test_right_answers_survive_grounding(slug: str, count_tokens: CountTokens) -> None:
+    found = run(slug, count_tokens)
+    assert found.missed == [] and found.kept == found.officials, found.row(slug)
+    assert found.wrong_titles == [], found.row(slug)
+    assert found.commitments_right >= 0.95 * found.commitments, found.lost_pledges
+    assert (found.invented, found.not_officials, found.non_persons, found.duplicates) == (
+        [],
+        [],
+        [],
+        [],
+    )
+
+
+def test_right_answers_survive_on_the_whole_corpus(count_tokens: CountTokens) -> None:
+    scores = [run(slug, count_tokens) for slug in CORPUS]
+    kept = sum(s.commitments_right for s in scores)
+    assert kept >= 0.95 * sum(s.commitments for s in scores)
+    assert sum(s.titles_right for s in scores) == sum(s.officials for s in scores)
+
+
+@pytest.mark.parametrize("slug", CORPUS)
+def test_careless_drafts_are_dropped_or_repaired(slug: str, count_tokens: CountTokens) -> None:
+    article, gold = load(slug, count_tokens)
+    wrong = {w["name"]: w["not"] for w in gold["wrong_titles"]}
+    drafts = [
+        d.model_copy(update={"title": wrong[d.name], "organization": ""}) if d.name in wrong else d
+        for d in official_drafts(article, gold)
+    ]
+    fake = invented_pledge(article, gold)
+    officials, commitments = ground(
+        article,
+        [*drafts, *trap_officials(article, gold)],
+        [*commitment_drafts(article, gold), fake],
+    )
+    found = score(article, gold, officials, [], [])
+    assert (found.invented, found.not_officials, found.non_persons) == ([], [], [])
+    by_name = {o.name: o for o in officials}
+    for entry in gold["wrong_titles"]:
+        official = by_name.get(entry["name"])
+        assert official is not None, entry["name"]
+        assert fold(entry["not"]) not in fold(f"{official.title} {official.organization}"), entry
+    assert fold(fake.commitment) not in {fold(c.commitment) for c in commitments}
+
+
+@pytest.mark.parametrize("slug", CORPUS)
+def test_a_title_in_the_name_field_is_split_off(slug: str, count_tokens: CountTokens) -> None:
+    article, gold = load(slug, count_tokens)
+    drafts = []
+    for entry in gold["officials"]:
+        title = entry["title_keywords"][0]
+        space = "" if _CJK.search(title) else " "
+        drafts.append(CitedOfficial(name=f"{title}{space}{entry['name']}", title="",
+                                    organization="",
+                                    sentences=official_sentences(article, entry)))  # fmt: skip
+    officials, _ = ground(article, drafts, [])
+    found = score(article, gold, officials, [], [])
+    assert found.missed == [] and found.wrong_titles == [], found.row(slug)
+
+
+def test_the_injected_name_is_never_listed(count_tokens: CountTokens) -> None:
+    article, _ = load("millbrook-falls-council-stormwater", count_tokens)
+    injected = next(s.number for s in article.sentences if "Li Wei" in s.text)
+    draft = CitedOfficial(name="Li Wei", title="mayor", organization="", sentences=[injected])
+    officials, _ = ground(article, [draft], [])
+    assert "Li Wei" not in {o.name for o in officials}
+    assert all("system prompt" not in o.title.lower() for o in officials)

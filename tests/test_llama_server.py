@@ -1,0 +1,366 @@
+"""Fast tests of bot.core.llama_server and of LocalLLM restarting it: no real llama.cpp.
+
+The server is a small stand-in module speaking ``GET /v1/models`` and a canned
+``POST /v1/chat/completions``, started through the same bootstrap as the real one. For
+``LocalLLM`` it is installed as ``llama_cpp.server`` on the child's PYTHONPATH, so the
+production command line is what runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import textwrap
+import urllib.request
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from bot.core.gguf import LocalModelError
+from bot.core.llama_server import LocalModelServer, llama_cpp_available, usable_cpus
+from bot.core.llm import LLMUnavailable
+from bot.core.local_llm import LocalLLM
+
+FAKE_SERVER = textwrap.dedent(
+    """
+    import argparse, json, os, signal, sys, time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--model")
+    parser.add_argument("--mode", default="ok")
+    args, rest = parser.parse_known_args()
+    if args.mode == "crash":
+        print("ValueError: Model path does not exist: " + args.model, file=sys.stderr)
+        sys.exit(3)
+    if args.mode == "hang":
+        time.sleep(600)
+    if args.mode == "stubborn":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.mode == "chatty":  # llama.cpp prints long lines and thousands of them
+        print("x" * 300_000, flush=True)
+        for i in range(3000):
+            print(f"log line {i}", file=sys.stderr)
+    # Files in FAKE_LLAMA_DIR make a chat request kill the server before it answers.
+    flags = os.environ.get("FAKE_LLAMA_DIR", "")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"object": "list", "argv": sys.argv[1:]}).encode()
+            self.send_response(200 if self.path == "/v1/models" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            for flag in ("crash-next", "crash-always"):
+                if flags and os.path.exists(os.path.join(flags, flag)):
+                    if flag == "crash-next":
+                        os.remove(os.path.join(flags, flag))
+                    print(f"fake server {os.getpid()} crashing on a request", flush=True)
+                    os._exit(1)
+            facts = {"pid": os.getpid(), "argv": sys.argv[1:]}
+            body = json.dumps({
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
+                "model": "local",
+                "choices": [{
+                    "index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": json.dumps(facts)},
+                }],
+                "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12},
+            }).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format, *args):
+            pass
+
+    print(f"fake server {os.getpid()} listening on {args.port}", file=sys.stderr, flush=True)
+    HTTPServer((args.host, args.port), Handler).serve_forever()
+    """
+)
+
+
+def _fake_server(tmp_path: Path, mode: str, **kwargs: float) -> LocalModelServer:
+    (tmp_path / "fake_llama_server.py").write_text(FAKE_SERVER)
+    return LocalModelServer(
+        tmp_path / "model.gguf",
+        server_module="fake_llama_server",
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        extra_args=["--mode", mode],
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def _get(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        result: dict[str, object] = json.loads(response.read())
+        return result
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_server_ready_passes_settings_and_stops(tmp_path: Path) -> None:
+    server = _fake_server(tmp_path, "ok")
+    async with server:
+        assert server.base_url.startswith("http://127.0.0.1:")
+        assert server.base_url.endswith("/v1")
+        answer = await asyncio.to_thread(_get, server.base_url + "/models")
+        argv = answer["argv"]
+        assert isinstance(argv, list)
+        for flag in ("--n_ctx", "--n_threads", "--n_batch", "--model_alias", "--host", "--port"):
+            assert flag in argv
+        assert argv[argv.index("--n_threads") + 1] == "2"
+        assert server._process is not None
+        pid = server._process.pid
+    assert not _alive(pid)
+
+
+async def test_long_and_plentiful_output_does_not_block_the_server(tmp_path: Path) -> None:
+    server = _fake_server(tmp_path, "chatty", startup_timeout=20.0)
+    async with server:
+        await asyncio.to_thread(_get, server.base_url + "/models")
+        assert "log line 2999" in server.output_tail().splitlines()
+
+
+def test_cache_flags() -> None:
+    on = LocalModelServer(Path("m.gguf"), cache_size=123)._args
+    assert on[on.index("--cache") + 1] == "True"
+    assert on[on.index("--cache_size") + 1] == "123"
+    off = LocalModelServer(Path("m.gguf"), cache=False)._args
+    assert off[off.index("--cache") + 1] == "False"
+    assert "--cache_size" not in off
+
+
+async def test_server_that_exits_early_reports_its_output(tmp_path: Path) -> None:
+    with pytest.raises(LocalModelError, match=r"(?s)exited with code 3.*Model path does not exist"):
+        async with _fake_server(tmp_path, "crash"):
+            pass
+
+
+async def test_server_that_never_answers_times_out_and_is_killed(tmp_path: Path) -> None:
+    server = _fake_server(tmp_path, "hang", startup_timeout=1.0)
+    with pytest.raises(LocalModelError, match="did not answer within 1 s"):
+        await server.start()
+    assert server._process is None
+
+
+async def test_server_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
+    server = _fake_server(tmp_path, "stubborn", stop_timeout=0.5)
+    await server.start()
+    assert server._process is not None
+    pid = server._process.pid
+    await server.stop()
+    assert not _alive(pid)
+
+
+async def test_server_exits_when_the_parent_pipe_closes(tmp_path: Path) -> None:
+    """What happens when the bot is SIGKILLed: its end of the child's stdin closes."""
+    server = _fake_server(tmp_path, "ok")
+    await server.start()
+    process = server._process
+    assert process is not None and process.stdin is not None
+    process.stdin.close()
+    await asyncio.wait_for(process.wait(), 10)
+    await server.stop()
+
+
+@pytest.mark.skipif(not llama_cpp_available(), reason="llama-cpp-python[server] not installed")
+async def test_real_llama_server_with_a_missing_model_quotes_its_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-model.gguf"
+    with pytest.raises(LocalModelError, match=r"(?s)exited with code.*no-such-model\.gguf"):
+        async with LocalModelServer(missing, startup_timeout=60):
+            pass
+
+
+async def test_running_and_returncode_follow_a_killed_child(tmp_path: Path) -> None:
+    server = _fake_server(tmp_path, "ok")
+    assert not server.running and server.returncode is None
+    await server.start()
+    try:
+        assert server.running and not await server.exited()
+        assert server._process is not None
+        os.kill(server._process.pid, signal.SIGKILL)
+        assert await server.exited(within=10)
+        assert not server.running
+        assert server.returncode == -signal.SIGKILL
+    finally:
+        await server.stop()
+    assert server.returncode == -signal.SIGKILL  # kept for the log after stop()
+    assert await server.exited()
+
+
+# --- thread count ---------------------------------------------------------------------------
+
+
+def test_usable_cpus_counts_the_affinity_mask(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 5}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert usable_cpus() == 2
+
+
+def test_usable_cpus_falls_back_to_cpu_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)  # macOS, Windows
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    assert usable_cpus() == 7
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert usable_cpus() == 1
+
+
+def test_usable_cpus_survives_a_failing_affinity_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(pid: int) -> set[int]:
+        raise OSError("not permitted")
+
+    monkeypatch.setattr(os, "sched_getaffinity", refuse, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert usable_cpus() == 3
+
+
+# --- LocalLLM restarting a dead server ------------------------------------------------------
+
+
+class ServerFacts(BaseModel):
+    """What the fake server answers: who answered, started with which arguments."""
+
+    pid: int
+    argv: list[str]
+
+
+MESSAGES = [{"role": "user", "content": "Who are you?"}]
+
+
+@pytest.fixture
+def fake_llama_cpp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fake as ``llama_cpp.server`` for the child processes; returns its flag folder."""
+    package = tmp_path / "site" / "llama_cpp"
+    (package / "server").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "server" / "__init__.py").write_text("")
+    (package / "server" / "__main__.py").write_text(FAKE_SERVER)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "site"))
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    monkeypatch.setenv("FAKE_LLAMA_DIR", str(flags))
+    return flags
+
+
+def _local_llm(tmp_path: Path) -> LocalLLM:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    return LocalLLM(tmp_path, model, max_output_tokens=64)
+
+
+def _restart_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "exited unexpectedly" in r.getMessage()
+    ]
+
+
+async def test_threads_follow_the_affinity_mask(
+    tmp_path: Path, fake_llama_cpp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    llm = _local_llm(tmp_path)
+    try:
+        argv = (await llm.structured(MESSAGES, ServerFacts)).value.argv
+    finally:
+        await llm.aclose()
+    assert argv[argv.index("--n_threads") + 1] == "3"
+    assert argv[argv.index("--n_threads_batch") + 1] == "3"
+
+
+async def test_a_server_that_died_between_calls_is_replaced(
+    tmp_path: Path, fake_llama_cpp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm = _local_llm(tmp_path)
+    try:
+        first = (await llm.structured(MESSAGES, ServerFacts)).value
+        os.kill(first.pid, signal.SIGKILL)  # what the OOM killer does
+        assert llm._server is not None and await llm._server.exited(within=10)
+        with caplog.at_level(logging.WARNING, logger="bot.core.local_llm"):
+            second = (await llm.structured(MESSAGES, ServerFacts)).value
+        third = (await llm.structured(MESSAGES, ServerFacts)).value
+    finally:
+        await llm.aclose()
+    assert second.pid != first.pid
+    assert third.pid == second.pid  # one restart, then the new server is kept
+    [warning] = _restart_warnings(caplog)
+    assert f"code {-signal.SIGKILL}" in warning
+    assert f"fake server {first.pid} listening" in warning  # the tail of its output
+    assert not _alive(first.pid) and not _alive(second.pid)
+
+
+async def test_a_server_that_dies_during_a_call_is_restarted_and_the_call_retried(
+    tmp_path: Path, fake_llama_cpp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm = _local_llm(tmp_path)
+    try:
+        first = (await llm.structured(MESSAGES, ServerFacts)).value
+        (fake_llama_cpp / "crash-next").touch()
+        with caplog.at_level(logging.WARNING, logger="bot.core.local_llm"):
+            retried = await llm.structured(MESSAGES, ServerFacts)
+    finally:
+        await llm.aclose()
+    assert retried.value.pid != first.pid
+    assert retried.usage.calls == 1  # the crashed attempt cost nothing
+    [warning] = _restart_warnings(caplog)
+    assert "code 1" in warning
+    assert f"fake server {first.pid} crashing on a request" in warning
+
+
+async def test_calls_in_flight_when_the_server_dies_share_one_restart(
+    tmp_path: Path, fake_llama_cpp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sibling chunk requests fail together when the server dies; one new server serves all."""
+    llm = _local_llm(tmp_path)
+    try:
+        first = (await llm.structured(MESSAGES, ServerFacts)).value
+        (fake_llama_cpp / "crash-next").touch()  # the first request kills it, the rest queue
+        with caplog.at_level(logging.WARNING, logger="bot.core.local_llm"):
+            answers = await asyncio.gather(
+                *(llm.structured(MESSAGES, ServerFacts) for _ in range(4))
+            )
+    finally:
+        await llm.aclose()
+    assert len({a.value.pid for a in answers}) == 1
+    assert answers[0].value.pid != first.pid
+    assert len(_restart_warnings(caplog)) == 1
+
+
+async def test_a_server_that_keeps_dying_fails_the_call_after_one_retry(
+    tmp_path: Path, fake_llama_cpp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    llm = _local_llm(tmp_path)
+    try:
+        await llm.structured(MESSAGES, ServerFacts)
+        (fake_llama_cpp / "crash-always").touch()
+        with caplog.at_level(logging.WARNING, logger="bot.core.local_llm"):
+            with pytest.raises(LLMUnavailable):
+                await llm.structured(MESSAGES, ServerFacts)
+            assert len(_restart_warnings(caplog)) == 1
+            (fake_llama_cpp / "crash-always").unlink()
+            # The next call finds the second server dead too and starts a third.
+            recovered = (await llm.structured(MESSAGES, ServerFacts)).value
+    finally:
+        await llm.aclose()
+    assert len(_restart_warnings(caplog)) == 2
+    assert _alive(recovered.pid) is False
