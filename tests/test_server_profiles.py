@@ -195,6 +195,9 @@ async def test_what_the_user_sees_when_the_model_answers_badly_twice(
     try:
         with pytest.raises(StructuredOutputError) as info:
             await service.digest(service.save_article("t", article_text))
+        # The two unusable answers were paid for: they count against the daily quota.
+        assert info.value.usage is not None
+        assert service.usage_today("cli") == info.value.usage.total > 0
     finally:
         await service.aclose()
     line = info.value.user_message

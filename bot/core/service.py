@@ -14,7 +14,7 @@ from bot.core.chunking import CountTokens, NumberedArticle
 from bot.core.digest import DigestConfig, DigestEngine, OnProgress
 from bot.core.encodings import load_encoding
 from bot.core.llama_server import llama_cpp_available
-from bot.core.llm import LLM
+from bot.core.llm import LLM, LLMError
 from bot.core.local_llm import LocalLLM
 from bot.core.openai_llm import OpenAICompatibleLLM
 from bot.core.prompts import PromptLibrary
@@ -141,9 +141,13 @@ class DigestService:
         on_progress: OnProgress | None = None,
         use_cache: bool = True,
     ) -> Digest:
-        digest = await self.engine.digest(
-            article.text, on_progress=on_progress, use_cache=use_cache
-        )
+        try:
+            digest = await self.engine.digest(
+                article.text, on_progress=on_progress, use_cache=use_cache
+            )
+        except LLMError as error:  # a failed digest still cost what its calls cost
+            self._record_failure(user_key, "digest", error)
+            raise
         if not digest.stats.cached:
             self._record(
                 user_key,
@@ -161,7 +165,11 @@ class DigestService:
         numbered = self.check_article(article.text)
         digest = self.engine.cached(article.text)
         history = self.store.exchanges(article.id)
-        answer = await self.answerer.answer(numbered, digest, history, question)
+        try:
+            answer = await self.answerer.answer(numbered, digest, history, question)
+        except LLMError as error:
+            self._record_failure(user_key, "answer", error)
+            raise
         self.store.save_exchange(article.id, question, answer)
         self._record(
             user_key,
@@ -175,6 +183,11 @@ class DigestService:
     def _record(self, user_key: str, kind: str, calls: int, prompt: int, completion: int) -> None:
         if calls:
             self.store.record_usage(user_key, kind, calls, prompt, completion)
+
+    def _record_failure(self, user_key: str, kind: str, error: LLMError) -> None:
+        if error.usage is not None:
+            usage = error.usage
+            self._record(user_key, kind, usage.calls, usage.prompt_tokens, usage.completion_tokens)
 
     def usage_today(self, user_key: str) -> int:
         return self.store.tokens_used(user_key)
