@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot import __version__, logs
+from bot.cli import register
 from bot.cli.views import answer_text, digest_text, eval_text
 from bot.core.digest import ArticleError
 from bot.core.evaluation import evaluate
@@ -62,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("gold", help="reference answers (*.gold.json)")
     evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
+    register.add_commands(commands)
+
     health = commands.add_parser("health", help="check settings and storage (for containers)")
     health.add_argument("--check-llm", action="store_true", help="also ping the model server")
     return parser
@@ -88,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.telegram_app.app import run_bot
 
             return run_bot(settings)
+        if args.command in register.COMMANDS:
+            return register.run(args, settings, CLI_SCOPE)
         if args.command == "health":
             from bot.cli.health import check_health
 

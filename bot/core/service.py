@@ -18,6 +18,7 @@ from bot.core.llm import LLM, LLMError
 from bot.core.local_llm import LocalLLM
 from bot.core.openai_llm import OpenAICompatibleLLM
 from bot.core.prompts import PromptLibrary
+from bot.core.register import Found, Mention, Pledge, Register
 from bot.core.schemas import Answer, Digest
 from bot.core.servers import capabilities_for
 from bot.core.settings import Settings
@@ -85,6 +86,7 @@ class DigestService:
         self.settings = settings
         self.llm = llm
         self.store = store
+        self.register = Register(store)
         self.prompts = prompts or PromptLibrary()
         encoding = load_encoding(settings.encoding, settings.tiktoken_cache_dir)
         self._count: CountTokens = lambda text: len(encoding.encode_ordinary(text))
@@ -148,6 +150,7 @@ class DigestService:
         except LLMError as error:  # a failed digest still cost what its calls cost
             self._record_failure(user_key, "digest", error)
             raise
+        self.register.record(article, digest)
         if not digest.stats.cached:
             self._record(
                 user_key,
@@ -157,6 +160,20 @@ class DigestService:
                 digest.stats.completion_tokens,
             )
         return digest
+
+    # --- the register: who said and pledged what, across articles -----------------------
+
+    def who(self, name: str, scopes: list[str]) -> list[Mention]:
+        return self.register.who(name, scopes)
+
+    def pledges(self, actor: str, scopes: list[str]) -> list[Pledge]:
+        return self.register.pledges(actor, scopes)
+
+    def search(self, words: str, scopes: list[str]) -> list[Found]:
+        return self.register.search(words, scopes)
+
+    def export_register(self, scopes: list[str], fmt: str = "json") -> str:
+        return self.register.export(scopes, fmt)
 
     def cached_digest(self, article: StoredArticle) -> Digest | None:
         return self.engine.cached(article.text)

@@ -1,0 +1,74 @@
+"""``digestbot who|pledges|search|export``: the register from the command line.
+
+These read the store only, so they work without a model configured; the CLI's articles are
+its own scope, as a chat's are in Telegram.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+
+from bot.core.register import Found, Mention, Pledge, Register, as_dict
+from bot.core.settings import Settings
+from bot.core.store import Store
+
+COMMANDS = ("who", "pledges", "search", "export")
+
+
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The register's sub-commands, on the CLI's parser."""
+    who = commands.add_parser("who", help="articles that name a person, with titles and pledges")
+    who.add_argument("name", nargs="+")
+    pledges = commands.add_parser("pledges", help="every commitment by a person, body or city")
+    pledges.add_argument("actor", nargs="+")
+    search = commands.add_parser("search", help="find digested articles by their words")
+    search.add_argument("words", nargs="+")
+    for sub in (who, pledges, search):
+        sub.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    export = commands.add_parser("export", help="the whole register as CSV or JSON")
+    export.add_argument("--format", choices=("csv", "json"), default="json")
+
+
+def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
+    """Print what the register holds for the query; 1 when it holds nothing."""
+    store = Store.open(settings.store_path)
+    try:
+        register = Register(store)
+        if args.command == "export":
+            print(register.export([scope], args.format), end="")
+            return 0
+        found: Sequence[Mention | Pledge | Found]
+        if args.command == "who":
+            query = " ".join(args.name)
+            found = register.who(query, [scope])
+        elif args.command == "pledges":
+            query = " ".join(args.actor)
+            found = register.pledges(query, [scope])
+        else:
+            query = " ".join(args.words)
+            found = register.search(query, [scope])
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([as_dict(f) for f in found], ensure_ascii=False, indent=2))
+    elif not found:
+        print(f"Nothing in the register for {query!r}.")
+    else:
+        print("\n".join(_line(item) for item in found))
+    return 0 if found else 1
+
+
+def _line(item: Mention | Pledge | Found) -> str:
+    where = (
+        f"#{item.article_id} {item.article_title if not isinstance(item, Found) else item.title}"
+    )
+    if isinstance(item, Mention):
+        role = ", ".join(p for p in (item.title, item.organization) if p) or "no title given"
+        pledged = "".join(f"\n    pledged: {p}" for p in item.pledges)
+        return f"{item.date}  {item.name} ({role}) in {where}{pledged}"
+    if isinstance(item, Pledge):
+        due = f" (by {item.deadline})" if item.deadline else ""
+        return f'{item.date}  {item.actor}: {item.commitment}{due}\n    "{item.quote}" ({where})'
+    return f"{item.date}  {where}\n    {item.snippet}"

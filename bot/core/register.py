@@ -1,0 +1,278 @@
+"""The register: who was named and who pledged what, across every digested article.
+
+Every grounded official and commitment of a digest is kept with its article, date and quote
+(its own tables in the store, migrated as the "register" component). Names are found with the
+store's full-text search (SQLite FTS5) by word prefixes, so a surname alone or a shortened
+name ("Yang Qing") finds the full name ("Yang Qingbing"), the way the digest merges them.
+Every query is limited to the scopes the caller may see: a chat sees only its own articles.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import asdict, dataclass
+
+from bot.core.schemas import Digest
+from bot.core.store import Store, StoredArticle
+
+REGISTER_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE reg_officials (
+        id INTEGER PRIMARY KEY,
+        article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        title TEXT NOT NULL,
+        organization TEXT NOT NULL,
+        quote TEXT NOT NULL
+    );
+    CREATE INDEX reg_officials_by_article ON reg_officials (article_id);
+    CREATE TABLE reg_commitments (
+        id INTEGER PRIMARY KEY,
+        article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        actor TEXT NOT NULL,
+        commitment TEXT NOT NULL,
+        deadline TEXT,
+        quote TEXT NOT NULL
+    );
+    CREATE INDEX reg_commitments_by_article ON reg_commitments (article_id);
+    CREATE VIRTUAL TABLE reg_names USING fts5 (
+        name, kind UNINDEXED, row_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE VIRTUAL TABLE reg_articles USING fts5 (
+        title, text, article_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER reg_officials_gone AFTER DELETE ON reg_officials BEGIN
+        DELETE FROM reg_names WHERE kind = 'official' AND row_id = old.id;
+    END;
+    CREATE TRIGGER reg_commitments_gone AFTER DELETE ON reg_commitments BEGIN
+        DELETE FROM reg_names WHERE kind = 'commitment' AND row_id = old.id;
+    END;
+    CREATE TRIGGER reg_articles_gone AFTER DELETE ON articles BEGIN
+        DELETE FROM reg_articles WHERE article_id = old.id;
+    END;
+    """,
+)
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One article naming a person, with the title that article gives and their pledges."""
+
+    name: str
+    title: str
+    organization: str
+    quote: str
+    article_id: int
+    article_title: str
+    date: str
+    pledges: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Pledge:
+    actor: str
+    commitment: str
+    deadline: str | None
+    quote: str
+    article_id: int
+    article_title: str
+    date: str
+
+
+@dataclass(frozen=True)
+class Found:
+    article_id: int
+    title: str
+    date: str
+    snippet: str
+
+
+def match_query(words: str) -> str | None:
+    """An FTS5 query: every word as a prefix, all required; None when nothing is searchable.
+
+    CJK text has no spaces, and unicode61 keeps a run of CJK as one token, so a CJK query
+    matches as a prefix of that run ("杨" finds "杨清兵").
+    """
+    tokens = _WORD.findall(words)
+    if not tokens:
+        return None
+    return " AND ".join('"' + t.replace('"', "") + '"*' for t in tokens)
+
+
+class Register:
+    """Reads and writes the register tables; the service is its only caller."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.migrate("register", REGISTER_MIGRATIONS)
+
+    def record(self, article: StoredArticle, digest: Digest) -> None:
+        """Keep the digest's grounded officials and commitments; again replaces, never doubles."""
+        with self.store.transaction():
+            self.store.execute("DELETE FROM reg_officials WHERE article_id = ?", (article.id,))
+            self.store.execute("DELETE FROM reg_commitments WHERE article_id = ?", (article.id,))
+            self.store.execute("DELETE FROM reg_articles WHERE article_id = ?", (article.id,))
+            self.store.execute(
+                "INSERT INTO reg_articles (title, text, article_id) VALUES (?, ?, ?)",
+                (article.title, article.text, article.id),
+            )
+            for o in digest.officials:
+                cursor = self.store.execute(
+                    "INSERT INTO reg_officials (article_id, name, title, organization, quote) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (article.id, o.name, o.title, o.organization, o.quote),
+                )
+                self._index(o.name, "official", cursor.lastrowid)
+            for c in digest.commitments:
+                cursor = self.store.execute(
+                    "INSERT INTO reg_commitments (article_id, actor, commitment, deadline, quote) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (article.id, c.actor, c.commitment, c.deadline, c.quote),
+                )
+                self._index(c.actor, "commitment", cursor.lastrowid)
+
+    def _index(self, name: str, kind: str, row_id: int | None) -> None:
+        self.store.execute(
+            "INSERT INTO reg_names (name, kind, row_id) VALUES (?, ?, ?)", (name, kind, row_id)
+        )
+
+    def _ids(self, words: str, kind: str) -> list[int]:
+        query = match_query(words)
+        if query is None:
+            return []
+        rows = self.store.execute(
+            "SELECT row_id FROM reg_names WHERE reg_names MATCH ? AND kind = ?", (query, kind)
+        ).fetchall()
+        return [int(r["row_id"]) for r in rows]
+
+    def who(self, name: str, scopes: list[str], limit: int = 20) -> list[Mention]:
+        """Articles naming the person, newest first, with that article's title and pledges."""
+        ids = self._ids(name, "official")
+        if not ids or not scopes:
+            return []
+        rows = self.store.execute(
+            f"SELECT o.*, a.title AS article_title, a.created_at FROM reg_officials o "
+            f"JOIN articles a ON a.id = o.article_id WHERE o.id IN ({_marks(ids)}) "
+            f"AND a.scope IN ({_marks(scopes)}) ORDER BY a.created_at DESC, a.id DESC LIMIT ?",
+            (*ids, *scopes, limit),
+        ).fetchall()
+        mentions = []
+        for r in rows:
+            pledges = self.store.execute(
+                "SELECT commitment FROM reg_commitments WHERE article_id = ? AND actor = ? "
+                "ORDER BY id",
+                (r["article_id"], r["name"]),
+            ).fetchall()
+            mentions.append(
+                Mention(
+                    r["name"],
+                    r["title"],
+                    r["organization"],
+                    r["quote"],
+                    r["article_id"],
+                    r["article_title"],
+                    r["created_at"][:10],
+                    tuple(p["commitment"] for p in pledges),
+                )
+            )
+        return mentions
+
+    def pledges(self, actor: str, scopes: list[str], limit: int = 50) -> list[Pledge]:
+        """Every commitment by a person, body or city, newest first, each with its quote."""
+        ids = self._ids(actor, "commitment")
+        if not ids or not scopes:
+            return []
+        rows = self.store.execute(
+            f"SELECT c.*, a.title AS article_title, a.created_at FROM reg_commitments c "
+            f"JOIN articles a ON a.id = c.article_id WHERE c.id IN ({_marks(ids)}) "
+            f"AND a.scope IN ({_marks(scopes)}) ORDER BY a.created_at DESC, c.id DESC LIMIT ?",
+            (*ids, *scopes, limit),
+        ).fetchall()
+        return [
+            Pledge(
+                r["actor"],
+                r["commitment"],
+                r["deadline"],
+                r["quote"],
+                r["article_id"],
+                r["article_title"],
+                r["created_at"][:10],
+            )
+            for r in rows
+        ]
+
+    def search(self, words: str, scopes: list[str], limit: int = 10) -> list[Found]:
+        """Digested articles whose text has every word, best match first."""
+        query = match_query(words)
+        if query is None or not scopes:
+            return []
+        if _CJK.search(words):  # unicode61 keeps a CJK run as one token: match substrings
+            return self._search_cjk(_WORD.findall(words), scopes, limit)
+        rows = self.store.execute(
+            "SELECT a.id, a.title, a.created_at, "
+            "snippet(reg_articles, 1, '', '', '…', 12) AS snippet FROM reg_articles "
+            f"JOIN articles a ON a.id = reg_articles.article_id WHERE reg_articles MATCH ? "
+            f"AND a.scope IN ({_marks(scopes)}) ORDER BY rank LIMIT ?",
+            (query, *scopes, limit),
+        ).fetchall()
+        return [Found(r["id"], r["title"], r["created_at"][:10], r["snippet"]) for r in rows]
+
+    def _search_cjk(self, words: list[str], scopes: list[str], limit: int) -> list[Found]:
+        likes = " AND ".join("r.text LIKE ?" for _ in words)
+        rows = self.store.execute(
+            "SELECT a.id, a.title, a.created_at, r.text FROM reg_articles r "
+            f"JOIN articles a ON a.id = r.article_id WHERE {likes} "
+            f"AND a.scope IN ({_marks(scopes)}) ORDER BY a.id DESC LIMIT ?",
+            (*(f"%{w}%" for w in words), *scopes, limit),
+        ).fetchall()
+        found = []
+        for r in rows:
+            at = max(str(r["text"]).find(words[0]), 0)
+            snippet = str(r["text"])[max(at - 20, 0) : at + 40].replace("\n", " ")
+            found.append(Found(r["id"], r["title"], r["created_at"][:10], f"…{snippet}…"))
+        return found
+
+    def export(self, scopes: list[str], fmt: str = "json") -> str:
+        """The whole register of these scopes as JSON or CSV (one row per official or pledge)."""
+        if not scopes:
+            return "[]" if fmt == "json" else ""
+        marks = _marks(scopes)
+        officials = self.store.execute(
+            "SELECT 'official' AS kind, o.name AS who, o.title AS what, o.organization AS detail, "
+            "o.quote, a.id AS article_id, a.title AS article_title, a.created_at FROM "
+            f"reg_officials o JOIN articles a ON a.id = o.article_id WHERE a.scope IN ({marks})",
+            tuple(scopes),
+        ).fetchall()
+        pledges = self.store.execute(
+            "SELECT 'commitment' AS kind, c.actor AS who, c.commitment AS what, "
+            "COALESCE(c.deadline, '') AS detail, c.quote, a.id AS article_id, "
+            "a.title AS article_title, a.created_at FROM reg_commitments c "
+            f"JOIN articles a ON a.id = c.article_id WHERE a.scope IN ({marks})",
+            tuple(scopes),
+        ).fetchall()
+        rows = [dict(r) for r in [*officials, *pledges]]
+        for row in rows:
+            row["date"] = row.pop("created_at")[:10]
+        rows.sort(key=lambda r: (r["article_id"], r["kind"] != "official"))
+        if fmt == "json":
+            return json.dumps(rows, ensure_ascii=False, indent=2)
+        out = io.StringIO()
+        fields = ["kind", "who", "what", "detail", "quote", "article_id", "article_title", "date"]
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+        return out.getvalue()
+
+
+def as_dict(item: Mention | Pledge | Found) -> dict[str, object]:
+    return asdict(item)
+
+
+def _marks(values: list[int] | list[str]) -> str:
+    return ", ".join("?" for _ in values)
