@@ -12,8 +12,12 @@ from bot.core.chunking import CountTokens
 from bot.core.encodings import load_encoding
 from bot.core.service import DigestService
 from bot.core.settings import Settings
+from bot.core.store import Store
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripted_model import ScriptedModel, zhaoqing_people
+from tests.postgres import postgres_server, postgres_url
+
+__all__ = ["postgres_server", "postgres_url"]  # fixtures, re-exported for every test module
 
 DATA = Path(__file__).parent / "data"
 
@@ -98,3 +102,14 @@ def process_env(data_dir: Path, server: FakeOpenAIServer, **extra: str) -> dict[
         "BOT_LLM_MAX_RETRIES": "0",
         **extra,
     }
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The store on each backend: the tests of the store run on both."""
+    if request.param == "sqlite":
+        opened = Store.open(tmp_path / "store.sqlite3")
+    else:
+        opened = Store.connect(request.getfixturevalue("postgres_url"), tmp_path / "unused")
+    yield opened
+    opened.close()

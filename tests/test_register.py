@@ -10,8 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from bot.core.chunking import CountTokens
 from bot.core.grounding import ground_drafts
 from bot.core.register import Register, match_query
@@ -32,11 +30,6 @@ def _gold_digest(slug: str, count_tokens: CountTokens) -> tuple[str, Digest, dic
     )
     digest = Digest(summary="", key_points=[], officials=officials, commitments=commitments)
     return article.text, digest, gold
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store.open(tmp_path / "store.sqlite3")
 
 
 def test_the_whole_corpus_is_findable_by_name_surname_and_actor(
@@ -66,7 +59,11 @@ def test_the_whole_corpus_is_findable_by_name_surname_and_actor(
             assert article_id in {m.article_id for m in register.who(surname, ["chat:1"])}
         for pledge in digest.commitments:
             hits = register.pledges(pledge.actor, ["chat:1"])
-            assert any(h.article_id == article_id and h.quote == pledge.quote for h in hits)
+            assert any(h.article_id == article_id and h.quote == pledge.quote for h in hits), (
+                slug,
+                pledge.actor,
+                len(hits),
+            )
     zhaoqing = digests["zhaoqing-die-casting-summit"][0]
     # The article calls Yang Qingbing "Yang Qing" once: the shortened name finds him.
     assert zhaoqing in {m.article_id for m in register.who("Yang Qing", ["chat:1"])}

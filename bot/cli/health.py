@@ -11,7 +11,7 @@ from bot.core.openai_llm import OpenAICompatibleLLM
 from bot.core.prompts import PromptError, PromptLibrary
 from bot.core.service import ConfigError, build_llm
 from bot.core.settings import Settings
-from bot.core.store import Store, StoreError
+from bot.core.store import StoreError
 
 
 async def check_health(settings: Settings, *, check_llm: bool = False) -> int:
@@ -31,14 +31,13 @@ async def check_health(settings: Settings, *, check_llm: bool = False) -> int:
         results.append(("tokenizer", False, str(error)))
 
     try:
-        store = Store.open(settings.store_path)
+        store = settings.open_store()
         try:
-            # Take the write lock and give it back: proves the file and folder are writable.
-            store.execute("BEGIN IMMEDIATE")
-            store.execute("ROLLBACK")
-            results.append(
-                ("store", True, f"{settings.store_path} (schema {store.schema_version()})")
-            )
+            # Take the write lock and give it back: proves the database is writable.
+            with store.transaction():
+                pass
+            where = "PostgreSQL" if store.dialect == "postgres" else str(settings.store_path)
+            results.append(("store", True, f"{where} (schema {store.schema_version()})"))
         finally:
             store.close()
     except (StoreError, sqlite3.Error) as error:

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 from bot.core.register import Found, Mention, Pledge, Register, as_dict
 from bot.core.settings import Settings
-from bot.core.store import Store
 
 COMMANDS = ("who", "pledges", "search", "export")
 
@@ -33,7 +32,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
     """Print what the register holds for the query; 1 when it holds nothing."""
-    store = Store.open(settings.store_path)
+    store = settings.open_store()
     try:
         register = Register(store)
         if args.command == "export":

@@ -15,11 +15,11 @@ import json
 import re
 from dataclasses import asdict, dataclass
 
+from bot.core.database import Dialect, Migration, postgres_ddl
 from bot.core.schemas import Digest
 from bot.core.store import Store, StoredArticle
 
-REGISTER_MIGRATIONS: tuple[str, ...] = (
-    """
+_TABLES = """
     CREATE TABLE reg_officials (
         id INTEGER PRIMARY KEY,
         article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
@@ -38,25 +38,50 @@ REGISTER_MIGRATIONS: tuple[str, ...] = (
         quote TEXT NOT NULL
     );
     CREATE INDEX reg_commitments_by_article ON reg_commitments (article_id);
+"""
+# Full-text search: FTS5 on SQLite; a generated tsvector with a GIN index on PostgreSQL
+# ('simple': names and mixed-language text, no stemming).
+_SQLITE_SEARCH = """
     CREATE VIRTUAL TABLE reg_names USING fts5 (
-        name, kind UNINDEXED, row_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
+        name, kind UNINDEXED, row_id UNINDEXED, article_id UNINDEXED,
+        tokenize = 'unicode61 remove_diacritics 2'
     );
     CREATE VIRTUAL TABLE reg_articles USING fts5 (
         title, text, article_id UNINDEXED, tokenize = 'unicode61 remove_diacritics 2'
     );
-    CREATE TRIGGER reg_officials_gone AFTER DELETE ON reg_officials BEGIN
-        DELETE FROM reg_names WHERE kind = 'official' AND row_id = old.id;
-    END;
-    CREATE TRIGGER reg_commitments_gone AFTER DELETE ON reg_commitments BEGIN
-        DELETE FROM reg_names WHERE kind = 'commitment' AND row_id = old.id;
-    END;
     CREATE TRIGGER reg_articles_gone AFTER DELETE ON articles BEGIN
+        DELETE FROM reg_names WHERE article_id = old.id;
         DELETE FROM reg_articles WHERE article_id = old.id;
     END;
-    """,
+"""
+_POSTGRES_SEARCH = """
+    CREATE TABLE reg_names (
+        name TEXT NOT NULL, kind TEXT NOT NULL, row_id BIGINT NOT NULL,
+        article_id BIGINT NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', name)) STORED
+    );
+    CREATE INDEX reg_names_tsv ON reg_names USING gin (tsv);
+    CREATE INDEX reg_names_by_article ON reg_names (article_id);
+    CREATE TABLE reg_articles (
+        article_id BIGINT PRIMARY KEY REFERENCES articles (id) ON DELETE CASCADE,
+        title TEXT NOT NULL, text TEXT NOT NULL,
+        tsv tsvector GENERATED ALWAYS AS (to_tsvector('simple', title || ' ' || text)) STORED
+    );
+    CREATE INDEX reg_articles_tsv ON reg_articles USING gin (tsv);
+"""
+REGISTER_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        sqlite=_TABLES + _SQLITE_SEARCH,
+        postgres=postgres_ddl(_TABLES) + _POSTGRES_SEARCH,
+    ),
 )
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# Every word the way PostgreSQL's parser splits it ("N.C." stays one word), each a prefix.
+_PG_QUERY = (
+    "(SELECT to_tsquery('simple', string_agg(quote_literal(lexeme) || ':*', ' & ')) "
+    "FROM unnest(to_tsvector('simple', ?)))"
+)
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -93,15 +118,17 @@ class Found:
     snippet: str
 
 
-def match_query(words: str) -> str | None:
-    """An FTS5 query: every word as a prefix, all required; None when nothing is searchable.
+def match_query(words: str, dialect: Dialect = "sqlite") -> str | None:
+    """A full-text query: every word as a prefix, all required; None when nothing is searchable.
 
-    CJK text has no spaces, and unicode61 keeps a run of CJK as one token, so a CJK query
-    matches as a prefix of that run ("杨" finds "杨清兵").
+    A run of CJK has no spaces and is one token to both engines, so a CJK name matches as a
+    prefix of that run ("杨" finds "杨清兵").
     """
     tokens = _WORD.findall(words)
     if not tokens:
         return None
+    if dialect == "postgres":  # parsed by PostgreSQL's own parser: see _PG_QUERY
+        return words.strip()
     return " AND ".join('"' + t.replace('"', "") + '"*' for t in tokens)
 
 
@@ -115,6 +142,7 @@ class Register:
     def record(self, article: StoredArticle, digest: Digest) -> None:
         """Keep the digest's grounded officials and commitments; again replaces, never doubles."""
         with self.store.transaction():
+            self.store.execute("DELETE FROM reg_names WHERE article_id = ?", (article.id,))
             self.store.execute("DELETE FROM reg_officials WHERE article_id = ?", (article.id,))
             self.store.execute("DELETE FROM reg_commitments WHERE article_id = ?", (article.id,))
             self.store.execute("DELETE FROM reg_articles WHERE article_id = ?", (article.id,))
@@ -123,31 +151,41 @@ class Register:
                 (article.title, article.text, article.id),
             )
             for o in digest.officials:
-                cursor = self.store.execute(
+                row = self.store.execute(
                     "INSERT INTO reg_officials (article_id, name, title, organization, quote) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
                     (article.id, o.name, o.title, o.organization, o.quote),
-                )
-                self._index(o.name, "official", cursor.lastrowid)
+                ).fetchone()
+                self._index(article.id, o.name, "official", int(row[0]))
             for c in digest.commitments:
-                cursor = self.store.execute(
+                row = self.store.execute(
                     "INSERT INTO reg_commitments (article_id, actor, commitment, deadline, quote) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
                     (article.id, c.actor, c.commitment, c.deadline, c.quote),
-                )
-                self._index(c.actor, "commitment", cursor.lastrowid)
+                ).fetchone()
+                self._index(article.id, c.actor, "commitment", int(row[0]))
 
-    def _index(self, name: str, kind: str, row_id: int | None) -> None:
+    def _index(self, article_id: int, name: str, kind: str, row_id: int) -> None:
         self.store.execute(
-            "INSERT INTO reg_names (name, kind, row_id) VALUES (?, ?, ?)", (name, kind, row_id)
+            "INSERT INTO reg_names (name, kind, row_id, article_id) VALUES (?, ?, ?, ?)",
+            (name, kind, row_id, article_id),
         )
 
     def _ids(self, words: str, kind: str) -> list[int]:
-        query = match_query(words)
+        query = match_query(words, self.store.dialect)
         if query is None:
             return []
+        if _CJK.search(words):  # word parsers differ on CJK (and by locale): substrings
+            tokens = _WORD.findall(words)
+            likes = " AND ".join("name LIKE ?" for _ in tokens)
+            rows = self.store.execute(
+                f"SELECT row_id FROM reg_names WHERE {likes} AND kind = ?",
+                (*(f"%{t}%" for t in tokens), kind),
+            ).fetchall()
+            return [int(r["row_id"]) for r in rows]
         rows = self.store.execute(
-            "SELECT row_id FROM reg_names WHERE reg_names MATCH ? AND kind = ?", (query, kind)
+            f"SELECT row_id FROM reg_names WHERE {self._matches('reg_names')} AND kind = ?",
+            (query, kind),
         ).fetchall()
         return [int(r["row_id"]) for r in rows]
 
@@ -209,19 +247,32 @@ class Register:
 
     def search(self, words: str, scopes: list[str], limit: int = 10) -> list[Found]:
         """Digested articles whose text has every word, best match first."""
-        query = match_query(words)
+        query = match_query(words, self.store.dialect)
         if query is None or not scopes:
             return []
-        if _CJK.search(words):  # unicode61 keeps a CJK run as one token: match substrings
+        if _CJK.search(words):  # a run of CJK is one token to both engines: match substrings
             return self._search_cjk(_WORD.findall(words), scopes, limit)
+        if self.store.dialect == "sqlite":
+            snippet, rank = "snippet(reg_articles, 1, '', '', '…', 12)", "rank"
+        else:
+            snippet = f"ts_headline('simple', reg_articles.text, {_PG_QUERY}, "
+            snippet += '\'StartSel="",StopSel="",MaxWords=14,MinWords=6\')'
+            rank = f"ts_rank(reg_articles.tsv, {_PG_QUERY}) DESC"
+        extra = () if self.store.dialect == "sqlite" else (query,)
         rows = self.store.execute(
-            "SELECT a.id, a.title, a.created_at, "
-            "snippet(reg_articles, 1, '', '', '…', 12) AS snippet FROM reg_articles "
-            f"JOIN articles a ON a.id = reg_articles.article_id WHERE reg_articles MATCH ? "
-            f"AND a.scope IN ({_marks(scopes)}) ORDER BY rank LIMIT ?",
-            (query, *scopes, limit),
+            f"SELECT a.id, a.title, a.created_at, {snippet} AS snippet FROM reg_articles "
+            f"JOIN articles a ON a.id = reg_articles.article_id "
+            f"WHERE {self._matches('reg_articles')} "
+            f"AND a.scope IN ({_marks(scopes)}) ORDER BY {rank} LIMIT ?",
+            (*extra, query, *scopes, *extra, limit),
         ).fetchall()
         return [Found(r["id"], r["title"], r["created_at"][:10], r["snippet"]) for r in rows]
+
+    def _matches(self, table: str) -> str:
+        """The full-text condition on ``table`` for one query parameter."""
+        if self.store.dialect == "sqlite":
+            return f"{table} MATCH ?"
+        return f"{table}.tsv @@ {_PG_QUERY}"
 
     def _search_cjk(self, words: list[str], scopes: list[str], limit: int) -> list[Found]:
         likes = " AND ".join("r.text LIKE ?" for _ in words)

@@ -8,11 +8,16 @@ the ``.env`` file in the working directory, then the defaults below. Most variab
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from bot.core.store import Store
 
 
 def _default_data_dir() -> Path:
@@ -78,8 +83,11 @@ class Settings(BaseSettings):
     )
 
     # --- reading articles ----------------------------------------------------------------
-    chunk_tokens: int = Field(
-        default=3000, ge=200, description="Token budget of one chunk of article text."
+    chunk_tokens: int | None = Field(
+        default=None,
+        ge=200,
+        description="Largest chunk of article text, in tokens (unset: planned from the model's "
+        "context and output limits and the concurrency).",
     )
     chunk_overlap_tokens: int = Field(
         default=80, ge=0, description="Tokens of the previous chunk repeated for context."
@@ -97,7 +105,10 @@ class Settings(BaseSettings):
         default=2, ge=0, description="Retries of 429/5xx/timeouts by the openai client."
     )
     max_output_tokens: int = Field(
-        default=4096, ge=256, description="Largest answer asked of the model in one call."
+        default=16_384,
+        ge=256,
+        description="Largest answer asked of the model in one call (the server's own output "
+        "limit is used when smaller).",
     )
     answer_context_tokens: int = Field(
         default=3000, ge=200, description="Article tokens given to a follow-up question."
@@ -105,11 +116,36 @@ class Settings(BaseSettings):
     history_tokens: int = Field(
         default=1500, ge=0, description="Tokens of earlier questions and answers kept."
     )
+    digest_language: str = Field(
+        default="English",
+        min_length=1,
+        max_length=40,
+        description="Language digests and answers are written in, whatever the article's; "
+        "names stay as the article writes them, titles get the translation beside the original.",
+    )
+
+    # --- links and files -----------------------------------------------------------------
+    fetch_allow_private: bool = Field(
+        default=False,
+        description="Let links reach private, loopback and link-local addresses (tests, "
+        "intranets); off, only public web pages are fetched.",
+    )
+    fetch_max_bytes: int = Field(
+        default=10_000_000, ge=10_000, description="Largest page or file read, in bytes."
+    )
+    fetch_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds a link may take to load, redirects included."
+    )
 
     # --- storage and logging -------------------------------------------------------------
     data_dir: Path = Field(
         default_factory=_default_data_dir,
         description="Folder for the SQLite store and every other state file.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host/db to keep all state in PostgreSQL "
+        "(several replicas); unset: the SQLite file in the data folder.",
     )
     log_level: str = Field(default="INFO", description="Python logging level.")
 
@@ -148,8 +184,38 @@ class Settings(BaseSettings):
     webhook_listen: str = Field(default="0.0.0.0", description="Webhook listen address.")
     webhook_port: int = Field(default=8443, description="Webhook listen port.")
     webhook_secret: SecretStr | None = Field(
-        default=None, description="Secret token Telegram sends with each webhook call."
+        default=None,
+        description="Secret token Telegram sends with each webhook call ([A-Za-z0-9_-], at "
+        "most 256); unset, one is generated and kept in the data folder.",
     )
+
+    @field_validator("webhook_url", mode="after")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        # Telegram's own rules, checked here so a bad URL is one line at start.
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname:
+            raise ValueError("BOT_WEBHOOK_URL must be an https:// URL (Telegram's rule)")
+        try:
+            port = parts.port or 443
+        except ValueError:
+            raise ValueError("BOT_WEBHOOK_URL has an invalid port") from None
+        if port not in (443, 80, 88, 8443):
+            raise ValueError("BOT_WEBHOOK_URL's port must be 443, 80, 88 or 8443 (Telegram's rule)")
+        return value
+
+    @field_validator("webhook_secret", mode="after")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
+            raise ValueError(
+                "BOT_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+            )
+        return value
 
     @field_validator(
         "openai_api_key",
@@ -159,6 +225,7 @@ class Settings(BaseSettings):
         "reasoning_model",
         "small_model",
         "context_tokens",
+        "chunk_tokens",
         "telegram_bot_token",
         "telegram_base_file_url",
         "webhook_url",
@@ -178,7 +245,25 @@ class Settings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _upper(cls, value: str) -> str:
+        if value.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("BOT_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value.upper()
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("BOT_DATABASE_URL must start with postgresql://")
+        return value
+
+    def open_store(self) -> Store:
+        """The store these settings name: PostgreSQL, else the SQLite file."""
+        from bot.core.store import Store
+
+        url = self.database_url.get_secret_value() if self.database_url else None
+        return Store.connect(url, self.store_path)
 
     @property
     def store_path(self) -> Path:

@@ -1,6 +1,7 @@
-"""SQLite storage that migrates itself: articles, cached digests, questions, token usage.
+"""Storage that migrates itself: articles, cached digests, questions, token usage.
 
-Handed its path (or connection) by the caller; nothing here knows about Telegram. A
+On a SQLite file by default, or on PostgreSQL (``bot.core.database``). Handed its path or
+URL by the caller; nothing here knows about Telegram. A
 ``scope`` string keeps one conversation's articles apart from another's ("cli",
 "chat:123"). Migrations are numbered SQL scripts applied in order, each in a transaction,
 with a version kept per component, so an edge can add its own tables with ``migrate``.
@@ -9,14 +10,22 @@ with a version kept per component, so an edge can add its own tables with ``migr
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+from bot.core.database import (
+    Database,
+    DatabaseError,
+    Dialect,
+    Migration,
+    Result,
+    SQLiteDatabase,
+    open_database,
+)
 from bot.core.schemas import Answer, Digest
 
 CORE_MIGRATIONS: tuple[str, ...] = (
@@ -89,83 +98,62 @@ class Exchange:
     answer: Answer
 
 
-class StoreError(RuntimeError):
-    """The data folder or database cannot be used."""
+StoreError = DatabaseError
+"""The data folder or database cannot be used."""
 
 
 class Store:
-    """All persistent state of the bot, in one SQLite file."""
+    """All persistent state of the bot, on a SQLite file or a PostgreSQL server."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self.db = connection
-        self.db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
+    def __init__(self, database: Database) -> None:
+        self.database = database
         self.migrate("core", CORE_MIGRATIONS)
 
     @classmethod
     def open(cls, path: Path) -> Store:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            connection.execute("PRAGMA busy_timeout=5000")
-        except (OSError, sqlite3.Error) as error:
-            raise StoreError(f"cannot open the store at {path}: {error}") from error
-        return cls(connection)
+        """The SQLite file at ``path`` (the embedded default)."""
+        return cls(SQLiteDatabase.open(path))
+
+    @classmethod
+    def connect(cls, url: str | None, sqlite_path: Path) -> Store:
+        """PostgreSQL when ``url`` names it (BOT_DATABASE_URL), else the SQLite file."""
+        return cls(open_database(url, sqlite_path))
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.database.dialect
 
     def close(self) -> None:
-        self.db.close()
+        self.database.close()
 
-    def migrate(self, component: str, migrations: Sequence[str]) -> None:
+    def migrate(self, component: str, migrations: Sequence[Migration | str]) -> None:
         """Apply the component's migrations that this database has not seen yet."""
-        with self._lock:
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_versions "
-                "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-            )
-            version = self.schema_version(component)
-            for number, script in enumerate(migrations[version:], start=version + 1):
-                self.db.executescript(
-                    f"BEGIN; {script};"
-                    f"INSERT INTO schema_versions VALUES ('{component}', {number}) "
-                    f"ON CONFLICT (component) DO UPDATE SET version = {number}; COMMIT;"
-                )
+        self.database.migrate(component, migrations)
 
     def schema_version(self, component: str = "core") -> int:
-        row = self.db.execute(
-            "SELECT version FROM schema_versions WHERE component = ?", (component,)
-        ).fetchone()
-        return int(row[0]) if row else 0
+        return self.database.schema_version(component)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Several writes that land together or not at all."""
-        with self._lock:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-            self.db.execute("COMMIT")
+        with self.database.transaction():
+            yield
 
-    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
-        with self._lock:
-            return self.db.execute(sql, params)
+    def execute(self, sql: str, params: Sequence[object] = ()) -> Result:
+        return self.database.execute(sql, params)
 
     # --- articles ------------------------------------------------------------------------------
 
     def save_article(self, scope: str, text: str, title: str) -> StoredArticle:
         """Store an article before any model sees it; the same text in a scope is stored once."""
         digest = article_hash(text)
-        with self._lock:
-            self.db.execute(
+        with self.transaction():
+            self.execute(
                 "INSERT INTO articles (scope, sha256, title, text, created_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, sha256) DO NOTHING",
                 (scope, digest, title, text, _now()),
             )
-            row = self.db.execute(
+            row = self.execute(
                 "SELECT * FROM articles WHERE scope = ? AND sha256 = ?", (scope, digest)
             ).fetchone()
         return _article(row)
@@ -182,6 +170,22 @@ class Store:
         ).fetchall()
         return [_article(r) for r in rows]
 
+    def delete_scope(self, scope: str) -> int:
+        """Delete a scope's articles with their questions, and digests no other scope shares."""
+        with self.transaction():
+            hashes = [r[0] for r in self.execute(
+                "SELECT sha256 FROM articles WHERE scope = ?", (scope,)
+            ).fetchall()]  # fmt: skip
+            # Exchanges (and edge rows that reference articles) go by ON DELETE CASCADE.
+            count = self.execute("DELETE FROM articles WHERE scope = ?", (scope,)).rowcount
+            for sha in hashes:
+                self.execute(
+                    "DELETE FROM digests WHERE sha256 = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM articles WHERE sha256 = ?)",
+                    (sha, sha),
+                )
+        return int(count)
+
     # --- digests -------------------------------------------------------------------------------
 
     def cached_digest(self, sha256: str, model: str, prompt_version: str) -> Digest | None:
@@ -193,7 +197,9 @@ class Store:
 
     def save_digest(self, sha256: str, model: str, prompt_version: str, digest: Digest) -> None:
         self.execute(
-            "INSERT OR REPLACE INTO digests VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO digests VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (sha256, model, prompt_version) "
+            "DO UPDATE SET body = excluded.body, created_at = excluded.created_at",
             (sha256, model, prompt_version, digest.model_dump_json(), _now()),
         )
 
@@ -233,7 +239,7 @@ class Store:
         return int(row["used"])
 
 
-def _article(row: sqlite3.Row) -> StoredArticle:
+def _article(row: Any) -> StoredArticle:
     return StoredArticle(
         row["id"], row["scope"], row["sha256"], row["title"], row["text"], row["created_at"]
     )

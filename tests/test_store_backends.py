@@ -1,0 +1,98 @@
+"""The store behaves the same on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.core.database import Migration, postgres_sql
+from bot.core.schemas import Answer, Digest
+from bot.core.store import Store
+
+
+def test_articles_digests_questions_and_usage(store: Store) -> None:
+    article = store.save_article("chat:1", "Some text.", "Title")
+    assert store.save_article("chat:1", "Some text.", "Title").id == article.id
+    assert store.article(article.id, "chat:1") == article
+    assert store.article(article.id, "chat:2") is None  # another chat never sees it
+    other = store.save_article("chat:2", "Some text.", "Title")
+    assert other.id != article.id
+    assert [a.id for a in store.recent_articles("chat:1")] == [article.id]
+
+    digest = Digest(summary="s", key_points=[], officials=[], commitments=[])
+    store.save_digest(article.sha256, "m", "v1", digest)
+    store.save_digest(article.sha256, "m", "v1", digest.model_copy(update={"summary": "t"}))
+    found = store.cached_digest(article.sha256, "m", "v1")
+    assert found is not None and found.summary == "t"  # replaced, not doubled
+    assert store.cached_digest(article.sha256, "m", "v2") is None
+
+    store.save_exchange(article.id, "Q1?", Answer(answer="A1.", quotes=[], stated=False))
+    store.save_exchange(article.id, "Q2?", Answer(answer="A2.", quotes=["q"], stated=True))
+    assert [e.question for e in store.exchanges(article.id)] == ["Q1?", "Q2?"]
+    store.record_usage("u", "answer", 1, 10, 5)
+    store.record_usage("u", "digest", 2, 100, 50)
+    assert store.tokens_used("u") == 165 and store.tokens_used("v") == 0
+
+
+def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.record_usage("u", "answer", 1, 10, 5)
+        raise RuntimeError("boom")
+    assert store.tokens_used("u") == 0
+
+
+def test_migrations_run_once_per_component(store: Store) -> None:
+    steps = [
+        Migration("CREATE TABLE extra (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"),
+        "INSERT INTO extra (n) VALUES (1)",
+    ]
+    store.migrate("extra", steps)
+    store.migrate("extra", steps)
+    assert store.schema_version("extra") == 2
+    assert store.execute("SELECT COUNT(*) AS c FROM extra").fetchone()["c"] == 1
+    store.migrate("extra", [*steps, "INSERT INTO extra (n) VALUES (2)"])
+    assert [r[0] for r in store.execute("SELECT n FROM extra ORDER BY n").fetchall()] == [1, 2]
+
+
+def test_big_telegram_ids_fit(store: Store) -> None:
+    store.migrate("ids", ["CREATE TABLE chats (chat_id INTEGER PRIMARY KEY, title TEXT)"])
+    store.execute("INSERT INTO chats VALUES (?, ?)", (-1001234567890, "100% group"))
+    row = store.execute("SELECT * FROM chats WHERE chat_id = ?", (-1001234567890,)).fetchone()
+    assert row["title"] == "100% group" and row[0] == -1001234567890
+
+
+def test_replicas_starting_together_migrate_once(postgres_url: str, tmp_path: Path) -> None:
+    """Four processes' worth of stores racing to migrate one database: no error, one run."""
+    errors: list[BaseException] = []
+    stores: list[Store] = []
+
+    def start() -> None:
+        try:
+            stores.append(Store.connect(postgres_url, tmp_path / "unused"))
+        except BaseException as error:  # collected, then asserted empty
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert all(s.schema_version("core") == 1 for s in stores)
+    for opened in stores:
+        opened.close()
+
+
+def test_placeholders_translate_outside_literals_only() -> None:
+    assert postgres_sql("SELECT '?' , ? WHERE a LIKE '%x'") == "SELECT '?' , %s WHERE a LIKE '%%x'"
+    assert postgres_sql("x = ? AND y = ?") == "x = %s AND y = %s"
+
+
+def test_unreachable_postgres_is_one_clear_line(tmp_path: Path) -> None:
+    from bot.core.store import StoreError
+
+    pytest.importorskip("psycopg")
+    with pytest.raises(StoreError, match=r"cannot reach PostgreSQL \(postgresql://u:\*\*\*@"):
+        Store.connect("postgresql://u:secret@127.0.0.1:9/db", tmp_path / "unused")
