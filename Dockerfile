@@ -39,9 +39,10 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
 # Dependencies first, from pyproject.toml alone, so that editing the code does not
-# reinstall them (this layer is rebuilt only when pyproject.toml changes).
+# reinstall them (this layer is rebuilt only when pyproject.toml changes). The image takes
+# the "postgres" extra too, so one image serves SQLite and PostgreSQL deployments.
 COPY pyproject.toml ./
-RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+RUN python -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["postgres"]))' \
         > /tmp/requirements.txt \
     && pip install --no-cache-dir -r /tmp/requirements.txt
 

@@ -7,30 +7,36 @@ from collections.abc import Iterable
 
 # These log full request URLs, and the Bot API puts the bot token in every URL.
 _CHATTY = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "hpack")
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_SECRETS: set[str] = set()
 
 
-class RedactSecrets(logging.Filter):
-    """Replace each secret with a placeholder in every record, whatever logged it."""
+def add_secret(secret: str) -> None:
+    """Redact ``secret`` from every later log line (e.g. a webhook secret made at start)."""
+    for value in (secret, secret.partition(":")[2]):  # a bot token's second half is its secret
+        if len(value) >= 6:
+            _SECRETS.add(value)
 
-    def __init__(self, secrets: Iterable[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if len(s) >= 6]
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(secret in message for secret in self.secrets):
-            for secret in self.secrets:
-                message = message.replace(secret, "[redacted]")
-            record.msg, record.args = message, None
-        return True
+def redact(text: str) -> str:
+    # Longest first, so a token's half never leaves the rest of the token behind.
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """Redacts the whole formatted record: message, arguments, traceback and stack."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def configure(level: str, secrets: Iterable[str] = ()) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
-    redact = RedactSecrets(secrets)
+    for secret in secrets:
+        add_secret(secret)
+    logging.basicConfig(level=level, format=FORMAT, force=True)
     for handler in logging.getLogger().handlers:
-        handler.addFilter(redact)
+        handler.setFormatter(RedactingFormatter(FORMAT))
     for name in _CHATTY:
         logging.getLogger(name).setLevel(logging.WARNING)

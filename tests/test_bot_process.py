@@ -84,6 +84,8 @@ async def test_killed_mid_digest_then_restarted_delivers_once(
     output = log.read_text()
     assert tg.token not in output and tg.token.split(":")[1] not in output
     assert "ready" in output
+    # Subscribed only to what the handlers read.
+    assert sorted(tg.allowed_updates or []) == ["callback_query", "edited_message", "message"]
 
 
 def test_missing_token_is_one_clear_line(env: dict[str, str]) -> None:
@@ -114,11 +116,66 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def run_briefly(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=Path(env["BOT_DATA_DIR"]).parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_rejected_token_is_one_line_naming_the_setting(
+    env: dict[str, str], tg: FakeTelegramServer
+) -> None:
+    wrong = "123456:WRONG-secret-part"
+    result = run_briefly(env | {"TELEGRAM_BOT_TOKEN": wrong, "BOT_LOG_LEVEL": "WARNING"})
+    assert result.returncode == 2 and "TELEGRAM_BOT_TOKEN" in result.stderr
+    assert "WRONG-secret-part" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # no traceback, no retry-loop log
+
+
+def test_bad_log_level_is_one_settings_line(env: dict[str, str]) -> None:
+    result = run_briefly(env | {"BOT_LOG_LEVEL": "LOUD"})
+    assert result.returncode == 2 and "BOT_LOG_LEVEL" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_sigterm_while_a_paste_is_collected_loses_no_digest(
+    env: dict[str, str], tg: FakeTelegramServer, article_text: str, tmp_path: Path
+) -> None:
+    process = start_bot(env | {"BOT_FRAGMENT_QUIET_SECONDS": "5"}, tmp_path / "bot.log")
+    try:
+        await tg.wait_for(lambda: tg.calls_to("getUpdates"), timeout=20)
+        for piece in fragments(article_text, 2):
+            tg.user_sends_text(CHAT, USER, piece)
+        await tg.wait_for(lambda: _delivered(tg) >= 2, timeout=10)
+        await asyncio.sleep(0.5)  # stored, and still inside the quiet period
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 20) == 0
+    finally:
+        process.kill()
+    assert len(digest_messages(tg)) == 1  # finished before the bot exited
+    assert "not initialized" not in (tmp_path / "bot.log").read_text()
+
+
+def _delivered(tg: FakeTelegramServer) -> int:
+    """How many message updates the bot has fetched."""
+    return sum(
+        "message" in u
+        for c in tg.calls_to("getUpdates")
+        for u in (c.response or {}).get("result", [])
+    )
+
+
 async def test_webhook_mode_answers_updates_with_the_secret(
     env: dict[str, str], tg: FakeTelegramServer, tmp_path: Path
 ) -> None:
     port = _free_port()
-    url = f"http://127.0.0.1:{port}/telegram"
+    url = "https://bot.example.com:8443/telegram"  # the public URL, before the TLS proxy
+    local = f"http://127.0.0.1:{port}/telegram"
     webhook = {
         "BOT_WEBHOOK_URL": url,
         "BOT_WEBHOOK_LISTEN": "127.0.0.1",
@@ -136,7 +193,7 @@ async def test_webhook_mode_answers_updates_with_the_secret(
 
         def post(secret: str) -> int:
             request = urllib.request.Request(
-                url, update, {"Content-Type": "application/json",
+                local, update, {"Content-Type": "application/json",
                               "X-Telegram-Bot-Api-Secret-Token": secret},
             )  # fmt: skip
             try:
@@ -154,3 +211,24 @@ async def test_webhook_mode_answers_updates_with_the_secret(
     finally:
         process.kill()
     assert "s3cret-token-value" not in (tmp_path / "bot.log").read_text()
+
+
+async def test_webhook_without_a_secret_generates_one_and_keeps_it(
+    env: dict[str, str], tg: FakeTelegramServer, tmp_path: Path
+) -> None:
+    port = _free_port()
+    webhook = {
+        "BOT_WEBHOOK_URL": "https://bot.example.com/hook",
+        "BOT_WEBHOOK_LISTEN": "127.0.0.1",
+        "BOT_WEBHOOK_PORT": str(port),
+    }
+    process = start_bot(env | webhook, tmp_path / "bot.log")
+    try:
+        await tg.wait_for(lambda: tg.webhook_url and _listening(port), timeout=20)
+        kept = (Path(env["BOT_DATA_DIR"]) / "webhook-secret").read_text().strip()
+        assert tg.webhook_secret == kept and len(kept) >= 32
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 15) == 0
+    finally:
+        process.kill()
+    assert kept not in (tmp_path / "bot.log").read_text()

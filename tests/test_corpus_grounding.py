@@ -10,23 +10,28 @@ or repaired. No model, no network: this runs in the fast suite.
 
 from __future__ import annotations
 
-import json
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from bot.core.chunking import CountTokens, NumberedArticle
 from bot.core.schemas import CitedCommitment, CitedOfficial, Commitment, Official
-
-DATA = Path(__file__).parent / "data"
-CORPUS = sorted(p.name.removesuffix(".gold.json") for p in DATA.glob("*.gold.json"))
-Gold = dict[str, Any]
-
-_CJK = re.compile(r"[\u3400-\u9fff]")
+from tests.fakes.gold_model import (
+    _CJK,
+    CORPUS,
+    Gold,
+    commitment_drafts,
+    fold,
+    is_cjk,
+    load,
+    mentions,
+    names_of,
+    naming,
+    official_drafts,
+    official_sentences,
+    pledge_sentences,
+)
 
 
 def ground(
@@ -39,98 +44,7 @@ def ground(
     return found, pledges
 
 
-# --- reading the gold against the text ---------------------------------------------------------
-
-
-def fold(text: str) -> str:
-    """Accent-, case-, quote- and space-insensitive form, as a grader would compare."""
-    text = unicodedata.normalize("NFKD", text.replace("•", "·"))
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"[‘’`´]", "'", text)
-    return " ".join(text.split()).casefold()
-
-
-def mentions(text: str, phrase: str) -> bool:
-    """Word-bounded, folded containment (plain containment for CJK)."""
-    text, phrase = fold(text), fold(phrase)
-    if _CJK.search(phrase):
-        return phrase in text
-    return re.search(rf"(?<![\w]){re.escape(phrase)}(?![\w])", text) is not None
-
-
-def load(slug: str, count_tokens: CountTokens) -> tuple[NumberedArticle, Gold]:
-    text = (DATA / f"{slug}.txt").read_text(encoding="utf-8")
-    gold = json.loads((DATA / f"{slug}.gold.json").read_text(encoding="utf-8"))
-    return NumberedArticle(text, count_tokens, 400), gold
-
-
-def names_of(entry: Gold) -> list[str]:
-    return [entry["name"], *entry.get("aliases", [])]
-
-
-def naming(article: NumberedArticle, name: str, *, unless: str = "") -> list[int]:
-    return [
-        s.number
-        for s in article.sentences
-        if mentions(s.text, name) and not (unless and mentions(s.text, unless))
-    ]
-
-
-def official_sentences(article: NumberedArticle, entry: Gold) -> list[int]:
-    """Up to two sentences naming the person, those that also state a title first."""
-    found = naming(article, entry["name"])
-    with_title = [
-        n
-        for n in found
-        if any(mentions(article.sentences[n - 1].text, k) for k in entry["title_keywords"])
-    ]
-    return list(dict.fromkeys([*with_title, *found]))[:2]
-
-
-def pledge_sentences(article: NumberedArticle, commitment: Gold) -> list[int]:
-    """The sentences holding most of a commitment's keywords, best first (at most three)."""
-    hits = [
-        (sum(mentions(s.text, k) for k in commitment["keywords"]), s.number)
-        for s in article.sentences
-    ]
-    ranked = sorted((h for h in hits if h[0] > 0), key=lambda h: (-h[0], h[1]))
-    return [n for _, n in ranked[:3]]
-
-
-def joined(parts: list[str]) -> str:
-    return ("，" if any(_CJK.search(p) for p in parts) else " ").join(parts)
-
-
-# --- drafts ------------------------------------------------------------------------------------
-
-
-def official_drafts(article: NumberedArticle, gold: Gold) -> list[CitedOfficial]:
-    """What a perfect reader writes: each person once per mention form, with the text's title."""
-    drafts = []
-    for entry in gold["officials"]:
-        title, organization = entry["title_keywords"][0], entry["organization_keywords"][0]
-        sentences = official_sentences(article, entry)
-        drafts.append(CitedOfficial(name=entry["name"], title=title,
-                                    organization=organization, sentences=sentences))  # fmt: skip
-        for alias in entry.get("aliases", []):
-            # A later chunk sees only the short form, as the long article's readers do.
-            later = naming(article, alias, unless=entry["name"])[:2]
-            if later:
-                drafts.append(CitedOfficial(name=alias, title="", organization="",
-                                            sentences=later))  # fmt: skip
-    return drafts
-
-
-def commitment_drafts(article: NumberedArticle, gold: Gold) -> list[CitedCommitment]:
-    return [
-        CitedCommitment(
-            actor=c["actor"],
-            commitment=joined(c["keywords"]),
-            deadline=None,
-            sentences=pledge_sentences(article, c),
-        )
-        for c in gold["commitments"]
-    ]
+# --- drafts (the perfect ones are shared with the gold model) ------------------------------
 
 
 def trap_officials(article: NumberedArticle, gold: Gold) -> list[CitedOfficial]:
@@ -161,7 +75,7 @@ def trap_officials(article: NumberedArticle, gold: Gold) -> list[CitedOfficial]:
 
 
 def _invented(gold: Gold) -> str:
-    return "周海鹰" if _is_cjk(gold) else "Harriet Quillfeather"
+    return "周海鹰" if is_cjk(gold) else "Harriet Quillfeather"
 
 
 def _mixed_name(officials: list[Gold]) -> str:
@@ -179,15 +93,11 @@ def _organisations(gold: Gold) -> list[str]:
     )
 
 
-def _is_cjk(gold: Gold) -> bool:
-    return any(_CJK.search(o["name"]) for o in gold["officials"])
-
-
 def invented_pledge(article: NumberedArticle, gold: Gold) -> CitedCommitment:
     real = gold["commitments"][0]
     text = (
         "在月球建设航天发射场并取消全部税收"
-        if _is_cjk(gold)
+        if is_cjk(gold)
         else ("build a spaceport on the moon and abolish every local tax by 2031")
     )
     return CitedCommitment(actor=real["actor"], commitment=text, deadline=None,

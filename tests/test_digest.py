@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 from bot.core.chunking import CountTokens
 from bot.core.digest import ArticleError, Progress
 from bot.core.llm import LLMError, LLMUnavailable, StructuredOutputError
+from bot.core.planning import SMALL_OUTPUT_SHARE, Limits, critical_path, plan
 from bot.core.service import DigestService
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -291,3 +295,85 @@ async def test_article_message_is_shared_by_digest_and_questions(
     await service.ask(article, "Who is the mayor of Zhaoqing?")
     digest_call, answer_call = (r.body["messages"] for r in llm_server.requests)
     assert digest_call[:2] == answer_call[:2]  # system + article: one cached prefix
+
+
+def _critical_path(server: FakeOpenAIServer) -> int:
+    """Round trips from the server's own log: the longest chain of requests in which each one
+    started after the one before it had finished."""
+    spans = sorted((r.started_at, r.finished_at or r.started_at) for r in server.requests)
+    depth: list[int] = []
+    for index, (start, _) in enumerate(spans):
+        depth.append(1 + max((depth[i] for i in range(index) if spans[i][1] <= start), default=0))
+    return max(depth, default=0)
+
+
+def _long_article(text: str, copies: int) -> str:
+    return "\n\n".join(f"Part {n}.\n\n{text}" for n in range(1, copies + 1))
+
+
+def test_chunks_follow_the_model_and_never_outnumber_the_concurrency() -> None:
+    openai_class = Limits(context_tokens=128_000, output_tokens=16_384, concurrency=8,
+                          call_overhead=400, overlap_tokens=80)  # fmt: skip
+    for tokens in range(500, 112_000, 2_500):  # up to 100k article tokens, numbered
+        planned = plan(tokens, openai_class)
+        assert planned.chunks <= 8 and planned.budget <= planned.largest
+        assert planned.chunks * planned.budget >= tokens
+    assert plan(5_500, openai_class).single  # a 5k article is one call, not three
+    # A small local model keeps small chunks; a cap is a cap; waves only when forced.
+    small = Limits(context_tokens=32_768, output_tokens=1024, concurrency=8, call_overhead=300,
+                   output_share=SMALL_OUTPUT_SHARE)  # fmt: skip
+    assert small.largest_chunk < 4_000 and plan(30_000, small).chunks > 8
+    capped = replace(openai_class, cap=3_000)
+    assert capped.largest_chunk == 3_000 and plan(20_000, capped).chunks == 7
+
+
+def test_critical_path_counts_chains_not_calls() -> None:
+    assert critical_path([]) == 0
+    assert critical_path([(0, 1, 1), (0, 1, 1), (1, 2, 1)]) == 2
+    assert critical_path([(0, 1, 1), (1, 2, 1), (2, 3, 1), (0.5, 2.5, 2)]) == 3
+
+
+async def test_long_article_takes_two_round_trips_by_the_servers_log(
+    tmp_path: Path, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    llm_server.latency = 0.2
+    service = DigestService.from_settings(make_settings(tmp_path, llm_server))
+    try:
+        text = _long_article(article_text, 16)  # about 26k tokens
+        digest = await service.digest(service.save_article("t", text))
+    finally:
+        await service.aclose()
+    stats = digest.stats
+    assert 2 <= stats.chunks <= service.settings.llm_concurrency
+    assert stats.llm_calls == len(llm_server.requests) == stats.chunks + 1
+    assert stats.round_trips == _critical_path(llm_server) == 2
+    assert stats.prompt_tokens <= 1.15 * stats.article_tokens
+    # The summary call gets the notes, not a roster of every official.
+    summary = llm_server.requests[-1].body["messages"][-1]["content"]
+    assert "Part 1:" in summary and "Yang Qingbing" not in summary.split("</article>")[-1]
+    assert {o.name for o in digest.officials} == GOLD_NAMES
+
+
+async def test_waves_beyond_the_concurrency_are_counted_as_round_trips(
+    tmp_path: Path, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    llm_server.latency = 0.1
+    settings = make_settings(tmp_path, llm_server, chunk_tokens=300, llm_concurrency=2)
+    service = DigestService.from_settings(settings)
+    try:
+        digest = await service.digest(service.save_article("t", article_text))
+    finally:
+        await service.aclose()
+    assert digest.stats.chunks > 4
+    assert digest.stats.round_trips == _critical_path(llm_server) > 3
+
+
+def test_the_command_line_imports_no_model_client_before_it_needs_one() -> None:
+    code = (
+        "import sys; from bot.cli import main; assert main(['--version']) == 0; "
+        "heavy = {'openai', 'tiktoken', 'telegram', 'bot.core.digest'} & set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("digestbot ")

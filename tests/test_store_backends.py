@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from bot.core.database import Migration, postgres_sql
+from bot.core.register import Register
 from bot.core.schemas import Answer, Digest
+from bot.core.service import DigestService
 from bot.core.store import Store
+from tests.conftest import make_settings, process_env
+from tests.fakes.openai_server import FakeOpenAIServer
 
 
 def test_articles_digests_questions_and_usage(store: Store) -> None:
@@ -96,3 +103,40 @@ def test_unreachable_postgres_is_one_clear_line(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
     with pytest.raises(StoreError, match=r"cannot reach PostgreSQL \(postgresql://u:\*\*\*@"):
         Store.connect("postgresql://u:secret@127.0.0.1:9/db", tmp_path / "unused")
+
+
+async def test_migrate_store_copies_sqlite_into_postgres(
+    postgres_url: str, tmp_path: Path, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    service = DigestService.from_settings(make_settings(tmp_path, llm_server))
+    try:
+        article = service.save_article("chat:1", article_text)
+        digest = await service.digest(article)
+        await service.ask(article, "Who is the mayor of Zhaoqing?")
+    finally:
+        await service.aclose()
+    env = process_env(tmp_path, llm_server, BOT_DATABASE_URL=postgres_url)
+    command = [sys.executable, "-m", "bot", "migrate-store"]
+    done = await asyncio.to_thread(
+        subprocess.run, command, env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "articles: 1 rows" in done.stdout
+    again = await asyncio.to_thread(
+        subprocess.run, command, env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert again.returncode == 1 and "already holds articles" in again.stderr  # never doubled
+
+    moved = Store.connect(postgres_url, tmp_path / "unused")
+    try:
+        copied = moved.article(article.id, "chat:1")
+        assert copied is not None and copied.text == article_text
+        assert moved.exchanges(article.id)[0].question == "Who is the mayor of Zhaoqing?"
+        assert moved.tokens_used("cli") > 0
+        register = Register(moved)
+        name = digest.officials[0].name
+        assert [m.article_id for m in register.who(name, ["chat:1"])] == [article.id]
+        later = moved.save_article("chat:1", "Another article entirely.", "t")
+        assert later.id > article.id  # identity counters continue after the copied ids
+    finally:
+        moved.close()

@@ -14,7 +14,7 @@ from telegram.ext import Application
 
 from bot.core.service import DigestService
 from bot.core.settings import Settings
-from bot.telegram_app.app import build_application
+from bot.telegram_app.app import ALLOWED_UPDATES, build_application
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripted_model import ScriptedModel
@@ -52,12 +52,14 @@ async def running(settings: Settings) -> AsyncIterator[Application]:  # type: ig
     assert app.post_init is not None and app.updater is not None
     await app.post_init(app)
     await app.start()
-    await app.updater.start_polling(poll_interval=0, timeout=1)
+    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
     try:
         yield app
     finally:
         await app.updater.stop()
         await app.stop()
+        if app.post_stop is not None:
+            await app.post_stop(app)
         await app.shutdown()
         if app.post_shutdown is not None:
             await app.post_shutdown(app)
@@ -292,9 +294,9 @@ async def test_llm_failure_is_reported_and_article_kept(
 ) -> None:
     llm_server.fail_next("500")
     await paste(tg, article_text, parts=2)
-    await tg.wait_for(lambda: any("Sorry, I couldn't digest" in t for t in texts(tg)), timeout=15)
-    first = next(m for m in tg.bot_messages(CHAT) if "Sorry" in m.text)
-    assert "try again" in first.text
+    await tg.wait_for(lambda: any("press Retry" in t for t in texts(tg)), timeout=15)
+    first = next(m for m in tg.bot_messages(CHAT) if "press Retry" in m.text)
+    assert first.text.startswith("The model is not answering right now.")
     # Replying /digest to the first fragment retries, and this time it works.
     tg.user_sends_text(CHAT, USER, "/digest", reply_to_message_id=1)
     await tg.wait_for(lambda: digest_messages(tg), timeout=15)

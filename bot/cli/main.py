@@ -7,26 +7,25 @@ ends in one line on stderr naming what to fix, and a non-zero exit code.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+from bot import __version__
 
-from bot import __version__, logs
-from bot.cli import register
-from bot.cli.views import answer_text, digest_text, eval_text
-from bot.core.digest import ArticleError
-from bot.core.evaluation import evaluate
-from bot.core.llm import LLMError
-from bot.core.prompts import PromptError
-from bot.core.schemas import Digest
-from bot.core.service import ConfigError, DigestService
-from bot.core.settings import Settings
-from bot.core.store import StoredArticle, StoreError
+# Imported where used: `--version` and the store-only commands never load the model client,
+# the tokenizer or the pipeline.
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from bot.core.llm import LLMError
+    from bot.core.schemas import Digest
+    from bot.core.service import DigestService
+    from bot.core.settings import Settings
+    from bot.core.store import StoredArticle
 
 CLI_SCOPE = "cli"
 log = logging.getLogger(__name__)
@@ -41,8 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"digestbot {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    digest = commands.add_parser("digest", help="digest an article file (or - for stdin)")
-    digest.add_argument("file", help="article text file, or - to read standard input")
+    digest = commands.add_parser("digest", help="digest an article file or link (- for stdin)")
+    digest.add_argument(
+        "file", help="article file (.txt, .md, .html, .pdf, .docx), an http(s) link, or -"
+    )
     digest.add_argument("--json", action="store_true", help="print machine-readable JSON")
     digest.add_argument("--no-cache", action="store_true", help="ignore a cached digest")
 
@@ -59,11 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "eval", help="score a digest and follow-up answers against reference answers"
     )
-    evaluate.add_argument("file", help="article text file")
-    evaluate.add_argument("gold", help="reference answers (*.gold.json)")
+    evaluate.add_argument(
+        "file",
+        help="article text file, or a folder of <slug>.txt with <slug>.gold.json (one table)",
+    )
+    evaluate.add_argument("gold", nargs="?", help="reference answers (*.gold.json) of a file")
     evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
+    from bot.cli import migrate, register
+
     register.add_commands(commands)
+    migrate.add_command(commands)
 
     health = commands.add_parser("health", help="check settings and storage (for containers)")
     health.add_argument("--check-llm", action="store_true", help="also ping the model server")
@@ -71,7 +78,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
+        print(f"digestbot {__version__}")  # before the parser imports every command's module
+        return 0
     args = _parser().parse_args(argv)
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from bot import logs
+    from bot.cli import migrate, register
+    from bot.core.digest import ArticleError
+    from bot.core.llm import LLMError
+    from bot.core.prompts import PromptError
+    from bot.core.service import ConfigError
+    from bot.core.settings import Settings
+    from bot.core.store import StoreError
+
     try:
         settings = Settings()
     except ValidationError as error:
@@ -91,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.telegram_app.app import run_bot
 
             return run_bot(settings)
+        if args.command == "migrate-store":
+            return migrate.run(args, settings)
         if args.command in register.COMMANDS:
             return register.run(args, settings, CLI_SCOPE)
         if args.command == "health":
@@ -109,14 +134,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
-    text = _read_article(args.file)
-    gold = json.loads(_read_article(args.gold)) if args.command == "eval" else None
+    from bot.cli.views import answer_text, digest_text
+    from bot.core.service import DigestService
+
+    if args.command == "eval":
+        return await _run_eval(args, settings)
+    text = await _read_source(args.file, settings)
     service = DigestService.from_settings(settings)
     try:
-        if gold is not None:
-            report = await evaluate(service, text, gold)
-            print(report.model_dump_json(indent=2) if args.json else eval_text(report))
-            return 0
         service.check_article(text)
         article = service.save_article(CLI_SCOPE, text)
         if args.command == "digest":
@@ -136,7 +161,53 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
+    """``eval FILE GOLD``: one article in detail; ``eval FOLDER``: one table for all."""
+    from bot.cli.views import corpus_text, eval_text
+    from bot.core.evaluation import evaluate, evaluate_folder
+    from bot.core.service import DigestService
+
+    folder, text, gold = _eval_inputs(args.file, args.gold)
+    service = DigestService.from_settings(settings)
+    try:
+        if folder is not None:
+            corpus = await evaluate_folder(service, folder)
+            if args.json:
+                payload = {**corpus.model_dump(), "total": corpus.total.model_dump()}
+                print(json.dumps(payload, indent=2, ensure_ascii=False))
+            else:
+                print(corpus_text(corpus))
+        else:
+            report = await evaluate(service, text, gold)
+            print(report.model_dump_json(indent=2) if args.json else eval_text(report))
+    finally:
+        await service.aclose()
+    return 0
+
+
+def _eval_inputs(name: str, gold: str | None) -> tuple[Path | None, str, dict[str, Any]]:
+    """(folder, "", {}) for a folder of articles, else (None, article, gold answers)."""
+    from bot.core.digest import ArticleError
+    from bot.core.evaluation import corpus_articles
+
+    folder = Path(name)
+    if folder.is_dir():
+        if gold is not None:
+            raise ArticleError("eval FOLDER takes no gold file: each <slug>.gold.json is beside it")
+        if not corpus_articles(folder):
+            raise ArticleError(f"no <slug>.txt with a <slug>.gold.json beside it in {folder}")
+        return folder, "", {}
+    if gold is None:
+        raise ArticleError("eval FILE needs its reference answers: digestbot eval FILE GOLD")
+    return None, _read_article(name), json.loads(_read_article(gold))
+
+
 async def _chat(service: DigestService, article: StoredArticle, digest: Digest) -> None:
+    import asyncio
+
+    from bot.cli.views import answer_text, digest_text
+    from bot.core.llm import LLMError
+
     print(digest_text(digest))
     print("\nAsk about the article (empty line or Ctrl-D to quit).")
     while True:
@@ -160,12 +231,27 @@ def user_line(error: LLMError) -> str:
 
 
 def _read_article(name: str) -> str:
+    from bot.core.digest import ArticleError
+
     if name == "-":
         return sys.stdin.read()
     path = Path(name)
     if not path.is_file():
         raise ArticleError(f"no such file: {name}")
     return path.read_text(encoding="utf-8", errors="replace")
+
+
+async def _read_source(name: str, settings: Settings) -> str:
+    """The article of a file of any supported format or of a link (bot.core.sources)."""
+    if name == "-":
+        return sys.stdin.read()
+    from bot.core.digest import ArticleError
+    from bot.core.sources import SourceError, load
+
+    try:
+        return (await load(name, settings)).text
+    except SourceError as error:
+        raise ArticleError(str(error)) from None
 
 
 def _first_error(error: ValidationError) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.core.evaluation import EvalReport
+from bot.core.evaluation import CorpusReport, CorpusRow, EvalReport
 from bot.core.schemas import Answer, Digest
 
 _WIDTH = 88
@@ -90,4 +90,74 @@ def eval_text(report: EvalReport) -> str:
         mark = "right" if q.right else "WRONG"
         answer = q.answer if len(q.answer) <= 160 else q.answer[:159] + "…"
         lines.append(_wrap(f"[{mark}, {q.seconds:.1f}s] {q.question} -> {answer}", "    "))
+    return "\n".join(lines)
+
+
+_CORPUS_COLUMNS = (
+    "officials", "titles", "invented", "reporters", "non-persons",
+    "commitments", "actors", "follow-ups", "digest s", "total s",
+)  # fmt: skip
+
+
+def _corpus_cells(row: CorpusRow) -> list[str]:
+    if row.error is not None:
+        return ["error", *[""] * (len(_CORPUS_COLUMNS) - 1)]
+    return [
+        f"{row.officials_found}/{row.officials_expected}",
+        f"{row.titles_right}/{row.officials_found}",
+        str(row.invented),
+        str(row.reporters),
+        str(row.non_persons),
+        f"{row.commitments_found}/{row.commitments_expected}",
+        f"{row.actors_right}/{row.commitments_found}",
+        f"{row.answers_right}/{row.questions}",
+        f"{row.digest_seconds:.1f}",
+        f"{row.seconds:.1f}",
+    ]
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "-"
+
+
+def corpus_text(report: CorpusReport) -> str:
+    """One line per article and a total: found / expected, right / found, counts, seconds."""
+    total = report.total
+    table = [["article", *_CORPUS_COLUMNS]]
+    table += [[row.article, *_corpus_cells(row)] for row in report.rows]
+    table.append(["total", *_corpus_cells(total)])
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        return "  ".join([first, *(c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True))])
+
+    lines = [line(table[0]), line(["-" * w for w in widths])]
+    lines += [line(cells) for cells in table[1:-1]]
+    lines += [line(["-" * w for w in widths]), line(table[-1])]
+    lines += [
+        "",
+        f"officials found {_percent(total.officials_found, total.officials_expected)}, titles "
+        f"right {_percent(total.titles_right, total.officials_found)} of those found, "
+        f"commitments found {_percent(total.commitments_found, total.commitments_expected)}, "
+        f"actors right {_percent(total.actors_right, total.commitments_found)} of those, "
+        f"follow-ups right {_percent(total.answers_right, total.questions)}",
+    ]
+    errors = [f"  {row.article}: {row.error}" for row in report.rows if row.error is not None]
+    if errors:
+        lines += ["", "failed:", *errors]
+    misses = [
+        f"  {slug}: {label} {', '.join(names)}"
+        for slug, r in report.reports.items()
+        for label, names in (
+            ("missed", r.missed_officials),
+            ("wrong titles", r.wrong_titles),
+            ("invented", r.invented_people),
+            ("reporters", r.reporters_listed),
+            ("non-persons", r.other_people),
+        )
+        if names
+    ]
+    if misses:
+        lines += ["", "details:", *misses]
     return "\n".join(lines)

@@ -106,6 +106,11 @@ def _segment(text: str, count: CountTokens, max_tokens: int) -> list[Sentence]:
     for paragraph, line in enumerate(_PARAGRAPH.finditer(text)):
         for start, end in _sentence_spans(line.group(), line.start()):
             piece = text[start:end]
+            tokens = count(piece)
+            if tokens <= max_tokens:  # the common case: counted once
+                number = len(sentences) + 1
+                sentences.append(Sentence(number, start, end, paragraph, piece, tokens))
+                continue
             for s, e in _split_long(piece, start, count, max_tokens):
                 body = text[s:e]
                 sentences.append(Sentence(len(sentences) + 1, s, e, paragraph, body, count(body)))

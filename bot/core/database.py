@@ -92,7 +92,13 @@ class Database(ABC):
             version = self.schema_version(component)
             for number, step in enumerate(migrations[version:], start=version + 1):
                 migration = step if isinstance(step, Migration) else Migration(step)
-                self._script(migration.text(self.dialect))
+                try:
+                    self._script(migration.text(self.dialect))
+                except Exception as error:  # a bug in a migration: one line, never half-done
+                    raise DatabaseError(
+                        f"migration {number} of {component!r} failed on {self.dialect}: "
+                        f"{str(error).splitlines()[0]}"
+                    ) from error
                 self.execute(
                     "INSERT INTO schema_versions VALUES (?, ?) "
                     "ON CONFLICT (component) DO UPDATE SET version = excluded.version",

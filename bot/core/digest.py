@@ -1,22 +1,27 @@
 """The digest pipeline: at most two LLM round trips on the critical path.
 
-An article that fits one chunk is digested in one call. A longer one is read chunk by chunk
-concurrently (bounded), the chunk results are merged and grounded in code, and one final call
-writes the summary from the notes. A chunk whose output is cut off or whose prompt is too
-long is split in half and read again; cut JSON is never used.
+An article that fits one call is digested in one call. A longer one is cut into as many
+chunks as the model's limits and the concurrency call for (``bot.core.planning``: no more
+than may run at once, so they never run in waves), read side by side, and one final call
+writes the summary from the notes while the chunk results are merged and grounded in code.
+A chunk whose output is cut off or whose prompt is too long is split in half and read again;
+cut JSON is never used. ``stats.round_trips`` is the longest chain of calls that ran one
+after another, from their own start and end times.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from bot.core.chunking import Chunk, CountTokens, NumberedArticle, Sentence, render_sentences
 from bot.core.fingerprint import code_fingerprint
-from bot.core.grounding import Grounder, ground_drafts
+from bot.core.grounding import Dropped, ground_drafts
 from bot.core.llm import (
     LLM,
     ChatMessage,
@@ -24,7 +29,15 @@ from bot.core.llm import (
     ContextTooLong,
     LLMError,
     OutputTruncated,
+    T,
     Usage,
+)
+from bot.core.planning import (
+    FULL_OUTPUT_SHARE,
+    SMALL_OUTPUT_SHARE,
+    Limits,
+    critical_path,
+    cut,
 )
 from bot.core.prompts import PromptLibrary
 from bot.core.schemas import (
@@ -45,6 +58,12 @@ from bot.core.store import Store, article_hash
 
 # A small model's answer is a few hundred tokens; more means it is looping.
 SMALL_MAX_TOKENS = 1024
+# Notes per part passed to the summary call: enough for its 3 to 7 key points.
+NOTES_PER_PART = 4
+# Seconds the summary request gets to go out before grounding takes the CPU beside it.
+SEND_HEAD_START = 0.02
+# Articles numbered recently (check, then digest, number the same text once).
+_PREPARED_KEEP = 4
 
 
 class ArticleError(ValueError):
@@ -65,7 +84,7 @@ OnProgress = Callable[[Progress], Awaitable[None]]
 
 @dataclass(frozen=True)
 class DigestConfig:
-    chunk_tokens: int = 3000
+    chunk_tokens: int | None = None  # a cap on a chunk; unset: planned from the model
     chunk_overlap_tokens: int = 80
     max_article_tokens: int = 100_000
     concurrency: int = 8
@@ -76,11 +95,32 @@ class DigestConfig:
 
 @dataclass
 class _Reading:
-    """What one chunk yielded, and how many sequential calls it took."""
+    """What one chunk yielded."""
 
     extraction: ChunkExtraction
     usage: Usage
-    sequential_calls: int
+
+
+class _Calls:
+    """Start, end and call count of every model request of one digest, for its round trips."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[float, float, int]] = []
+
+    async def run(self, call: Coroutine[Any, Any, Completion[T]]) -> Completion[T]:
+        started = time.monotonic()
+        try:
+            done = await call
+        except LLMError as error:
+            calls = error.usage.calls if error.usage else 1
+            self.spans.append((started, time.monotonic(), max(calls, 1)))
+            raise
+        self.spans.append((started, time.monotonic(), max(done.usage.calls, 1)))
+        return done
+
+    @property
+    def round_trips(self) -> int:
+        return critical_path(self.spans)
 
 
 def fence(text: str) -> str:
@@ -109,21 +149,72 @@ class DigestEngine:
         self.count_tokens = count_tokens
         self.config = config
         self.store = store
+        self._prepared: OrderedDict[tuple[str, int], NumberedArticle] = OrderedDict()
+        self._prepared_lock = threading.Lock()
+        self._overhead: int | None = None
 
     @property
     def cache_version(self) -> str:
-        # Code, prompts and the shapes the model fills all change what a digest holds.
+        # Code, prompts, the shapes the model fills and how the article is cut all change
+        # what a digest holds.
         style = "small" if self.config.small_model else "full"
+        limits = self.limits()
         return (
             f"{code_fingerprint()}:{self.prompts.version}:{schema_version()}:"
-            f"{self.config.chunk_tokens}:{style}"
+            f"{limits.largest_chunk}:{limits.preferred_chunk}:{limits.concurrency}:{style}"
         )
+
+    def limits(self) -> Limits:
+        """What bounds a chunk: the model's context and output limits, the concurrency, the cap."""
+        capabilities = self.llm.capabilities
+        small = self.config.small_model
+        output = (
+            SMALL_MAX_TOKENS
+            if small
+            else min(capabilities.output_tokens, self.config.max_output_tokens)
+        )
+        return Limits(
+            context_tokens=capabilities.context_tokens,
+            output_tokens=output,
+            concurrency=self.config.concurrency,
+            call_overhead=self.call_overhead(),
+            output_share=SMALL_OUTPUT_SHARE if small else FULL_OUTPUT_SHARE,
+            overlap_tokens=self.config.chunk_overlap_tokens,
+            cap=self.config.chunk_tokens,
+            max_sentence_tokens=self._max_sentence_tokens,
+        )
+
+    def call_overhead(self) -> int:
+        """Prompt tokens every chunk call repeats: system, article framing, task, messages."""
+        if self._overhead is None:
+            task = "extract_small" if self.config.small_model else "extract_chunk"
+            note = _context_note_text(100, 199, 98, 99)
+            parts = [
+                self.prompts.render("system"),
+                self.prompts.render("article", article=""),
+                self.prompts.render(task, part=1, parts=8, context_note=note),
+            ]
+            self._overhead = sum(self.count_tokens(p) + 4 for p in parts)
+        return self._overhead
+
+    @property
+    def _max_sentence_tokens(self) -> int:
+        cap = self.config.chunk_tokens
+        return min(cap // 2, 400) if cap else 400
 
     def prepare(self, text: str) -> NumberedArticle:
         """Number the article, or say clearly why it cannot be digested."""
-        article = NumberedArticle(
-            text, self.count_tokens, max_sentence_tokens=min(self.config.chunk_tokens // 2, 400)
-        )
+        key = (article_hash(text), self._max_sentence_tokens)
+        with self._prepared_lock:
+            article = self._prepared.get(key)
+        if article is None:
+            article = NumberedArticle(
+                text, self.count_tokens, max_sentence_tokens=self._max_sentence_tokens
+            )
+            with self._prepared_lock:
+                self._prepared[key] = article
+                while len(self._prepared) > _PREPARED_KEEP:
+                    self._prepared.popitem(last=False)
         if not article.sentences:
             raise ArticleError("the article is empty")
         if article.tokens > self.config.max_article_tokens:
@@ -157,12 +248,14 @@ class DigestEngine:
         article = self.prepare(text)
         if use_cache and (hit := self.cached(text)) is not None:
             return hit
-        chunks = article.chunks(self.config.chunk_tokens, self.config.chunk_overlap_tokens)
+        chunks = cut(article, self.limits())
+        calls = _Calls()
         if len(chunks) == 1:
-            digest = await self._single_call(article, chunks[0], on_progress)
+            digest = await self._single_call(article, chunks[0], on_progress, calls)
         else:
-            digest = await self._chunked(article, chunks, on_progress)
+            digest = await self._chunked(article, chunks, on_progress, calls)
         digest.stats.article_tokens = article.tokens
+        digest.stats.round_trips = calls.round_trips
         digest.stats.seconds = round(time.monotonic() - started, 3)
         if self.store is not None:
             self.store.save_digest(article_hash(text), self.llm.model, self.cache_version, digest)
@@ -171,7 +264,11 @@ class DigestEngine:
     # --- one call ------------------------------------------------------------------------------
 
     async def _single_call(
-        self, article: NumberedArticle, chunk: Chunk, on_progress: OnProgress | None
+        self,
+        article: NumberedArticle,
+        chunk: Chunk,
+        on_progress: OnProgress | None,
+        calls: _Calls,
     ) -> Digest:
         await _report(on_progress, Progress("reading", 0, 1))
         small = self.config.small_model
@@ -180,18 +277,20 @@ class DigestEngine:
         )
         try:
             if small:
-                brief = await self.llm.structured(
-                    messages, SmallDigestDraft, max_tokens=SMALL_MAX_TOKENS
+                brief = await calls.run(
+                    self.llm.structured(messages, SmallDigestDraft, max_tokens=SMALL_MAX_TOKENS)
                 )
                 done = Completion(brief.value.full(), brief.usage)
             else:
-                done = await self.llm.structured(messages, DigestDraft)
+                done = await calls.run(self.llm.structured(messages, DigestDraft))
         except (OutputTruncated, ContextTooLong) as error:
             # Too much for one answer: read it in two or more smaller parts instead.
             smaller = article.chunks(max(chunk.tokens // 2, 200), self.config.chunk_overlap_tokens)
-            return await self._chunked(article, smaller, on_progress, spent=error.usage)
+            return await self._chunked(article, smaller, on_progress, calls, spent=error.usage)
         draft = done.value
-        officials, commitments, grounder = self._ground(article, draft.officials, draft.commitments)
+        officials, commitments, dropped = await asyncio.to_thread(
+            self._ground, article, draft.officials, draft.commitments
+        )
         return Digest(
             summary=draft.summary.strip(),
             key_points=_clean_points(draft.key_points, 7),
@@ -203,8 +302,8 @@ class DigestEngine:
                 round_trips=done.usage.calls,
                 prompt_tokens=done.usage.prompt_tokens,
                 completion_tokens=done.usage.completion_tokens,
-                dropped_officials=grounder.dropped.officials,
-                dropped_commitments=grounder.dropped.commitments,
+                dropped_officials=dropped.officials,
+                dropped_commitments=dropped.commitments,
             ),
         )
 
@@ -215,52 +314,56 @@ class DigestEngine:
         article: NumberedArticle,
         chunks: list[Chunk],
         on_progress: OnProgress | None,
+        calls: _Calls,
         spent: Usage | None = None,
     ) -> Digest:
-        """Read chunks side by side, then summarise; ``spent`` is a failed call made first."""
+        """Read chunks side by side, then summarise while the results are grounded;
+        ``spent`` is a failed call made first."""
         limit = asyncio.Semaphore(self.config.concurrency)
         finished = 0
         await _report(on_progress, Progress("reading", 0, len(chunks)))
 
         async def read(chunk: Chunk) -> _Reading:
             nonlocal finished
-            reading = await self._read_chunk(chunk, len(chunks), limit, self.config.max_splits)
+            reading = await self._read_chunk(
+                chunk, len(chunks), limit, self.config.max_splits, calls
+            )
             finished += 1
             await _report(on_progress, Progress("reading", finished, len(chunks)))
             return reading
 
         readings = await _all_or_none([read(c) for c in chunks], spent)
         usage = Usage()
-        earlier = spent.calls if spent else 0
         if spent:
             usage.add(spent)
         for reading in readings:
             usage.add(reading.usage)
-        officials, commitments, grounder = self._ground(
-            article,
-            [o for r in readings for o in r.extraction.officials],
-            [c for r in readings for c in r.extraction.commitments],
-        )
         await _report(on_progress, Progress("summarizing", len(chunks), len(chunks)))
+        # The summary needs only the notes; grounding runs while the model writes it.
         notes = "\n".join(
-            f"Part {i}: " + " ".join(_clean_points(r.extraction.key_points, 5))
+            f"Part {i}: " + " ".join(_clean_points(r.extraction.key_points, NOTES_PER_PART))
             for i, r in enumerate(readings, start=1)
         )
-        roster = (
-            "\n".join(
-                f"- {o.name}: {o.title or 'title not stated'}"
-                + (f", {o.organization}" if o.organization else "")
-                for o in officials
+        summarize = self.prompts.render("summarize", parts=len(chunks), notes=fence(notes))
+        summary = asyncio.ensure_future(
+            calls.run(
+                self.llm.structured(
+                    [self._system(), {"role": "user", "content": summarize}], SummaryDraft
+                )
             )
-            or "- none"
-        )
-        summarize = self.prompts.render(
-            "summarize", parts=len(chunks), notes=fence(notes), officials=roster
         )
         try:
-            final = await self.llm.structured(
-                [self._system(), {"role": "user", "content": summarize}], SummaryDraft
+            officials, commitments, dropped = await asyncio.to_thread(
+                self._ground_after_send,
+                article,
+                [o for r in readings for o in r.extraction.officials],
+                [c for r in readings for c in r.extraction.commitments],
             )
+        except BaseException:
+            summary.cancel()
+            raise
+        try:
+            final = await summary
         except LLMError as error:  # the chunks were paid for too
             usage.add(error.usage)
             error.usage = usage
@@ -274,16 +377,21 @@ class DigestEngine:
             stats=DigestStats(
                 chunks=len(chunks),
                 llm_calls=usage.calls,
-                round_trips=earlier + max(r.sequential_calls for r in readings) + final.usage.calls,
+                round_trips=calls.round_trips,
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
-                dropped_officials=grounder.dropped.officials,
-                dropped_commitments=grounder.dropped.commitments,
+                dropped_officials=dropped.officials,
+                dropped_commitments=dropped.commitments,
             ),
         )
 
     async def _read_chunk(
-        self, chunk: Chunk, parts: int, limit: asyncio.Semaphore, splits_left: int
+        self,
+        chunk: Chunk,
+        parts: int,
+        limit: asyncio.Semaphore,
+        splits_left: int,
+        calls: _Calls,
     ) -> _Reading:
         context, fresh = chunk.overlap, chunk.new_sentences
         note = _context_note(chunk.sentences[:context], fresh)
@@ -297,23 +405,30 @@ class DigestEngine:
         try:
             async with limit:
                 if self.config.small_model:
-                    brief = await self.llm.structured(
-                        messages, SmallChunkExtraction, max_tokens=SMALL_MAX_TOKENS
+                    brief = await calls.run(
+                        self.llm.structured(
+                            messages, SmallChunkExtraction, max_tokens=SMALL_MAX_TOKENS
+                        )
                     )
                     done = Completion(brief.value.full(), brief.usage)
                 else:
-                    done = await self.llm.structured(messages, ChunkExtraction)
+                    done = await calls.run(self.llm.structured(messages, ChunkExtraction))
         except (OutputTruncated, ContextTooLong) as error:
             if splits_left == 0 or len(fresh) < 2:
                 raise
-            halves = await self._read_halves(chunk, parts, limit, splits_left - 1)
+            halves = await self._read_halves(chunk, parts, limit, splits_left - 1, calls)
             if error.usage:
                 halves.usage.add(error.usage)
             return halves
-        return _Reading(done.value, done.usage, done.usage.calls)
+        return _Reading(done.value, done.usage)
 
     async def _read_halves(
-        self, chunk: Chunk, parts: int, limit: asyncio.Semaphore, splits_left: int
+        self,
+        chunk: Chunk,
+        parts: int,
+        limit: asyncio.Semaphore,
+        splits_left: int,
+        calls: _Calls,
     ) -> _Reading:
         fresh = chunk.new_sentences
         middle = len(fresh) // 2
@@ -322,7 +437,7 @@ class DigestEngine:
             Chunk(chunk.index, fresh[middle:], 0, 0),
         ]
         first, second = await _all_or_none(
-            [self._read_chunk(h, parts, limit, splits_left) for h in halves]
+            [self._read_chunk(h, parts, limit, splits_left, calls) for h in halves]
         )
         usage = Usage()
         usage.add(first.usage)
@@ -332,9 +447,7 @@ class DigestEngine:
             commitments=[*first.extraction.commitments, *second.extraction.commitments],
             key_points=[*first.extraction.key_points, *second.extraction.key_points],
         )
-        # The failed call came first, then both halves ran side by side.
-        steps = 1 + max(first.sequential_calls, second.sequential_calls)
-        return _Reading(combined, usage, steps)
+        return _Reading(combined, usage)
 
     # --- shared --------------------------------------------------------------------------------
 
@@ -349,15 +462,27 @@ class DigestEngine:
             {"role": "user", "content": self.prompts.render(task, **values)},
         ]
 
+    def _ground_after_send(
+        self,
+        article: NumberedArticle,
+        official_drafts: list[CitedOfficial],
+        commitment_drafts: list[CitedCommitment],
+    ) -> tuple[list[Official], list[Commitment], Dropped]:
+        """Ground in a worker thread once the event loop has had a moment to send the summary
+        request (this thread would otherwise hold the GIL while the request is being built)."""
+        time.sleep(SEND_HEAD_START)
+        return self._ground(article, official_drafts, commitment_drafts)
+
     def _ground(
         self,
         article: NumberedArticle,
         official_drafts: list[CitedOfficial],
         commitment_drafts: list[CitedCommitment],
-    ) -> tuple[list[Official], list[Commitment], Grounder]:
-        return ground_drafts(
+    ) -> tuple[list[Official], list[Commitment], Dropped]:
+        officials, commitments, grounder = ground_drafts(
             article, official_drafts, commitment_drafts, read_pledges=self.config.small_model
         )
+        return officials, commitments, grounder.dropped
 
 
 async def _all_or_none(
@@ -388,12 +513,17 @@ async def _all_or_none(
 def _context_note(context: tuple[Sentence, ...], fresh: tuple[Sentence, ...]) -> str:
     if not fresh:
         return ""
-    new = f" Report on sentences [{fresh[0].number}] to [{fresh[-1].number}] (the NEW sentences)."
     if context:
-        return new + (
-            f" Sentences [{context[0].number}] to [{context[-1].number}] repeat the end of the "
-            "previous part for context only."
+        return _context_note_text(
+            fresh[0].number, fresh[-1].number, context[0].number, context[-1].number
         )
+    return _context_note_text(fresh[0].number, fresh[-1].number)
+
+
+def _context_note_text(first: int, last: int, *context: int) -> str:
+    new = f" Report on sentences [{first}] to [{last}] (the NEW sentences)."
+    if context:
+        return new + f" [{context[0]}] to [{context[1]}] are context from the part before."
     return new
 
 

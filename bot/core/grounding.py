@@ -19,8 +19,9 @@ body or place ("High-tech Zone", "People's Congress"). Quotes are exact slices o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bot.core.chunking import NumberedArticle, Sentence
 from bot.core.matching import (
@@ -134,7 +135,8 @@ class Grounder:
         others = self._others(key, known_names)
         cited = [n for n in dict.fromkeys(draft.sentences) if self._names_person(n, forms)]
         sentences = cited or mentions[:1]
-        windows = [w for n in sentences if (w := self._window(n, forms, others)) is not None]
+        # Computed as the search reaches them: a title is usually found in the first window.
+        windows = _Windows(self._window(n, forms, others) for n in sentences)
         title, title_window = self._grounded_part(draft.title, windows)
         organization, _ = self._grounded_part(draft.organization, windows)
         if not title and (role := self.role_in_text(name, others)) is not None:
@@ -145,7 +147,7 @@ class Grounder:
         if not title:
             self.dropped.officials += 1  # no position anywhere beside the name
             return None
-        quote_window = title_window or (windows[0] if windows else None)
+        quote_window = title_window or windows.first()
         quote = self.article.text[quote_window[0] : quote_window[1]] if quote_window else ""
         return Official(
             name=name,
@@ -267,7 +269,7 @@ class Grounder:
         return (sentence.start + start, sentence.start + end) if end > start else None
 
     def _grounded_part(
-        self, claimed: str, windows: list[tuple[int, int]]
+        self, claimed: str, windows: Iterable[tuple[int, int]]
     ) -> tuple[str, tuple[int, int] | None]:
         """Keep each ';'-separated part of a title that stands as a phrase near the name."""
         kept: list[str] = []
@@ -391,6 +393,33 @@ class Grounder:
         return None
 
 
+class _Windows:
+    """The windows of a person's sentences, each computed the first time a search needs it."""
+
+    def __init__(self, windows: Iterator[tuple[int, int] | None]) -> None:
+        self._pending = windows
+        self._done: list[tuple[int, int]] = []
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        index = 0
+        while True:
+            if index < len(self._done):
+                yield self._done[index]
+                index += 1
+                continue
+            window = next(self._pending, _END)
+            if window is _END:
+                return
+            if window is not None:
+                self._done.append(window)
+
+    def first(self) -> tuple[int, int] | None:
+        return next(iter(self), None)
+
+
+_END = (-1, -1)
+
+
 def _lead_in(text: str, start: int, other: int) -> int:
     """Where the title leading into another name begins ("and Rep. Liam O'Brien")."""
     cut = other
@@ -411,6 +440,7 @@ def _names_other(text: str, segment: tuple[int, int], others: list[str]) -> bool
     return any(other in piece for other in others)
 
 
+@lru_cache(maxsize=4096)
 def _text_pattern(key: str) -> re.Pattern[str]:
     """The normalised name as a pattern over the raw text (any case, spacing, accents)."""
     if CJK.search(key):

@@ -68,9 +68,11 @@ _CJK_EXPANSIONS = {
 @lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """Case-, accent-, space-, quote- and dash-insensitive form used for every comparison."""
-    text = unicodedata.normalize("NFKD", text.translate(_QUOTES))
-    text = unicodedata.normalize("NFC", "".join(c for c in text if not unicodedata.combining(c)))
-    text = unicodedata.normalize("NFKC", text)
+    text = _DASHES.sub("-", text.translate(_QUOTES))
+    if not text.isascii():  # ASCII is already in every normal form: skip the per-character pass
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+        text = unicodedata.normalize("NFKC", unicodedata.normalize("NFC", text))
     return _SPACE.sub(" ", _DASHES.sub("-", text)).strip().casefold()
 
 

@@ -3,13 +3,17 @@
 Each file declares the variables its template uses (``${name}``, from ``string.Template``, so
 JSON braces in a prompt need no escaping). A placeholder that is not declared, a declared
 variable the template never uses, or a render call that leaves one out is a loud error
-naming the variable. The library's version is a hash of every file: a changed prompt
+naming the variable. A library can carry values of its own (``with_values``: the language
+digests are written in), filled into every template that declares them. The library's
+version is a hash of every file and of those values: a changed prompt, or another language,
 invalidates cached digests by itself.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -76,7 +80,17 @@ class PromptLibrary:
                 self._prompts[path.stem] = PromptTemplate(name=path.stem, **data)
             except (tomllib.TOMLDecodeError, ValidationError, TypeError) as error:
                 raise PromptError(f"invalid prompt file {path}: {error}") from error
-        self.version = digest.hexdigest()[:12]
+        self._files_version = digest.hexdigest()[:12]
+        self.values: dict[str, str] = {}
+        self.version = self._files_version
+
+    def with_values(self, **values: str) -> PromptLibrary:
+        """The same prompts with these variables filled in wherever a template declares them."""
+        library = copy.copy(self)
+        library.values = {**self.values, **values}
+        mixed = self._files_version + json.dumps(library.values, sort_keys=True)
+        library.version = hashlib.sha256(mixed.encode()).hexdigest()[:12]
+        return library
 
     def get(self, name: str) -> PromptTemplate:
         try:
@@ -88,4 +102,6 @@ class PromptLibrary:
             ) from None
 
     def render(self, name: str, **values: object) -> str:
-        return self.get(name).render(**values)
+        template = self.get(name)
+        preset = {k: v for k, v in self.values.items() if k in template.variables}
+        return template.render(**{**preset, **values})

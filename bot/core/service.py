@@ -7,6 +7,8 @@ composition root, and handed down; nothing is global.
 
 from __future__ import annotations
 
+import copy
+
 import openai
 
 from bot.core.answer import AnswerConfig, QuestionAnswerer
@@ -87,7 +89,7 @@ class DigestService:
         self.llm = llm
         self.store = store
         self.register = Register(store)
-        self.prompts = prompts or PromptLibrary()
+        self.prompts = (prompts or PromptLibrary()).with_values(language=settings.digest_language)
         encoding = load_encoding(settings.encoding, settings.tiktoken_cache_dir)
         self._count: CountTokens = lambda text: len(encoding.encode_ordinary(text))
         self.engine = DigestEngine(
@@ -118,7 +120,7 @@ class DigestService:
 
     @classmethod
     def from_settings(cls, settings: Settings, llm: LLM | None = None) -> DigestService:
-        store = Store.open(settings.store_path)
+        store = settings.open_store()
         return cls(settings, llm or build_llm(settings), store)
 
     async def aclose(self) -> None:
@@ -175,6 +177,27 @@ class DigestService:
     def export_register(self, scopes: list[str], fmt: str = "json") -> str:
         return self.register.export(scopes, fmt)
 
+    @property
+    def language(self) -> str:
+        return self.prompts.values["language"]
+
+    def in_language(self, language: str) -> DigestService:
+        """This service writing digests and answers in another language (a chat's choice).
+
+        It shares the model, the store and everything else; only the prompts differ, and so
+        the digest cache key. Close only the service built from the settings.
+        """
+        language = " ".join(language.split())
+        if not language or language == self.language:
+            return self
+        other = copy.copy(self)
+        other.prompts = self.prompts.with_values(language=language)
+        other.engine = copy.copy(self.engine)
+        other.engine.prompts = other.prompts
+        other.answerer = copy.copy(self.answerer)
+        other.answerer.prompts = other.prompts
+        return other
+
     def cached_digest(self, article: StoredArticle) -> Digest | None:
         return self.engine.cached(article.text)
 
@@ -208,3 +231,7 @@ class DigestService:
 
     def usage_today(self, user_key: str) -> int:
         return self.store.tokens_used(user_key)
+
+    def forget(self, scope: str) -> int:
+        """Delete a conversation's articles, digests and questions; how many articles."""
+        return self.store.delete_scope(scope)

@@ -226,6 +226,7 @@ class Settings(BaseSettings):
         "small_model",
         "context_tokens",
         "chunk_tokens",
+        "database_url",
         "telegram_bot_token",
         "telegram_base_file_url",
         "webhook_url",

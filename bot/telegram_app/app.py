@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import secrets
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from telegram import BotCommand, Update
+from telegram import Bot, BotCommand, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -17,15 +22,19 @@ from telegram.ext import (
     filters,
 )
 
+from bot import logs
 from bot.core.service import ConfigError, DigestService
 from bot.core.settings import Settings
 from bot.telegram_app import handlers
 from bot.telegram_app.access import AccessPolicy
 from bot.telegram_app.paste import PasteCollector
 from bot.telegram_app.state import TelegramState
-from bot.telegram_app.work import ChatWork, spawn_in
+from bot.telegram_app.work import ChatWork
 
 log = logging.getLogger(__name__)
+
+# Only what the handlers read: no channel posts, reactions or member updates to wake us.
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 
 
 def file_base_url(base_url: str) -> str:
@@ -47,16 +56,18 @@ def build_application(settings: Settings, service: DigestService) -> Application
         .base_file_url(settings.telegram_base_file_url or file_base_url(settings.telegram_base_url))
         .rate_limiter(AIORateLimiter(max_retries=3))  # waits out 429 RetryAfter and retries
         .post_init(_post_init)
+        .post_stop(_post_stop)
         .post_shutdown(_post_shutdown)
         .build()
     )
     state = TelegramState(service.store)
-    spawn = spawn_in(application)
-    work = ChatWork(service, state, application.bot, spawn)
-    pastes = PasteCollector(state, settings.fragment_quiet_seconds, work.paste_complete, spawn)
+    work = ChatWork(service, state, application.bot)
+    pastes = PasteCollector(state, settings.fragment_quiet_seconds, work.paste_complete, work.spawn)
     application.bot_data["deps"] = handlers.Deps(service, state, access, pastes, work)
 
     application.add_handler(TypeHandler(Update, handlers.guard), group=-1)
+    # First in its group, so an edited command or question never reaches the handlers below.
+    application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, handlers.on_edit))
     application.add_handler(CommandHandler(["start", "help"], handlers.start))
     application.add_handler(CommandHandler("digest", handlers.digest_command))
     application.add_handler(CommandHandler("new", handlers.new_command))
@@ -64,6 +75,7 @@ def build_application(settings: Settings, service: DigestService) -> Application
     application.add_handler(CommandHandler("export", handlers.export_command))
     application.add_handler(CommandHandler("usage", handlers.usage_command))
     application.add_handler(CommandHandler("cancel", handlers.cancel_command))
+    application.add_handler(CommandHandler("forget", handlers.forget_command))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
     text_files = filters.Document.MimeType("text/plain") | filters.Document.FileExtension("md")
     application.add_handler(MessageHandler(text_files, handlers.on_text_file))
@@ -82,10 +94,28 @@ def build_application(settings: Settings, service: DigestService) -> Application
 async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
     """Register commands, then finish whatever a previous run left undone."""
     d: handlers.Deps = application.bot_data["deps"]
-    await application.bot.set_my_commands([BotCommand(c, t) for c, t in handlers.COMMANDS])
+    await _cosmetic(application)
+    d.state.prune_updates()
     resumed = d.work.resume()
     d.pastes.resume()
     log.info("bot @%s ready; resumed %d digest(s)", application.bot.username, resumed)
+
+
+async def _cosmetic(application: Application) -> None:  # type: ignore[type-arg]
+    """The command menu and the profile text: nice to have, never a reason not to start."""
+    bot = application.bot
+    try:
+        await bot.set_my_commands([BotCommand(c, t) for c, t in handlers.COMMANDS])
+        await bot.set_my_description(handlers.DESCRIPTION)
+    except TelegramError as error:  # PTB calls a 404 InvalidToken; the token did work
+        log.warning("could not set the bot's commands or description: %s", error)
+
+
+async def _post_stop(application: Application) -> None:  # type: ignore[type-arg]
+    """Updates have stopped: finish pastes and digests (or leave them pending for later)."""
+    d: handlers.Deps = application.bot_data["deps"]
+    await d.pastes.flush_all()
+    await d.work.drain()
 
 
 async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
@@ -93,22 +123,74 @@ async def _post_shutdown(application: Application) -> None:  # type: ignore[type
     await d.service.aclose()
 
 
+def webhook_secret(settings: Settings) -> str:
+    """BOT_WEBHOOK_SECRET, or one generated once and kept in the data folder."""
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    path = Path(settings.data_dir) / "webhook-secret"
+    try:
+        if path.is_file() and (kept := path.read_text().strip()):
+            return kept
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(32)  # [A-Za-z0-9_-] only, as Telegram requires
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as sink:
+            sink.write(secret + "\n")
+    except OSError as error:
+        raise ConfigError(f"cannot keep the webhook secret in {path}: {error}") from error
+    log.info("BOT_WEBHOOK_SECRET is unset: using the one kept in %s", path)
+    return secret
+
+
+def check_token(settings: Settings) -> None:
+    """One getMe before PTB starts: its own failure is a traceback that quotes the token."""
+    assert settings.telegram_bot_token is not None
+    bot = Bot(
+        settings.telegram_bot_token.get_secret_value(),
+        base_url=settings.telegram_base_url,
+        base_file_url=settings.telegram_base_file_url or file_base_url(settings.telegram_base_url),
+    )
+
+    async def get_me() -> None:
+        async with bot:  # initialize() calls getMe
+            pass
+
+    try:
+        asyncio.run(get_me())
+    except InvalidToken:
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN was rejected by the Bot API; check it with @BotFather"
+        ) from None
+    except NetworkError as error:
+        raise ConfigError(
+            f"cannot reach the Bot API at {settings.telegram_base_url} "
+            f"({type(error).__name__}); check TELEGRAM_BASE_URL and the network"
+        ) from None
+
+
 def run_bot(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM; PTB then waits for running digests before it exits."""
     service = DigestService.from_settings(settings)
     application = build_application(settings, service)
-    if settings.webhook_url:
-        # Telegram calls the public URL; we listen on the same path behind the proxy.
-        application.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=(
-                settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-            ),
-            allowed_updates=Update.ALL_TYPES,
-        )
-    else:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    check_token(settings)
+    try:
+        if settings.webhook_url:
+            secret = webhook_secret(settings)
+            logs.add_secret(secret)
+            # Telegram calls the public URL; we listen on the same path behind the proxy.
+            application.run_webhook(
+                listen=settings.webhook_listen,
+                port=settings.webhook_port,
+                url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
+                webhook_url=settings.webhook_url,
+                secret_token=secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            application.run_polling(allowed_updates=ALLOWED_UPDATES)
+    except InvalidToken:
+        # PTB's own message quotes the token; ours names the setting only.
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN was rejected by the Bot API; check it with @BotFather"
+        ) from None
     return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import html
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from telegram import (
     InlineKeyboardButton,
@@ -20,9 +21,9 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot.core.service import DigestService
 from bot.telegram_app import render
 from bot.telegram_app.access import AccessPolicy
-from bot.telegram_app.paste import PasteCollector, looks_like_article
+from bot.telegram_app.paste import PasteCollector, looks_like_article, origin_of
 from bot.telegram_app.state import TelegramState, chat_scope, user_key
-from bot.telegram_app.work import ChatWork, send_html
+from bot.telegram_app.work import ChatWork, retry_keyboard, send_html
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,14 @@ HELP = (
     "a quote from the article.\n"
     "• Then ask me anything about it. Reply to an older digest to ask about that article.\n\n"
     "/articles – recent articles · /export – download the digest · /new – start over\n"
-    "/usage – tokens used today · /cancel – stop a running digest"
+    "/usage – tokens used today · /cancel – stop a running digest\n"
+    "/forget – delete this chat's articles, digests and questions"
 )
+DESCRIPTION = (
+    "Paste a long news article: I reply with a short summary, the officials it names and "
+    "their commitments, each backed by a quote. Then ask me about it."
+)
+REFUSAL_INTERVAL = 3600.0  # a stranger hears "this bot is private" once an hour, not per message
 COMMANDS = [
     ("start", "What this bot does"),
     ("help", "How to use it"),
@@ -44,6 +51,7 @@ COMMANDS = [
     ("usage", "Tokens used today"),
     ("new", "Forget the current article"),
     ("cancel", "Stop a running digest"),
+    ("forget", "Delete this chat's articles"),
 ]
 
 
@@ -56,6 +64,7 @@ class Deps:
     access: AccessPolicy
     pastes: PasteCollector
     work: ChatWork
+    refused: dict[int, float] = field(default_factory=dict)  # stranger -> when last told
 
 
 def deps(context: ContextTypes.DEFAULT_TYPE) -> Deps:
@@ -78,6 +87,20 @@ def _strip_mention(text: str, bot_username: str) -> str:
     return text.replace(f"@{bot_username}", "").strip()
 
 
+def clean_text(text: str) -> str:
+    """Text as SQLite and the model can take it: a lone surrogate becomes U+FFFD."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _refuse_now(d: Deps, user_id: int) -> bool:
+    """True at most once per REFUSAL_INTERVAL for each stranger."""
+    now = time.monotonic()
+    if now - d.refused.get(user_id, -REFUSAL_INTERVAL) < REFUSAL_INTERVAL:
+        return False
+    d.refused[user_id] = now
+    return True
+
+
 async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Drop redelivered updates and strangers before any other handler runs."""
     d = deps(context)
@@ -90,10 +113,12 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if (
         message is not None
         and user is not None
+        and update.edited_message is None
         and (
             update.callback_query is not None
             or _addressed(message, context.bot.username, context.bot.id)
         )
+        and _refuse_now(d, user.id)
     ):
         await message.reply_text(
             f"Sorry, this bot is private. Your Telegram user ID is {user.id}; "
@@ -118,16 +143,34 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     pending = d.pastes.pending(chat_id, user.id)
     if not pending and not _addressed(message, context.bot.username, context.bot.id):
         return
-    text = _strip_mention(message.text or message.caption or "", context.bot.username)
+    text = clean_text(_strip_mention(message.text or message.caption or "", context.bot.username))
     if not text:
         return
     reply = message.reply_to_message
     about = d.state.article_of_message(chat_id, reply.message_id) if reply else None
-    forwarded = message.forward_origin is not None
-    if pending or forwarded or (about is None and (looks_like_article(text) or len(text) > 1000)):
-        d.pastes.add(chat_id, user.id, message.message_id, text, forwarded)
+    origin = origin_of(message.forward_origin) if message.forward_origin else None
+    if about is not None and not pending and origin is None and not looks_like_article(text):
+        # A reply to one of our messages about an article is a question about it.
+        await d.work.ask(chat_id, user.id, text, reply_to=message.message_id, about=about)
         return
-    await d.work.ask(chat_id, user.id, text, reply_to=message.message_id, about=about)
+    # Anything else waits out the quiet period: while a paste is being collected, every
+    # piece belongs to it; a lone short piece is answered as a question when it ends.
+    await d.pastes.add(chat_id, user.id, message.message_id, text, origin)
+
+
+async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited piece of a paste still arriving replaces its text; other edits are ignored.
+
+    Re-running a question or a digest for every fixed typo would spend tokens twice and
+    leave two answers in the chat; the user can simply send it again.
+    """
+    message, user = update.edited_message, update.effective_user
+    if message is None or user is None:
+        return
+    text = clean_text(_strip_mention(message.text or message.caption or "", context.bot.username))
+    if text and deps(context).pastes.replace(message.chat_id, user.id, message.message_id, text):
+        return
+    log.debug("ignored an edit of message %s in chat %s", message.message_id, message.chat_id)
 
 
 async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -137,11 +180,14 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     d = deps(context)
     reply = message.reply_to_message
-    own_text = (message.text or "").partition(" ")[2].strip()
-    if reply is not None and (reply.text or reply.caption):
-        await d.work.start_digest(
-            message.chat_id, user.id, reply.text or reply.caption or "", reply_to=reply.message_id
-        )
+    own_text = clean_text((message.text or "").partition(" ")[2].strip())
+    linked = d.state.article_of_message(message.chat_id, reply.message_id) if reply else None
+    if reply is not None and linked is not None:
+        # A fragment, status, error or digest of a stored article: digest that article again.
+        await d.work.retry(message.chat_id, user.id, linked, reply_to=reply.message_id)
+    elif reply is not None and (reply.text or reply.caption):
+        text = clean_text(reply.text or reply.caption or "")
+        await d.work.start_digest(message.chat_id, user.id, text, reply_to=reply.message_id)
     elif own_text:
         await d.work.start_digest(message.chat_id, user.id, own_text, reply_to=message.message_id)
     elif not await d.pastes.flush_now(message.chat_id, user.id):
@@ -173,7 +219,8 @@ async def articles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     buttons = [
         [
             InlineKeyboardButton(
-                ("✓ " if a.id == current else "") + a.title[:60], callback_data=f"a:{a.id}"
+                ("✓ " if a.id == current else "") + render.display_title(a.text, 60),
+                callback_data=f"a:{a.id}",
             )
         ]
         for a in recent
@@ -208,12 +255,35 @@ async def usage_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Stop the digest running in this chat."""
+    """Stop the digest running in this chat and say which one it was."""
     message = update.effective_message
     if message is None:
         return
-    if not deps(context).work.cancel(message.chat_id):
+    article = deps(context).work.cancel(message.chat_id)
+    if article is None:
         await message.reply_text("Nothing is running right now.")
+        return
+    sent = await message.reply_text(
+        f"Stopped the digest of “{render.display_title(article.text, 60)}”. "
+        "Your article is saved: press Retry.",
+        reply_markup=retry_keyboard(article.id),
+    )
+    deps(context).state.link_messages(message.chat_id, [sent.message_id], article.id)
+
+
+async def forget_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Delete this chat's articles, digests and questions."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    d = deps(context)
+    d.work.cancel_chat(message.chat_id)
+    d.pastes.discard(message.chat_id, user.id)
+    d.state.forget_chat(message.chat_id)
+    count = d.service.forget(chat_scope(message.chat_id))
+    await message.reply_text(
+        f"Deleted {count} article(s) of this chat with their digests and questions."
+    )
 
 
 MAX_FILE_BYTES = 2_000_000
@@ -262,6 +332,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if article is None:
         await context.bot.send_message(chat_id, "That article is no longer available.")
         return
+    if action == "r":
+        reply_to = query.message.message_id
+        await d.work.retry(chat_id, query.from_user.id, article.id, reply_to=reply_to)
+        return
     if action in ("m", "j"):
         await _export(context, chat_id, article.id, ("md",) if action == "m" else ("json",))
         return
@@ -269,7 +343,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         d.state.set_current_article(chat_id, article.id)
         await context.bot.send_message(
             chat_id,
-            f"Now discussing: <i>{html.escape(article.title)}</i>. Ask away.",
+            f"Now discussing: <i>{html.escape(render.display_title(article.text))}</i>. Ask away.",
             parse_mode=ParseMode.HTML,
         )
         return
@@ -297,25 +371,29 @@ async def _export(
         return
     for kind in kinds:
         body = (
-            render.digest_markdown(digest, article.title)
+            render.digest_markdown(digest, render.display_title(article.text, 200))
             if kind == "md"
             else render.digest_json(digest)
         )
         await context.bot.send_document(
             chat_id,
             InputFile(body.encode("utf-8"), filename=f"digest-{article.id}.{kind}"),
-            caption=f"Digest of “{article.title[:200]}”",
+            caption=f"Digest of “{render.display_title(article.text, 200)}”",
         )
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log every unexpected error with its update, then tell the user briefly."""
-    log.error("unhandled error for update %s", update, exc_info=context.error)
-    if isinstance(update, Update) and update.effective_chat is not None:
+    """Log an unexpected error with the update's and chat's ids (never its text), tell the chat."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    chat = update.effective_chat if isinstance(update, Update) else None
+    log.error(
+        "unhandled error for update %s in chat %s", update_id, chat.id if chat else None,
+        exc_info=context.error,
+    )  # fmt: skip
+    if chat is not None:
         try:
             await context.bot.send_message(
-                update.effective_chat.id,
-                "Sorry, something went wrong on my side. Your text is saved; please try again.",
+                chat.id, "Sorry, something went wrong on my side. Please try again."
             )
         except Exception:  # the error report itself failed; it is already logged above
             log.warning("could not tell the user about the error", exc_info=True)

@@ -9,11 +9,20 @@ white space near the 4096-character limit.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+
+from telegram import (
+    MessageOrigin,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+)
 
 from bot.telegram_app.state import Fragment, TelegramState
 
@@ -43,6 +52,39 @@ def looks_like_article(text: str) -> bool:
     return len(text) >= 500 and len(_SENTENCE.findall(text)) >= 3
 
 
+def origin_of(origin: MessageOrigin) -> str:
+    """Who wrote a forwarded post, when, and (for a channel) which post, as stored JSON."""
+    if isinstance(origin, MessageOriginUser):
+        who = f"user:{origin.sender_user.id}"
+    elif isinstance(origin, MessageOriginHiddenUser):
+        who = f"hidden:{origin.sender_user_name}"
+    elif isinstance(origin, MessageOriginChat):
+        who = f"chat:{origin.sender_chat.id}"
+    elif isinstance(origin, MessageOriginChannel):
+        who = f"channel:{origin.chat.id}"
+    else:
+        who = f"other:{origin.type}"
+    post = origin.message_id if isinstance(origin, MessageOriginChannel) else None
+    return json.dumps({"who": who, "date": origin.date.timestamp(), "post": post})
+
+
+def continues(previous: Fragment, origin: str | None, quiet_seconds: float) -> bool:
+    """Whether a new piece belongs to the paste that ends with ``previous``.
+
+    Typed pieces belong together. A forwarded piece continues only a forward of the same
+    origin written within the quiet period of it (a long message its author's client split),
+    and for a channel only the very next post: five posts forwarded at once are five articles.
+    """
+    if origin is None or previous.origin is None:
+        return origin is None and not previous.forwarded
+    before, now = json.loads(previous.origin), json.loads(origin)
+    if before["who"] != now["who"]:
+        return False
+    if abs(now["date"] - before["date"]) > quiet_seconds + 1:  # dates are whole seconds
+        return False
+    return before["post"] is None or now["post"] == before["post"] + 1
+
+
 class PasteCollector:
     def __init__(
         self, state: TelegramState, quiet_seconds: float, on_done: PasteDone, spawn: SpawnTask
@@ -56,11 +98,34 @@ class PasteCollector:
     def pending(self, chat_id: int, user_id: int) -> bool:
         return (chat_id, user_id) in self._deadlines
 
-    def add(
-        self, chat_id: int, user_id: int, message_id: int, text: str, forwarded: bool = False
+    async def add(
+        self, chat_id: int, user_id: int, message_id: int, text: str, origin: str | None = None
     ) -> None:
-        self.state.add_fragment(chat_id, user_id, message_id, text, forwarded)
+        """Store a piece; one that does not continue the paste in progress ends it first."""
+        if self.pending(chat_id, user_id):
+            collected = self.state.fragments(chat_id, user_id)
+            if collected and not continues(collected[-1], origin, self.quiet_seconds):
+                await self.flush_now(chat_id, user_id)
+        forwarded = origin is not None
+        self.state.add_fragment(chat_id, user_id, message_id, text, forwarded, origin)
         self._schedule(chat_id, user_id)
+
+    def replace(self, chat_id: int, user_id: int, message_id: int, text: str) -> bool:
+        """An edit of a piece still being collected replaces its text (and waits anew)."""
+        if not self.pending(chat_id, user_id):
+            return False
+        if not self.state.replace_fragment(chat_id, user_id, message_id, text):
+            return False
+        self._schedule(chat_id, user_id)
+        return True
+
+    async def flush_all(self) -> None:
+        """Complete every paste at once (shutdown), so no digest waits for the next start."""
+        for chat_id, user_id in list(self._deadlines):
+            try:
+                await self.flush_now(chat_id, user_id)
+            except Exception:  # its fragments stay stored and are resumed at the next start
+                log.exception("could not complete a paste in chat %s at shutdown", chat_id)
 
     def resume(self) -> None:
         """Finish pastes that were still arriving when the bot stopped."""

@@ -23,6 +23,30 @@ _FOLD_QUOTE = (
     300  # characters  # plain text per paragraph piece; escaping can grow it by a third at most
 )
 _BREAK = re.compile(r"(?<=[.!?。！？])\s+|\s+")
+# Sentence numbers a model copies from the numbered article: "[3]", "[2, 5]", "[4-6]".
+_MARKER = re.compile(r"\s*\[\s*\d+(?:\s*[-–,;]\s*\d+)*\s*\]")
+
+
+def strip_markers(text: str) -> str:
+    """Model text without the sentence markers it may have copied from its prompt."""
+    return _MARKER.sub("", text).strip()
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, cut at a word, with "…" when cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut and not text[limit - 1].isspace():
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:.-–—") + "…"
+
+
+def display_title(article_text: str, limit: int = 80) -> str:
+    """An article's title for the chat: its first line, cut at a word."""
+    first = next((line for line in article_text.splitlines() if line.strip()), "untitled")
+    return shorten(first, limit)
 
 
 @dataclass(frozen=True)
@@ -92,7 +116,7 @@ def _role(official: Official) -> str:
 
 def _pledge(item: Commitment) -> str:
     when = f" (by {item.deadline})" if item.deadline else ""
-    return f"{item.commitment}{when}"
+    return f"{strip_markers(item.commitment)}{when}"
 
 
 def _bullets(title: str, items: list[tuple[str, str]], limit: int) -> list[Paragraph]:
@@ -110,10 +134,15 @@ def _bullets(title: str, items: list[tuple[str, str]], limit: int) -> list[Parag
 def digest_paragraphs(
     digest: Digest, *, title: str, max_officials: int = 12, max_commitments: int = 8
 ) -> list[Paragraph]:
-    paragraphs = [Paragraph(title, lead="📰 ", style="italic"), Paragraph(digest.summary)]
+    paragraphs = [
+        Paragraph(title, lead="📰 ", style="italic"),
+        Paragraph(strip_markers(digest.summary)),
+    ]
     if digest.key_points:
         paragraphs.append(Paragraph("", lead="Key points"))
-        paragraphs += [Paragraph(point, lead="• ", gap=False) for point in digest.key_points]
+        paragraphs += [
+            Paragraph(strip_markers(point), lead="• ", gap=False) for point in digest.key_points
+        ]
     paragraphs += _bullets(
         "Officials", [(f"• {o.name}", f" — {_role(o)}") for o in digest.officials], max_officials
     )
@@ -152,7 +181,7 @@ def commitments_paragraphs(digest: Digest) -> list[Paragraph]:
 
 
 def answer_paragraphs(answer: Answer) -> list[Paragraph]:
-    result = [Paragraph(answer.answer)]
+    result = [Paragraph(strip_markers(answer.answer))]
     if not answer.stated:
         result.append(Paragraph("The article does not state this.", style="italic"))
     said = normalize(answer.answer)
@@ -163,9 +192,9 @@ def answer_paragraphs(answer: Answer) -> list[Paragraph]:
 
 
 def digest_markdown(digest: Digest, title: str) -> str:
-    lines = [f"# {title}", "", digest.summary, ""]
+    lines = [f"# {title}", "", strip_markers(digest.summary), ""]
     if digest.key_points:
-        lines += ["## Key points", "", *[f"- {p}" for p in digest.key_points], ""]
+        lines += ["## Key points", "", *[f"- {strip_markers(p)}" for p in digest.key_points], ""]
     lines += ["## Officials", ""]
     for official in digest.officials:
         lines += [f"- **{official.name}** — {_role(official)}", f"  > {official.quote}"]

@@ -8,11 +8,12 @@ redelivered update a no-op; jobs left pending by a crash are resumed at start.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+from bot.core.database import Migration, postgres_ddl
 from bot.core.store import Store
 
-TELEGRAM_MIGRATIONS: tuple[str, ...] = (
-    """
+_FIRST = """
     CREATE TABLE tg_updates (update_id INTEGER PRIMARY KEY, seen_at TEXT NOT NULL);
     CREATE TABLE tg_chats (
         chat_id INTEGER PRIMARY KEY,
@@ -42,10 +43,20 @@ TELEGRAM_MIGRATIONS: tuple[str, ...] = (
         created_at TEXT NOT NULL DEFAULT (datetime('now'))
     );
     CREATE INDEX tg_jobs_pending ON tg_jobs (status) WHERE status = 'pending';
-    """,
+"""
+_UTC_NOW = "(to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD HH24:MI:SS'))"
+TELEGRAM_MIGRATIONS: tuple[Migration | str, ...] = (
+    Migration(_FIRST, postgres_ddl(_FIRST).replace("(datetime('now'))", _UTC_NOW)),
     # A forwarded post is an article to digest, however short.
     "ALTER TABLE tg_fragments ADD COLUMN forwarded INTEGER NOT NULL DEFAULT 0",
+    # Where a forwarded fragment came from, so posts of other origins start their own paste;
+    # update ids are pruned by age.
+    """
+    ALTER TABLE tg_fragments ADD COLUMN origin TEXT;
+    CREATE INDEX tg_updates_by_age ON tg_updates (seen_at);
+    """,
 )
+UPDATE_RETENTION_DAYS = 3  # Telegram redelivers an update for at most 24 hours
 
 
 def chat_scope(chat_id: int) -> str:
@@ -61,6 +72,7 @@ class Fragment:
     message_id: int
     text: str
     forwarded: bool = False
+    origin: str | None = None  # JSON of the forward's origin (see paste.origin_of)
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,18 @@ class TelegramState:
             "INSERT OR IGNORE INTO tg_updates VALUES (?, datetime('now'))", (update_id,)
         )
         return cursor.rowcount == 1
+
+    def prune_updates(self, days: int = UPDATE_RETENTION_DAYS) -> int:
+        """Forget update ids older than Telegram could ever redeliver."""
+        # seen_at is written as datetime('now') writes it: "YYYY-MM-DD HH:MM:SS", in UTC.
+        cutoff = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+        return self.store.execute("DELETE FROM tg_updates WHERE seen_at < ?", (cutoff,)).rowcount
+
+    def forget_chat(self, chat_id: int) -> None:
+        """Drop the chat's edge state; its articles go with the core's ``forget``."""
+        with self.store.transaction():
+            self.store.execute("DELETE FROM tg_fragments WHERE chat_id = ?", (chat_id,))
+            self.store.execute("DELETE FROM tg_chats WHERE chat_id = ?", (chat_id,))
 
     # --- current article and message links -----------------------------------------------
 
@@ -116,21 +140,35 @@ class TelegramState:
     # --- fragments of a paste ------------------------------------------------------------
 
     def add_fragment(
-        self, chat_id: int, user_id: int, message_id: int, text: str, forwarded: bool = False
+        self,
+        chat_id: int,
+        user_id: int,
+        message_id: int,
+        text: str,
+        forwarded: bool = False,
+        origin: str | None = None,
     ) -> None:
         self.store.execute(
-            "INSERT OR IGNORE INTO tg_fragments (chat_id, user_id, message_id, text, forwarded) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (chat_id, user_id, message_id, text, int(forwarded)),
+            "INSERT OR IGNORE INTO tg_fragments "
+            "(chat_id, user_id, message_id, text, forwarded, origin) VALUES (?, ?, ?, ?, ?, ?)",
+            (chat_id, user_id, message_id, text, int(forwarded), origin),
         )
+
+    def replace_fragment(self, chat_id: int, user_id: int, message_id: int, text: str) -> bool:
+        """An edited fragment of a paste still being collected; False if there is none."""
+        cursor = self.store.execute(
+            "UPDATE tg_fragments SET text = ? WHERE chat_id = ? AND user_id = ? AND message_id = ?",
+            (text, chat_id, user_id, message_id),
+        )
+        return cursor.rowcount == 1
 
     def fragments(self, chat_id: int, user_id: int) -> list[Fragment]:
         rows = self.store.execute(
-            "SELECT message_id, text, forwarded FROM tg_fragments "
+            "SELECT message_id, text, forwarded, origin FROM tg_fragments "
             "WHERE chat_id = ? AND user_id = ? ORDER BY message_id",
             (chat_id, user_id),
         ).fetchall()
-        return [Fragment(int(r[0]), str(r[1]), bool(r[2])) for r in rows]
+        return [Fragment(int(r[0]), str(r[1]), bool(r[2]), r[3]) for r in rows]
 
     def pending_pastes(self) -> list[tuple[int, int]]:
         rows = self.store.execute("SELECT DISTINCT chat_id, user_id FROM tg_fragments").fetchall()
@@ -142,6 +180,23 @@ class TelegramState:
             (chat_id, user_id, up_to_message),
         )
 
+    def consume_fragments(
+        self, chat_id: int, user_id: int, up_to_message: int, article_id: int
+    ) -> None:
+        """Link a paste's fragments to its article (so /digest in reply to any retries it)."""
+        with self.store.transaction():
+            self._consume(chat_id, user_id, up_to_message, article_id)
+
+    def _consume(self, chat_id: int, user_id: int, up_to_message: int, article_id: int) -> None:
+        self.store.execute(
+            "INSERT INTO tg_messages (chat_id, message_id, article_id) "
+            "SELECT chat_id, message_id, ? FROM tg_fragments "
+            "WHERE chat_id = ? AND user_id = ? AND message_id <= ? "
+            "ON CONFLICT (chat_id, message_id) DO UPDATE SET article_id = excluded.article_id",
+            (article_id, chat_id, user_id, up_to_message),
+        )
+        self.drop_fragments(chat_id, user_id, up_to_message)
+
     # --- digest jobs ---------------------------------------------------------------------
 
     def create_job(
@@ -152,18 +207,25 @@ class TelegramState:
         reply_to: int | None,
         fragments_up_to: int | None = None,
     ) -> Job:
-        """Queue a digest; consumes the paste's fragments in the same transaction."""
+        """Queue a digest; consumes (and links) the paste's fragments in the same transaction."""
         with self.store.transaction():
-            cursor = self.store.execute(
-                "INSERT INTO tg_jobs (chat_id, user_id, article_id, reply_to) VALUES (?, ?, ?, ?)",
+            row = self.store.execute(
+                "INSERT INTO tg_jobs (chat_id, user_id, article_id, reply_to) VALUES (?, ?, ?, ?) "
+                "RETURNING id",
                 (chat_id, user_id, article_id, reply_to),
-            )
+            ).fetchone()
             if fragments_up_to is not None:
-                self.drop_fragments(chat_id, user_id, fragments_up_to)
-        return Job(int(cursor.lastrowid or 0), chat_id, user_id, article_id, reply_to)
+                self._consume(chat_id, user_id, fragments_up_to, article_id)
+            if reply_to is not None:
+                self.link_messages(chat_id, [reply_to], article_id)
+        return Job(int(row[0]), chat_id, user_id, article_id, reply_to)
 
     def finish_job(self, job_id: int, status: str) -> None:
         self.store.execute("UPDATE tg_jobs SET status = ? WHERE id = ?", (status, job_id))
+
+    def job_status(self, job_id: int) -> str | None:
+        row = self.store.execute("SELECT status FROM tg_jobs WHERE id = ?", (job_id,)).fetchone()
+        return str(row[0]) if row else None
 
     def pending_jobs(self) -> list[Job]:
         rows = self.store.execute(

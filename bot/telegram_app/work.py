@@ -3,7 +3,8 @@
 Each chat has its own lock, taken in arrival order, so one chat's digest and the question
 after it stay in order while other chats proceed. Digest jobs are written down before the
 model is called and marked done only after the reply is sent; a job interrupted by a stop
-or a crash is resumed at the next start.
+or a crash is resumed at the next start. Telegram calls that only decorate the work (typing,
+the status line) never fail it; a job that fails says so in its chat, with a Retry button.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 
 from bot.core.digest import ArticleError, Progress
 from bot.core.llm import LLMError
@@ -31,7 +33,9 @@ from bot.telegram_app.state import Fragment, Job, TelegramState, chat_scope, use
 log = logging.getLogger(__name__)
 
 STATUS_EDIT_INTERVAL = 2.0  # Telegram tolerates about one edit a second per chat; stay below
+SHUTDOWN_GRACE = 8.0  # under Docker's 10 s between SIGTERM and SIGKILL
 _DIGEST_OVERHEAD_TOKENS = 1500
+SAVED = "Your article is saved: press Retry."
 
 
 def digest_keyboard(article_id: int, digest: Digest) -> InlineKeyboardMarkup:
@@ -53,6 +57,18 @@ def digest_keyboard(article_id: int, digest: Digest) -> InlineKeyboardMarkup:
     )
 
 
+def retry_keyboard(article_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton("Retry", callback_data=f"r:{article_id}")]])
+
+
+def until_reset(now: datetime | None = None) -> str:
+    """How long until the daily quota resets at 00:00 UTC, e.g. "5 h 12 min"."""
+    now = now or datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), UTC)
+    minutes = max(1, int((midnight - now).total_seconds() // 60))
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
 async def send_html(
     bot: Bot,
     chat_id: int,
@@ -72,8 +88,9 @@ async def send_html(
                 await replace.edit_text(part, parse_mode=ParseMode.HTML, reply_markup=markup)
                 sent.append(replace.message_id)
                 continue
-            except BadRequest as error:
+            except TelegramError as error:  # the status line is cosmetic: send anew
                 log.info("could not edit the status message (%s); sending anew", error)
+                await _delete_quietly(replace)
         message = await bot.send_message(
             chat_id,
             part,
@@ -86,34 +103,65 @@ async def send_html(
     return sent
 
 
-class StatusLine:
-    """One message edited as work progresses, never faster than Telegram allows."""
+async def _delete_quietly(message: Message) -> None:
+    try:
+        await message.delete()
+    except TelegramError as error:
+        log.info("could not delete the status message: %s", error)
 
-    def __init__(self, message: Message) -> None:
-        self.message = message
-        self._text = message.text or ""
-        self._last_edit = time.monotonic()
+
+class StatusLine:
+    """One message edited as work progresses, never faster than Telegram allows.
+
+    Every Telegram error here is logged and swallowed: a failed edit must not cost a digest.
+    """
+
+    def __init__(self, bot: Bot, chat_id: int, reply_to: int | None) -> None:
+        self.bot, self.chat_id, self.reply_to = bot, chat_id, reply_to
+        self.message: Message | None = None
+        self._text = ""
+        self._last_edit = 0.0
+
+    async def open(self, text: str) -> None:
+        """Post the status line; without it the work simply goes on."""
+        try:
+            self.message = await self.bot.send_message(
+                self.chat_id, text, reply_to_message_id=self.reply_to,
+                allow_sending_without_reply=True,
+            )  # fmt: skip
+            self._text, self._last_edit = text, time.monotonic()
+        except TelegramError as error:
+            log.warning("status line in chat %s failed: %s", self.chat_id, error)
 
     async def show(self, text: str, *, force: bool = False) -> None:
         now = time.monotonic()
-        if text == self._text or (not force and now - self._last_edit < STATUS_EDIT_INTERVAL):
+        if self.message is None or text == self._text:
+            return
+        if not force and now - self._last_edit < STATUS_EDIT_INTERVAL:
             return
         self._text, self._last_edit = text, now
         try:
             await self.message.edit_text(text)
-        except BadRequest as error:
+        except TelegramError as error:
             if "not modified" not in str(error).lower():
-                log.info("status edit failed: %s", error)
+                log.warning("status edit in chat %s failed: %s", self.chat_id, error)
+
+    async def close(self) -> None:
+        """Remove the status line (the work ended without a reply to put in its place)."""
+        if self.message is not None:
+            await _delete_quietly(self.message)
+            self.message = None
 
 
 class ChatWork:
-    def __init__(self, service: DigestService, state: TelegramState, bot: Bot, spawn: Any) -> None:
+    def __init__(self, service: DigestService, state: TelegramState, bot: Bot) -> None:
         self.service = service
         self.state = state
         self.bot = bot
-        self.spawn = spawn
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._running: dict[int, tuple[int, asyncio.Task[None]]] = {}  # chat -> (job, task)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._jobs: dict[int, tuple[Job, asyncio.Task[None]]] = {}  # job id -> job, its task
+        self._active: dict[int, int] = {}  # chat -> id of the job holding the chat's lock
         self._cancelled: set[int] = set()
 
     @property
@@ -125,9 +173,36 @@ class ChatWork:
 
     def quota_message(self) -> str:
         return (
-            f"You have reached today's limit of {self.quota:,} tokens. "
-            "It resets at 00:00 UTC; /usage shows where you stand."
+            f"You have reached today's limit of {self.quota:,} tokens. It resets at 00:00 UTC "
+            f"(in {until_reset()}); /usage shows where you stand."
         )
+
+    # --- tasks ---------------------------------------------------------------------------------
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run in the background, tracked so that shutdown can wait for it."""
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("background task failed: %r", error, exc_info=error)
+
+    async def drain(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Wait for running work; what is still running after ``grace`` is stopped and stays
+        pending in the store, so the next start finishes it."""
+        deadline = time.monotonic() + grace
+        while self._tasks and (remaining := deadline - time.monotonic()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+        if self._tasks:
+            log.warning("stopping %d unfinished task(s); digests resume at next start",
+                        len(self._tasks))  # fmt: skip
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.wait(set(self._tasks), timeout=2)
 
     # --- digests -------------------------------------------------------------------------------
 
@@ -154,24 +229,78 @@ class ChatWork:
     ) -> None:
         """Check, store and queue an article; the digest itself runs as a task."""
         try:
-            numbered = self.service.check_article(text)
+            # Numbering a long article is CPU work: off the event loop, other chats go on.
+            numbered = await asyncio.to_thread(self.service.check_article, text)
         except ArticleError as error:
-            if fragments_up_to is not None:
-                self.state.drop_fragments(chat_id, user_id, fragments_up_to)
+            if not text.strip():
+                if fragments_up_to is not None:
+                    self.state.drop_fragments(chat_id, user_id, fragments_up_to)
+                await self._say(chat_id, f"I can't digest that: {error}.", reply_to)
+                return
+            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to)
+            await self._say(
+                chat_id,
+                f"I can't digest that: {error}. The text is saved; reply /digest to it or "
+                "press Retry once the limit allows it.",
+                reply_to,
+                article_id=article.id,
+            )
+            return
+        if self.over_quota(user_id, numbered.tokens + _DIGEST_OVERHEAD_TOKENS):
+            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to)
+            await self._say(
+                chat_id,
+                f"{self.quota_message()} Your article is saved: press Retry after the reset.",
+                reply_to,
+                article_id=article.id,
+            )
+            return
+        article = self.service.save_article(chat_scope(chat_id), text)
+        self.queue(chat_id, user_id, article.id, reply_to, fragments_up_to)
+
+    def _keep(
+        self, chat_id: int, user_id: int, text: str, reply_to: int | None, up_to: int | None
+    ) -> StoredArticle:
+        """Save a text that cannot be digested now, so it can be later."""
+        article = self.service.save_article(chat_scope(chat_id), text)
+        if up_to is not None:
+            self.state.consume_fragments(chat_id, user_id, up_to, article.id)
+        if reply_to is not None:
+            self.state.link_messages(chat_id, [reply_to], article.id)
+        self.state.set_current_article(chat_id, article.id)
+        return article
+
+    def queue(
+        self,
+        chat_id: int,
+        user_id: int,
+        article_id: int,
+        reply_to: int | None,
+        fragments_up_to: int | None = None,
+    ) -> None:
+        """Write the job down, make the article current, and start it."""
+        job = self.state.create_job(chat_id, user_id, article_id, reply_to, fragments_up_to)
+        self.state.set_current_article(chat_id, article_id)
+        self.launch(job)
+
+    async def retry(self, chat_id: int, user_id: int, article_id: int, reply_to: int) -> None:
+        """Digest a stored article again (``/digest`` in reply, or the Retry button)."""
+        article = self.service.store.article(article_id, chat_scope(chat_id))
+        if article is None:
+            await self._say(chat_id, "That article is no longer available.", reply_to)
+            return
+        try:
+            numbered = await asyncio.to_thread(self.service.check_article, article.text)
+        except ArticleError as error:
             await self._say(chat_id, f"I can't digest that: {error}.", reply_to)
             return
         if self.over_quota(user_id, numbered.tokens + _DIGEST_OVERHEAD_TOKENS):
-            if fragments_up_to is not None:
-                self.state.drop_fragments(chat_id, user_id, fragments_up_to)
-            await self._say(chat_id, self.quota_message(), reply_to)
+            await self._say(chat_id, self.quota_message(), reply_to, article_id=article.id)
             return
-        article = self.service.save_article(chat_scope(chat_id), text)
-        job = self.state.create_job(chat_id, user_id, article.id, reply_to, fragments_up_to)
-        self.launch(job)
+        self.queue(chat_id, user_id, article.id, reply_to)
 
     def launch(self, job: Job) -> None:
-        task = self.spawn(self._run_job(job))
-        self._running[job.chat_id] = (job.id, task)
+        self._jobs[job.id] = (job, self.spawn(self._run_job(job)))
 
     def resume(self) -> int:
         jobs = self.state.pending_jobs()
@@ -180,64 +309,65 @@ class ChatWork:
             self.launch(job)
         return len(jobs)
 
-    def cancel(self, chat_id: int) -> bool:
-        running = self._running.get(chat_id)
-        if running is None or running[1].done():
-            return False
-        self._cancelled.add(running[0])
-        running[1].cancel()
-        return True
+    def cancel(self, chat_id: int) -> StoredArticle | None:
+        """Stop the chat's running digest (else its oldest queued one); its article, or None."""
+        job_id = self._active.get(chat_id)
+        if job_id is None:
+            mine = self._jobs.items()
+            queued = [i for i, (j, t) in mine if j.chat_id == chat_id and not t.done()]
+            job_id = min(queued, default=None)
+        if job_id is None:
+            return None
+        job, task = self._jobs[job_id]
+        # Recorded before the task stops, so neither a crash now nor a restart resumes it.
+        self.state.finish_job(job.id, "cancelled")
+        self._cancelled.add(job.id)
+        task.cancel()
+        return self.service.store.article(job.article_id, chat_scope(chat_id))
+
+    def cancel_chat(self, chat_id: int) -> None:
+        """Stop every digest of a chat (``/forget``)."""
+        while self.cancel(chat_id) is not None:
+            pass
 
     async def _run_job(self, job: Job) -> None:
-        async with self._locks[job.chat_id]:
-            article = self.service.store.article(job.article_id, chat_scope(job.chat_id))
-            if article is None:
-                self.state.finish_job(job.id, "failed")
-                return
-            try:
-                await self._digest_and_reply(job, article)
-                self.state.finish_job(job.id, "done")
-            except asyncio.CancelledError:
-                if job.id in self._cancelled:  # /cancel, not a shutdown: do not resume
-                    self.state.finish_job(job.id, "cancelled")
-                    await self._say(
-                        job.chat_id,
-                        "Stopped. Your article is kept; reply /digest to it to try again.",
-                        job.reply_to,
-                    )
-                    return
+        status = StatusLine(self.bot, job.chat_id, job.reply_to)
+        try:
+            async with self._locks[job.chat_id]:
+                if self.state.job_status(job.id) != "pending":
+                    return  # cancelled while it waited
+                self._active[job.chat_id] = job.id
+                try:
+                    await self._digest_job(job, status)
+                finally:
+                    self._active.pop(job.chat_id, None)
+        except asyncio.CancelledError:
+            if job.id not in self._cancelled:
+                log.info("digest job %s stopped by shutdown; it resumes at next start", job.id)
                 raise
-            except (LLMError, ArticleError) as error:
-                self.state.finish_job(job.id, "failed")
-                log.warning("digest job %s failed: %s", job.id, error)
-                await self._say(
-                    job.chat_id,
-                    f"Sorry, I couldn't digest this: {error}. Your article is saved; "
-                    "reply /digest to it to try again.",
-                    job.reply_to,
-                )
-            except Exception:
-                # Not resumed at the next start (it would fail again); the error handler
-                # logs it and tells the user.
-                self.state.finish_job(job.id, "failed")
-                raise
-            finally:
-                self._cancelled.discard(job.id)
-                if self._running.get(job.chat_id, (None,))[0] == job.id:
-                    self._running.pop(job.chat_id, None)
+            await status.close()  # /cancel itself says which digest stopped
+        except Exception as error:
+            self.state.finish_job(job.id, "failed")
+            if isinstance(error, LLMError | ArticleError):
+                log.warning("digest job %s for chat %s failed: %s", job.id, job.chat_id, error)
+            else:
+                log.error("digest job %s for chat %s failed", job.id, job.chat_id, exc_info=True)
+            await self._tell_failure(job, status, error)
+        finally:
+            self._cancelled.discard(job.id)
+            self._jobs.pop(job.id, None)
 
-    async def _digest_and_reply(self, job: Job, article: StoredArticle) -> None:
+    async def _digest_job(self, job: Job, status: StatusLine) -> None:
+        article = self.service.store.article(job.article_id, chat_scope(job.chat_id))
+        if article is None:  # forgotten meanwhile
+            self.state.finish_job(job.id, "failed")
+            return
         digest = self.service.cached_digest(article)
-        status: StatusLine | None = None
         if digest is None:
             await self._typing(job.chat_id)
-            message = await self.bot.send_message(
-                job.chat_id,
-                "Reading the article…",
-                reply_to_message_id=job.reply_to,
-                allow_sending_without_reply=True,
-            )
-            status = StatusLine(message)
+            await status.open("Reading the article…")
+            if status.message is not None:
+                self.state.link_messages(job.chat_id, [status.message.message_id], article.id)
 
             async def progress(step: Progress) -> None:
                 await self._typing(job.chat_id)
@@ -254,13 +384,36 @@ class ChatWork:
         sent = await send_html(
             self.bot,
             job.chat_id,
-            render.digest_paragraphs(digest, title=article.title),
+            render.digest_paragraphs(digest, title=render.display_title(article.text)),
             reply_to=job.reply_to,
             keyboard=digest_keyboard(article.id, digest),
-            replace=status.message if status else None,
+            replace=status.message,
         )
+        status.message = None
         self.state.link_messages(job.chat_id, sent, article.id)
         self.state.set_current_article(job.chat_id, article.id)
+        self.state.finish_job(job.id, "done")
+
+    async def _tell_failure(self, job: Job, status: StatusLine, error: Exception) -> None:
+        """One line in the chat, in place of the status line, with a Retry button."""
+        if isinstance(error, LLMError):
+            text = f"{error.user_message} {SAVED}"
+        elif isinstance(error, ArticleError):
+            text = f"I can't digest this: {error}."
+        elif isinstance(error, TelegramError):
+            text = f"Telegram would not take my reply. {SAVED}"
+        else:
+            text = f"Something went wrong on my side. {SAVED}"
+        self.state.set_current_article(job.chat_id, job.article_id)
+        keyboard = retry_keyboard(job.article_id)
+        if status.message is not None:
+            try:
+                await status.message.edit_text(text, reply_markup=keyboard)
+                return
+            except TelegramError as edit_error:
+                log.info("could not edit the status line: %s", edit_error)
+                await status.close()
+        await self._say(job.chat_id, text, job.reply_to, article_id=job.article_id)
 
     # --- questions -----------------------------------------------------------------------------
 
@@ -292,35 +445,41 @@ class ChatWork:
             await self._typing(chat_id)
             try:
                 answer = await self.service.ask(article, question, user_key=user_key(user_id))
-            except LLMError as error:
-                await self._say(
-                    chat_id, f"Sorry, I couldn't answer: {error}. Please try again.", reply_to
+                sent = await send_html(
+                    self.bot, chat_id, render.answer_paragraphs(answer), reply_to=reply_to
                 )
+            except (LLMError, ArticleError) as error:
+                log.warning("question in chat %s failed: %s", chat_id, error)
+                message = error.user_message if isinstance(error, LLMError) else f"{error}."
+                await self._say(chat_id, f"Sorry, I couldn't answer: {message} Please ask again.",
+                                reply_to)  # fmt: skip
                 return
-            sent = await send_html(
-                self.bot, chat_id, render.answer_paragraphs(answer), reply_to=reply_to
-            )
+            except Exception:
+                log.error("question in chat %s failed", chat_id, exc_info=True)
+                await self._say(chat_id, "Something went wrong on my side. Please ask again.",
+                                reply_to)  # fmt: skip
+                return
             self.state.link_messages(chat_id, sent, article.id)
 
     # --- small helpers -------------------------------------------------------------------------
 
-    async def _say(self, chat_id: int, text: str, reply_to: int | None = None) -> None:
-        await self.bot.send_message(
-            chat_id, text, reply_to_message_id=reply_to, allow_sending_without_reply=True
-        )
+    async def _say(
+        self, chat_id: int, text: str, reply_to: int | None = None, *, article_id: int | None = None
+    ) -> None:
+        """Send one line; with ``article_id`` it carries Retry and is linked to the article."""
+        try:
+            message = await self.bot.send_message(
+                chat_id, text, reply_to_message_id=reply_to, allow_sending_without_reply=True,
+                reply_markup=retry_keyboard(article_id) if article_id is not None else None,
+            )  # fmt: skip
+        except TelegramError as error:  # nothing more can be done for this chat
+            log.warning("could not send a message to chat %s: %s", chat_id, error)
+            return
+        if article_id is not None:
+            self.state.link_messages(chat_id, [message.message_id], article_id)
 
     async def _typing(self, chat_id: int) -> None:
         try:
             await self.bot.send_chat_action(chat_id, ChatAction.TYPING)
         except TelegramError as error:  # cosmetic; never fail a digest over it
             log.debug("typing indicator failed: %s", error)
-
-
-def spawn_in(application: Any) -> Any:
-    """A spawner that lets PTB track the task, so a graceful stop waits for it."""
-
-    def spawn(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task: asyncio.Task[None] = application.create_task(coroutine)
-        return task
-
-    return spawn

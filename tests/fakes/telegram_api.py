@@ -44,7 +44,8 @@ NOT_MODIFIED = (
 )
 # PTB sends these as plain form strings; every other form value is JSON-encoded.
 STRING_PARAMS = {"text", "caption", "parse_mode", "callback_query_id", "action", "url",
-                 "language_code", "secret_token", "inline_message_id", "document"}  # fmt: skip
+                 "language_code", "secret_token", "inline_message_id", "document",
+                "description"}  # fmt: skip
 CHAT_ACTIONS = {"typing", "upload_photo", "record_video", "upload_video", "record_voice",
                 "upload_voice", "upload_document", "choose_sticker", "find_location",
                 "record_video_note", "upload_video_note"}  # fmt: skip
@@ -264,6 +265,10 @@ class FakeTelegramServer:
 
     def __init__(self, token: str = "123456:TEST-TOKEN", *, strict_ampersand: bool = True):
         self.token, self.strict_ampersand, self.webhook_url = token, strict_ampersand, ""
+        self.webhook_secret: str | None = None
+        # What the bot subscribed to (getUpdates/setWebhook remember it, as Telegram does);
+        # None: Telegram's default, every type but chat_member and the reaction updates.
+        self.allowed_updates: list[str] | None = None
         self._cond = threading.Condition(threading.RLock())
         self._stopping = threading.Event()
         self._conns: set[socket.socket] = set()
@@ -279,6 +284,7 @@ class FakeTelegramServer:
         self._faults: dict[str, list[list[Any]]] = {}  # method -> [[kind, retry, sleep, times]]
         self._files: dict[str, bytes] = {}
         self._commands: dict[str, list[JSON]] = {}
+        self.descriptions: dict[str, str] = {}  # language code -> setMyDescription's text
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
@@ -333,8 +339,10 @@ class FakeTelegramServer:
     def fail_next(
         self, method: str, kind: str = "429", retry_after: int = 1, times: int = 1, sleep: float = 5
     ) -> None:
-        """Fail the next ``times`` calls of ``method``: kind "429", "500", or "timeout" (answer
-        after ``sleep`` seconds; the call still takes effect, as with a slow real server)."""
+        """Fail the next ``times`` calls of ``method`` (``"*"``: of any method but getUpdates):
+        kind "429" (with ``retry_after``), "500", "502", "404" (what Telegram answers for an
+        unknown method; PTB calls it InvalidToken), or "timeout" (answer after ``sleep``
+        seconds; the call still takes effect, as with a slow real server)."""
         with self._cond:
             self._faults.setdefault(method.lower(), []).append([kind, retry_after, sleep, times])
 
@@ -371,7 +379,9 @@ class FakeTelegramServer:
         self, chat_id: int, user_id: int, text: str, *, chat_type: str = "private",
         reply_to_message_id: int | None = None, forward: bool = False,
         entities: list[JSON] | None = None, username: str = "alice", first_name: str = "Alice",
+        forward_origin: JSON | None = None,
     ) -> JSON:  # fmt: skip
+        """Queue a text message; ``forward_origin`` (a MessageOrigin dict) makes it a forward."""
         fields: JSON = {"text": text}
         if entities is None and text.startswith("/"):
             entities = [{"type": "bot_command", "offset": 0, "length": _u16(text.split()[0])}]
@@ -381,12 +391,27 @@ class FakeTelegramServer:
             with self._cond:
                 replied = self._raw[(chat_id, reply_to_message_id)]
             fields["reply_to_message"] = copy.deepcopy(replied)
-        if forward:
+        if forward_origin is not None:
+            fields["forward_origin"] = {"date": int(time.time()) - 3600, **forward_origin}
+        elif forward:
             origin = {"type": "hidden_user", "sender_user_name": "Bob"}
             fields["forward_origin"] = {**origin, "date": int(time.time()) - 3600}
         return self.user_sends(
             chat_id, user_id, fields, chat_type=chat_type, username=username, first_name=first_name
         )
+
+    def user_edits_text(self, chat_id: int, message_id: int, text: str) -> JSON:
+        """Queue an edited_message update: the user changed the text of their message."""
+        with self._cond:
+            msg = copy.deepcopy(self._raw[(chat_id, message_id)])
+            msg.update(text=text, edit_date=int(time.time()))
+            msg.pop("entities", None)
+            if text.startswith("/"):
+                msg["entities"] = [{"type": "bot_command", "offset": 0,
+                                    "length": _u16(text.split()[0])}]  # fmt: skip
+            self._raw[(chat_id, message_id)] = msg
+        self.queue_update({"edited_message": copy.deepcopy(msg)})
+        return msg
 
     def user_sends_document(
         self, chat_id: int, user_id: int, filename: str, content: bytes, *,
@@ -467,7 +492,10 @@ class FakeTelegramServer:
 
     def _inject_fault(self, method: str) -> None:
         with self._cond:
-            if not (faults := self._faults.get(method)):
+            faults = self._faults.get(method)
+            if not faults and method != "getupdates":
+                faults = self._faults.get("*")
+            if not faults:
                 return
             kind, retry_after, sleep, _ = faults[0]
             faults[0][3] -= 1
@@ -478,6 +506,10 @@ class FakeTelegramServer:
             raise ApiError(429, msg, {"retry_after": retry_after})
         if kind == "500":
             raise ApiError(500, "Internal Server Error")
+        if kind == "502":
+            raise ApiError(502, "Bad Gateway")
+        if kind == "404":
+            raise ApiError(404, "Not Found")
         self._stopping.wait(sleep)  # "timeout": answer late; the call then runs normally
 
     # ----- state helpers (called with the lock held) -----------------------------------------
@@ -570,8 +602,32 @@ class FakeTelegramServer:
         return BOT_USER
 
     def _m_setwebhook(self, p: JSON) -> bool:
-        self.webhook_url = str(p.get("url") or "")
+        """Telegram's own checks: an HTTPS URL on an allowed port, a well-formed secret."""
+        url = str(p.get("url") or "")
+        if url:
+            parts = urlsplit(url)
+            if parts.scheme != "https" or not parts.hostname:
+                raise bad("bad webhook: An HTTPS URL must be provided for webhook")
+            if (parts.port or 443) not in (80, 88, 443, 8443):
+                raise bad("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+        secret = p.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise bad("secret token contains unallowed characters")
+        self._remember_allowed(p)
+        self.webhook_url, self.webhook_secret = url, (str(secret) if secret else None)
         return True
+
+    def _remember_allowed(self, p: JSON) -> None:
+        allowed = p.get("allowed_updates")
+        if isinstance(allowed, list):
+            self.allowed_updates = [str(a) for a in allowed] or None
+
+    def _delivered(self, update: JSON) -> bool:
+        kinds = [k for k in update if k != "update_id"]
+        if self.allowed_updates is None:
+            default_off = {"chat_member", "message_reaction", "message_reaction_count"}
+            return not default_off.intersection(kinds)
+        return bool(set(self.allowed_updates).intersection(kinds))
 
     def _m_deletewebhook(self, p: JSON) -> bool:
         self.webhook_url = ""
@@ -584,6 +640,9 @@ class FakeTelegramServer:
             msg = "can't use getUpdates method while webhook is active; use deleteWebhook to"
             raise ApiError(409, f"Conflict: {msg} delete the webhook first")
         offset, limit = int(p.get("offset") or 0), min(max(int(p.get("limit") or 100), 1), 100)
+        self._remember_allowed(p)
+        # Telegram never delivers an update type the bot did not subscribe to.
+        self._updates = [u for u in self._updates if self._delivered(u)]
         if offset:  # confirms every update below offset; a negative one keeps the last -offset
             keep = [u for u in self._updates if u["update_id"] >= offset]
             self._updates = self._updates[offset:] if offset < 0 else keep
@@ -595,6 +654,7 @@ class FakeTelegramServer:
             if gen != self._poll_gen:
                 msg = "terminated by other getUpdates request; make sure that only one bot"
                 raise ApiError(409, f"Conflict: {msg} instance is running")
+            self._updates = [u for u in self._updates if self._delivered(u)]
         return copy.deepcopy(self._updates[:limit])
 
     def _m_sendmessage(self, p: JSON) -> JSON:
@@ -672,6 +732,12 @@ class FakeTelegramServer:
 
     def _m_deletemycommands(self, p: JSON) -> bool:
         self._commands.pop(self._scope(p), None)
+        return True
+
+    def _m_setmydescription(self, p: JSON) -> bool:
+        if len(str(p.get("description") or "")) > 512:
+            raise bad("description is too long")
+        self.descriptions[str(p.get("language_code") or "")] = str(p.get("description") or "")
         return True
 
     def _m_getmycommands(self, p: JSON) -> list[JSON]:

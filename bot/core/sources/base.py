@@ -1,0 +1,32 @@
+"""What every source of an article comes to: its text, title and origin, or a refusal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["html", "text", "pdf", "docx"]
+
+
+class SourceError(ValueError):
+    """A link or file that cannot be read; ``str(error)`` is one line for the user."""
+
+    @property
+    def user_message(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True)
+class Source:
+    """An article read from a page or a file.
+
+    ``text`` is what gets digested: the headline (when the page or file has one) as its first
+    line, then the body, one paragraph a line. ``url`` is the final address after redirects
+    (None for a file); ``filename`` the file's or the link's last path segment.
+    """
+
+    text: str
+    title: str | None
+    kind: Kind
+    url: str | None = None
+    filename: str | None = None

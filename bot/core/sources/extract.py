@@ -1,0 +1,312 @@
+"""Turn the bytes of a page or file into article text: HTML, PDF, Word .docx, plain text.
+
+HTML goes through trafilatura, which keeps the article and drops menus, cookie banners,
+related-article lists and footers. PDF text comes from pypdf and is re-flowed: a PDF line is
+a line of print, not a paragraph, and the sentence splitter reads one paragraph a line.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import statistics
+import zipfile
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from bot.core.sources.base import Kind, Source, SourceError
+
+if TYPE_CHECKING:
+    from pypdf import PageObject
+
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+_TYPE_KINDS: dict[str, Kind] = {
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "text/plain": "text",
+    "text/markdown": "text",
+    "text/x-markdown": "text",
+    "application/pdf": "pdf",
+    DOCX_TYPE: "docx",
+}
+_SUFFIX_KINDS: dict[str, Kind] = {
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".txt": "text",
+    ".text": "text",
+    ".md": "text",
+    ".markdown": "text",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+_OLD_FORMATS = {
+    ".doc": "Old Word .doc files can't be read; save it as .docx or PDF, or send the text.",
+    ".rtf": "RTF files can't be read; save it as .docx or PDF, or send the text.",
+    ".odt": "OpenDocument files can't be read; save it as .docx or PDF, or send the text.",
+}
+_SCANNED = "This PDF has no text layer (it looks scanned); send the text instead."
+# A PDF with fewer visible characters than this per page has no real text layer.
+_MIN_PDF_CHARS_PER_PAGE = 20
+_SENTENCE_END = re.compile(r"""[.!?:;。！？；：…]["'”’)\]」』»）]*$""")
+_CJK_EDGE = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
+_HYPHENATED = re.compile(r"[^\W\d_]-$")
+_COLUMN_GAP = re.compile(r"\S {5,}\S")
+_SPACES = re.compile(r"\s{2,}")
+_PAGE_NUMBER = re.compile(r"^(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)
+
+
+def kind_of(filename: str | None, content_type: str | None, data: bytes = b"") -> Kind | None:
+    """What the bytes are: their signature first, then the declared type, then the name."""
+    if data.startswith(b"%PDF-"):
+        return "pdf"
+    if data.startswith(b"PK\x03\x04") and b"word/" in data[:4096]:
+        return "docx"
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type in _TYPE_KINDS:
+        return _TYPE_KINDS[media_type]
+    suffix = PurePosixPath(filename or "").suffix.lower()
+    if suffix in _SUFFIX_KINDS:
+        return _SUFFIX_KINDS[suffix]
+    head = data[:2048].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "html"
+    return None
+
+
+def read_bytes(
+    data: bytes,
+    *,
+    filename: str | None = None,
+    content_type: str | None = None,
+    charset: str | None = None,
+    url: str | None = None,
+) -> Source:
+    """The article in a file or page body; a SourceError says why it cannot be read."""
+    suffix = PurePosixPath(filename or "").suffix.lower()
+    kind = kind_of(filename, content_type, data)
+    if kind is None:
+        if suffix in _OLD_FORMATS:
+            raise SourceError(_OLD_FORMATS[suffix])
+        if _looks_binary(data):
+            what = f"{suffix} file" if suffix else "file"
+            raise SourceError(
+                f"This {what} is not text, a web page, a PDF or a Word .docx file; send one "
+                "of those or the text."
+            )
+        kind = "text"
+    if not data.strip():
+        raise SourceError("This file is empty.")
+    if kind == "pdf":
+        title, text = _read_pdf(data)
+    elif kind == "docx":
+        title, text = _read_docx(data)
+    elif kind == "html":
+        title, text = _read_html(data, charset=charset, url=url)
+    else:
+        title, text = None, decode_text(data, charset)
+    text = _with_headline(title, text)
+    if not text.strip():
+        raise SourceError("This file has no text in it.")
+    return Source(text=text, title=title, kind=kind, url=url, filename=filename)
+
+
+def _looks_binary(data: bytes) -> bool:
+    head = data[:4096]
+    if b"\x00" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start < len(head) - 4  # not merely a character cut at the boundary
+    return False
+
+
+def decode_text(data: bytes, charset: str | None = None) -> str:
+    """Text in the charset declared, else UTF-8, else the most likely charset."""
+    for encoding in (charset, "utf-8-sig"):
+        if encoding:
+            try:
+                return data.decode(encoding)
+            except (LookupError, UnicodeDecodeError):
+                pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    return str(best) if best is not None else data.decode("utf-8", errors="replace")
+
+
+def _with_headline(title: str | None, text: str) -> str:
+    """The text with its headline as the first line, as a paste of the article would have."""
+    text = text.strip()
+    if not title:
+        return text
+    first = text.split("\n", 1)[0].strip()
+    squash = re.compile(r"\W+")
+    if squash.sub("", title).lower() in squash.sub("", first).lower():
+        return text
+    return f"{title}\n\n{text}"
+
+
+# --- HTML ------------------------------------------------------------------------------------
+
+
+def _read_html(data: bytes, *, charset: str | None, url: str | None) -> tuple[str | None, str]:
+    import trafilatura
+
+    html: str | bytes = data
+    if charset:
+        try:
+            html = data.decode(charset)
+        except (LookupError, UnicodeDecodeError):
+            html = data
+    document = None
+    for recall in (False, True):
+        document = trafilatura.bare_extraction(
+            html,
+            url=url,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            favor_recall=recall,
+            deduplicate=False,
+        )
+        if document is not None and getattr(document, "text", None):
+            break
+    text = (getattr(document, "text", None) or "").strip() if document is not None else ""
+    if not text:
+        raise SourceError(
+            "Found no article text on that page (it may need JavaScript or a login); paste "
+            "the text instead."
+        )
+    title = getattr(document, "title", None)
+    return (title.strip() if isinstance(title, str) and title.strip() else None), text
+
+
+# --- PDF -------------------------------------------------------------------------------------
+
+
+def _read_pdf(data: bytes) -> tuple[str | None, str]:
+    import pypdf
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise SourceError("This PDF is password-protected; send an unlocked copy or the text.")
+        pages = [_page_text(page) for page in reader.pages]
+        metadata = reader.metadata
+    except SourceError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as error:
+        if "password" in str(error).lower() or "decrypt" in str(error).lower():
+            raise SourceError(
+                "This PDF is password-protected; send an unlocked copy or the text."
+            ) from None
+        raise SourceError("This file is not a readable PDF; send the text instead.") from None
+    visible = sum(len(re.sub(r"\s+", "", page)) for page in pages)
+    if visible < _MIN_PDF_CHARS_PER_PAGE * max(1, min(len(pages), 3)):
+        raise SourceError(_SCANNED)
+    text = "\n".join(paragraph for page in pages for paragraph in reflow(page))
+    title = metadata.title if metadata is not None else None
+    return _document_title(title), text
+
+
+def _page_text(page: PageObject) -> str:
+    """A page's text with its paragraph gaps as blank lines (layout mode), unless the page
+    is laid out in columns, which layout mode would interleave line by line."""
+    try:
+        laid_out = page.extract_text(extraction_mode="layout")
+    except Exception:  # layout mode is the fragile one; the plain text is the fallback
+        laid_out = ""
+    lines = [line.strip() for line in laid_out.splitlines() if line.strip()]
+    columns = sum(1 for line in lines if _COLUMN_GAP.search(line))
+    if not lines or columns > 0.3 * len(lines):
+        return page.extract_text() or ""
+    return "\n".join(_SPACES.sub(" ", line.strip()) for line in laid_out.splitlines())
+
+
+def _document_title(title: object) -> str | None:
+    """A title from a file's properties, unless it is a tool's placeholder."""
+    if not isinstance(title, str):
+        return None
+    title = title.strip()
+    placeholder = re.compile(r"^(?:untitled|microsoft word\b.*|document\d*|.*\.(?:docx?|pdf))$")
+    if not title or placeholder.match(title.lower()):
+        return None
+    return title
+
+
+def reflow(page: str) -> list[str]:
+    """The paragraphs of a PDF page: lines of print joined, page numbers dropped.
+
+    A line as long as the page's usual line continues into the next; a shorter line, or a
+    blank one, ends the paragraph (a heading, the last line of a paragraph).
+    """
+    lines = [line.strip() for line in page.splitlines()]
+    lengths = sorted(len(line) for line in lines if line)
+    if not lengths:
+        return []
+    full = statistics.quantiles(lengths, n=10)[7] if len(lengths) >= 4 else max(lengths)
+    paragraphs: list[str] = []
+    current = ""
+    for line in lines:
+        if not line or _PAGE_NUMBER.match(line):
+            if current:
+                paragraphs.append(current)
+            current = ""
+            continue
+        current = _join(current, line) if current else line
+        if _HYPHENATED.search(line):
+            continue
+        short = len(line) < 0.75 * full
+        if short or (_SENTENCE_END.search(line) and len(line) < 0.9 * full):
+            paragraphs.append(current)
+            current = ""
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def _join(left: str, right: str) -> str:
+    # "die-" + "casting": the hyphen is kept (compounds are far commoner in news than
+    # words split across lines).
+    if _HYPHENATED.search(left):
+        return left + right
+    if _CJK_EDGE.match(left[-1]) and _CJK_EDGE.match(right[0]):
+        return left + right
+    return f"{left} {right}"
+
+
+# --- Word ------------------------------------------------------------------------------------
+
+
+def _read_docx(data: bytes) -> tuple[str | None, str]:
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError):
+        raise SourceError(
+            "This file is not a readable Word .docx document; send the text instead."
+        ) from None
+    lines: list[str] = []
+    heading: str | None = None
+    for block in document.iter_inner_content():
+        if isinstance(block, Table):
+            for row in block.rows:
+                cells = list(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
+                if cells:
+                    lines.append(" | ".join(cells))
+            continue
+        text = block.text.strip()
+        if not text:
+            continue
+        style = (block.style.name if block.style is not None else "") or ""
+        if heading is None and not lines and style.lower().startswith(("title", "heading")):
+            heading = text
+        lines.append(text)
+    title = _document_title(document.core_properties.title) or heading
+    return title, "\n".join(lines)

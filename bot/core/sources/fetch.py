@@ -1,0 +1,301 @@
+"""Fetch a link as a server must: only public web pages, a few redirects, bounded size and time.
+
+The guard sits where the socket is opened. httpx runs on our own transport over an httpcore
+pool whose network backend resolves each host itself, refuses the connection when any address
+is private, loopback, link-local, multicast or reserved, and then connects to the very address
+it checked (the URL keeps the host name, so the Host header, SNI and certificate check stay
+right). Every connection goes through it, so every redirect hop is checked, and a DNS answer
+that changes between a check and the connect (rebinding) cannot slip through. Redirects are
+followed by hand to count them and to refuse non-http(s) targets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import ssl
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import httpcore
+import httpx
+
+from bot.core.sources.base import SourceError
+
+MAX_REDIRECTS = 5
+USER_AGENT = "Mozilla/5.0 (compatible; article-digest-bot; +https://github.com/)"
+ACCEPT = "text/html,application/xhtml+xml,text/plain;q=0.9,application/pdf;q=0.8,*/*;q=0.1"
+# Media types read as a page, and documents handed to the document readers.
+PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", "text/markdown"})
+DOCUMENT_TYPES = frozenset(
+    {
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    }
+)
+# Served as "binary" by many sites; accepted only when the link's name says PDF or Word.
+_GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", ""})
+_DOCUMENT_SUFFIXES = (".pdf", ".docx")
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A body that passed every check, and what it claims to be."""
+
+    url: str
+    body: bytes
+    media_type: str
+    charset: str | None
+
+
+def is_public_address(address: str) -> bool:
+    """True for an address on the public internet; False for private, local and special ones."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+async def resolve(host: str, port: int) -> list[str]:
+    """Every address the host name resolves to (tests replace this: they never use DNS)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+_NETWORK = httpcore.AnyIOBackend()
+
+
+async def connect(
+    address: str,
+    port: int,
+    connect_timeout: float | None,
+    socket_options: Iterable[httpcore.SOCKET_OPTION] | None,
+) -> httpcore.AsyncNetworkStream:
+    """Open the TCP connection to an address already checked (tests route it to their server)."""
+    return await _NETWORK.connect_tcp(
+        address, port, timeout=connect_timeout, socket_options=socket_options
+    )
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def checked_address(host: str, port: int, *, allow_private: bool) -> str:
+    """The address to connect to for ``host``, or a SourceError if it is not public."""
+    host = host.strip("[]")
+    if _is_ip_literal(host):
+        addresses = [host]
+    else:
+        try:
+            addresses = await resolve(host, port)
+        except (socket.gaierror, UnicodeError):
+            addresses = []
+        if not addresses:
+            raise SourceError(f"Could not find the site {host}; check the link.")
+    if not allow_private and not all(is_public_address(a) for a in addresses):
+        raise SourceError(
+            f"That link leads to a private or local address ({host}); only public web pages "
+            "can be fetched."
+        )
+    return addresses[0]
+
+
+class _CheckedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves and checks every host, then connects to the checked address itself."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self._allow_private = allow_private
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        address = await checked_address(host, port, allow_private=self._allow_private)
+        return await connect(address, port, timeout, socket_options)
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise SourceError("Only web links can be fetched.")
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, response: httpcore.Response) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self._response.aiter_stream():
+            yield part
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+class _CheckedTransport(httpx.AsyncBaseTransport):
+    """httpx over an httpcore pool with the checking backend; no proxies, no environment."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),  # certifi's roots, as httpx itself
+            max_connections=4,
+            network_backend=_CheckedBackend(allow_private=allow_private),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        response = await self._pool.handle_async_request(core_request)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_Body(response),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+def check_url(url: str | httpx.URL) -> httpx.URL:
+    """The URL parsed, or a SourceError if it is not an http(s) link with a host."""
+    try:
+        parsed = httpx.URL(url) if isinstance(url, str) else url
+    except (httpx.InvalidURL, ValueError):
+        raise SourceError("That link is not a valid web address; check it.") from None
+    if parsed.scheme not in ("http", "https"):
+        scheme = f" ({parsed.scheme}:)" if parsed.scheme else ""
+        raise SourceError(f"Only http and https links can be read{scheme}.")
+    if not parsed.host:
+        raise SourceError("That link has no site name; check it.")
+    return parsed
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:g} MB"
+
+
+def _media_type(response: httpx.Response) -> tuple[str, str | None]:
+    header = response.headers.get("content-type", "")
+    media_type = header.split(";", 1)[0].strip().lower()
+    return media_type, response.charset_encoding
+
+
+def _accepted_type(media_type: str, url: httpx.URL) -> str:
+    if media_type in PAGE_TYPES or media_type in DOCUMENT_TYPES:
+        return media_type
+    if media_type in _GENERIC_TYPES and url.path.lower().endswith(_DOCUMENT_SUFFIXES):
+        return media_type
+    raise SourceError(
+        f"That link is a {media_type or 'file of unknown type'}, not a web page or document; "
+        "send a link to an article, a PDF or a Word file."
+    )
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise SourceError(
+            f"That page is larger than {_megabytes(max_bytes)}, far more than an article; "
+            "send the text instead."
+        )
+    parts: list[bytes] = []
+    size = 0
+    async for part in response.aiter_bytes():
+        size += len(part)
+        if size > max_bytes:
+            raise SourceError(
+                f"That page is larger than {_megabytes(max_bytes)}, far more than an article; "
+                "send the text instead."
+            )
+        parts.append(part)
+    return b"".join(parts)
+
+
+async def _fetch(client: httpx.AsyncClient, url: httpx.URL, *, max_bytes: int) -> Fetched:
+    for _ in range(MAX_REDIRECTS + 1):
+        async with client.stream("GET", url) as response:
+            if response.is_redirect:
+                try:
+                    target = url.join(response.headers["location"])
+                except (httpx.InvalidURL, ValueError):
+                    raise SourceError("That link redirects to an invalid address.") from None
+                url = check_url(target)
+                continue
+            if response.status_code >= 400:
+                reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+                raise SourceError(
+                    f"The site answered {response.status_code}{reason}; check the link or send "
+                    "the text."
+                )
+            media_type, charset = _media_type(response)
+            media_type = _accepted_type(media_type, url)
+            body = await _read_capped(response, max_bytes)
+            return Fetched(url=str(url), body=body, media_type=media_type, charset=charset)
+    raise SourceError(
+        f"That link redirects more than {MAX_REDIRECTS} times; send the final address or the text."
+    )
+
+
+async def fetch(url: str, *, allow_private: bool, max_bytes: int, time_limit: float) -> Fetched:
+    """GET ``url`` within every limit; any refusal is a SourceError with the user's line."""
+    parsed = check_url(url)
+    client = httpx.AsyncClient(
+        transport=_CheckedTransport(allow_private=allow_private),
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(time_limit),
+        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+    )
+    try:
+        async with client, asyncio.timeout(time_limit):
+            return await _fetch(client, parsed, max_bytes=max_bytes)
+    except (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException):
+        raise SourceError(
+            f"That page did not load within {time_limit:g} s; try again later or send the text."
+        ) from None
+    except (ssl.SSLError, httpcore.ConnectError, httpx.ConnectError) as error:
+        if any(isinstance(e, ssl.SSLError) for e in (error, error.__cause__, error.__context__)):
+            raise SourceError(
+                f"The secure connection to {parsed.host} could not be verified; check the link."
+            ) from None
+        raise SourceError(
+            f"Could not connect to {parsed.host}; check the link or try again later."
+        ) from None
+    except (httpx.HTTPError, httpcore.NetworkError, httpcore.ProtocolError):
+        raise SourceError(
+            f"The connection to {parsed.host} broke off; try again later or send the text."
+        ) from None
