@@ -169,11 +169,6 @@ def test_the_language_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings(_env_file=None).digest_language == "Deutsch"  # type: ignore[call-arg]
 
 
-@pytest.mark.xfail(
-    reason="grounding keeps only the article's words of a title: 'Party Secretary (市委书记)' "
-    "comes back as '市委书记' (bot/core/grounding.py, _grounded_part; see the report)",
-    strict=False,
-)
 async def test_a_translated_title_keeps_the_original_beside_it(
     tmp_path: Path, count_tokens: CountTokens
 ) -> None:

@@ -108,11 +108,6 @@ def test_eval_of_the_corpus_with_a_model_that_knows_the_answers_is_perfect(
             assert row["commitments_found"] == row["commitments_expected"], slug
 
 
-@pytest.mark.xfail(
-    reason="the long article (31 pledges) now fits one planned call, whose schema caps "
-    "commitments at 25 (DigestDraft, maxItems): a strict server cuts the other 6",
-    strict=False,
-)
 def test_eval_of_the_long_article_keeps_every_pledge(
     tmp_path: Path, gold_server: FakeOpenAIServer
 ) -> None:

@@ -55,6 +55,10 @@ class Dropped:
     commitments: int = 0
 
 
+# "Party Secretary (市委书记)": a translated title with the article's own words beside it.
+_TRANSLATED = re.compile(r"(.+?)\s*[(（]([^()（）]+)[)）]")
+
+
 def ground_drafts(
     article: NumberedArticle,
     official_drafts: list[CitedOfficial],
@@ -271,14 +275,21 @@ class Grounder:
     def _grounded_part(
         self, claimed: str, windows: Iterable[tuple[int, int]]
     ) -> tuple[str, tuple[int, int] | None]:
-        """Keep each ';'-separated part of a title that stands as a phrase near the name."""
+        """Keep each ';'-separated part of a title that stands as a phrase near the name.
+
+        A part written "Translation (original)", as asked for articles in another language,
+        is kept whole when either side stands in the text: the other is its translation.
+        """
         kept: list[str] = []
         where: tuple[int, int] | None = None
         for part in (p.strip() for p in claimed.split(";")):
             if not part:
                 continue
+            found = _TRANSLATED.fullmatch(part)
+            checks = [part, *(found.groups() if found else ())]
             for window in windows:
-                if has_phrase(part, self.article.text[window[0] : window[1]]):
+                near = self.article.text[window[0] : window[1]]
+                if any(has_phrase(c.strip(), near) for c in checks if c.strip()):
                     kept.append(part)
                     where = where or window
                     break

@@ -3,8 +3,8 @@
 The plan follows from the article, the model's context and output limits and how many calls
 may run at once, never from a fixed size:
 
-- a chunk's prompt plus the answer it may get must fit the context, and its answer must fit
-  the output limit (an extraction grows with the text read: about ``output_share`` of it);
+- a chunk's prompt plus its answer must fit the context, and the answer must fit the output
+  limit (an extraction grows with the text read: up to about ``output_share`` of it);
 - every call repeats the system prompt and the task, so a chunk is at least
   ``MIN_CHUNK_OVERHEADS`` times that repeated part (the repetition then costs a few percent);
 - there are never more chunks than calls allowed at once while they fit: more would run in
@@ -48,7 +48,8 @@ class Limits:
     @property
     def largest_chunk(self) -> int:
         """The most article tokens one call can take with its answer still fitting."""
-        by_context = self.context_tokens - self.call_overhead - self.output_tokens
+        # The chunk, the prompt around it and the answer it may get share the context.
+        by_context = int((self.context_tokens - self.call_overhead) / (1 + self.output_share))
         by_output = int(self.output_tokens / self.output_share)
         largest = min(by_context, by_output)
         if self.cap is not None:

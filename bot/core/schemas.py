@@ -59,11 +59,12 @@ class ChunkExtraction(_Draft):
         description="Every official, executive, academic or other named person acting in an "
         "official role in the NEW sentences. Not reporters, photographers or correspondents "
         "credited for the article. Each person once.",
-        json_schema_extra={"maxItems": 40},
+        json_schema_extra={"maxItems": 100},
     )
     commitments: list[CitedCommitment] = Field(
         description="Pledges, plans, promises and calls to action stated in the NEW sentences.",
-        json_schema_extra={"maxItems": 25},
+        # A bound against runaway lists, above what a long conference release holds (31).
+        json_schema_extra={"maxItems": 100},
     )
     key_points: list[str] = Field(
         description="The most important facts of these sentences, each under 25 words.",
