@@ -337,3 +337,52 @@ async def test_application_long_polling_end_to_end(server: FakeTelegramServer) -
     offsets = [c.params.get("offset", 0) for c in server.calls_to("getUpdates")]
     assert offsets == sorted(offsets) and offsets[-1] == 10_003  # the shutdown call confirms all
     assert server.calls[0].method == "getMe" and server.calls[1].method == "deleteWebhook"
+
+
+async def test_edits_forwards_and_allowed_updates(bot: Bot, server: FakeTelegramServer) -> None:
+    first = await bot.get_updates(timeout=0, allowed_updates=["message"])
+    offset = first[-1].update_id + 1
+    server.user_edits_text(CHAT, 1, "hi, edited")
+    channel = {"type": "channel", "chat": {"id": -100, "type": "channel"}, "message_id": 5}
+    server.user_sends_text(CHAT, USER, "post", forward_origin=channel)
+    (update,) = await bot.get_updates(offset=offset, timeout=0)  # the edit is not delivered
+    assert update.message and update.message.text == "post"
+    origin = update.message.forward_origin
+    assert origin is not None and origin.type == "channel" and origin.message_id == 5  # type: ignore[attr-defined]
+    assert server.allowed_updates == ["message"]
+    server.user_edits_text(CHAT, 1, "hi, edited again")
+    (edit,) = await bot.get_updates(
+        offset=update.update_id + 1, timeout=0, allowed_updates=["message", "edited_message"]
+    )
+    assert edit.edited_message and edit.edited_message.text == "hi, edited again"
+    assert edit.edited_message.edit_date is not None
+
+
+async def test_faults_on_any_method(bot: Bot, server: FakeTelegramServer) -> None:
+    server.fail_next("*", "429", retry_after=3)
+    with pytest.raises(RetryAfter):
+        await bot.send_chat_action(CHAT, "typing")
+    server.fail_next("setMyCommands", "404")
+    with pytest.raises(InvalidToken):  # PTB's name for any 404
+        await bot.set_my_commands([("start", "Start")])
+    server.fail_next("editMessageText", "502")
+    sent = await bot.send_message(CHAT, "status")
+    with pytest.raises(NetworkError):
+        await sent.edit_text("status, edited")
+
+
+async def test_set_webhook_is_validated_like_telegram(bot: Bot, server: FakeTelegramServer) -> None:
+    with pytest.raises(BadRequest, match=r"(?i)https url must be provided"):
+        await bot.set_webhook("http://bot.example.com/hook")
+    with pytest.raises(BadRequest, match=r"(?i)ports 80, 88, 443 or 8443"):
+        await bot.set_webhook("https://bot.example.com:8080/hook")
+    with pytest.raises(BadRequest, match=r"(?i)secret token"):
+        await bot.set_webhook("https://bot.example.com/hook", secret_token="not ok!")
+    assert await bot.set_webhook(
+        "https://bot.example.com:88/hook", secret_token="A-z_09", allowed_updates=["message"]
+    )
+    assert (server.webhook_url, server.webhook_secret) == (
+        "https://bot.example.com:88/hook",
+        "A-z_09",
+    )
+    assert server.allowed_updates == ["message"]

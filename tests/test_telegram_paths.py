@@ -21,6 +21,7 @@ from bot.core.chunking import CountTokens
 from bot.core.service import DigestService
 from bot.core.settings import Settings
 from bot.core.store import Store
+from bot.telegram_app import work
 from bot.telegram_app.handlers import Deps
 from bot.telegram_app.state import TelegramState, chat_scope
 from tests import test_telegram_bot as base
@@ -139,6 +140,19 @@ async def test_status_edits_failing_do_not_abort_the_digest(
     )
     assert "Xu Xiaoxiong" in digest.text
     assert not any(t.startswith(("Reading", "Writing")) for t in texts(tg))  # status removed
+
+
+async def test_an_unexpected_error_in_a_job_is_told_in_its_chat(
+    bot: Application, tg: FakeTelegramServer, article_text: str,  # type: ignore[type-arg]
+) -> None:  # fmt: skip
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug, with a detail users must not see")
+
+    deps_of(bot).service.digest = broken  # type: ignore[method-assign]
+    await paste(tg, article_text, parts=2)
+    line = await tg.wait_for(lambda: next((t for t in texts(tg) if "press Retry" in t), None))
+    assert line == "Something went wrong on my side. Your article is saved: press Retry."
+    assert not any(t.startswith("Reading") for t in texts(tg))
 
 
 async def test_start_survives_a_failing_set_my_commands(
@@ -370,6 +384,19 @@ async def test_over_quota_and_oversize_pastes_are_kept_for_later(
     assert len(llm_server.requests) == 1
 
 
+async def test_a_running_digest_reserves_its_cost_against_the_quota(
+    bot_settings: Settings, tg: FakeTelegramServer, llm_server: FakeOpenAIServer, article_text: str,
+) -> None:  # fmt: skip
+    llm_server.latency = 2.0
+    async with running(bot_settings.model_copy(update={"daily_token_quota": 4000})):
+        await paste(tg, article_text, parts=2)  # estimated at about 3,700 tokens: it fits
+        await tg.wait_for(lambda: llm_server.requests, timeout=10)
+        tg.user_sends_text(CHAT + 1, USER, OTHER)  # fits alone, not beside the running one
+        await tg.wait_for(lambda: any("limit of 4,000" in t for t in texts(tg, CHAT + 1)))
+        await tg.wait_for(lambda: digest_messages(tg), timeout=15)
+    assert len(llm_server.requests) == 1
+
+
 # --- 9. Shutdown --------------------------------------------------------------------------------
 
 
@@ -392,6 +419,25 @@ async def test_shutdown_waits_for_a_resumed_job(
     reopened = Store.open(bot_settings.store_path)
     assert TelegramState(reopened).job_status(job.id) == "done"
     reopened.close()
+
+
+async def test_shutdown_past_the_grace_period_records_the_job_for_the_next_start(
+    bot_settings: Settings, tg: FakeTelegramServer, llm_server: FakeOpenAIServer, article_text: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(work, "SHUTDOWN_GRACE", 0.5)
+    llm_server.latency = 4.0
+    async with running(bot_settings) as app:
+        await paste(tg, article_text, parts=2)
+        await tg.wait_for(lambda: llm_server.requests, timeout=10)
+        state = deps_of(app).state
+    assert state.store is not None and not digest_messages(tg)
+    assert any(t == work.PAUSED for t in texts(tg))  # the status line says what happens
+    llm_server.latency = 0.0
+    async with running(bot_settings):
+        await tg.wait_for(lambda: digest_messages(tg), timeout=15)
+        await asyncio.sleep(0.5)
+    assert len(digest_messages(tg)) == 1 and not any("press Retry" in t for t in texts(tg))
 
 
 # --- 10. Every fragment of a paste belongs to it -------------------------------------------------

@@ -12,9 +12,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import bm25s
-import numpy as np
-
 from bot.core.chunking import CountTokens, NumberedArticle, Sentence, render_sentences
 from bot.core.digest import article_message
 from bot.core.grounding import Grounder, terms
@@ -112,6 +109,9 @@ def relevant_sentences(article: NumberedArticle, question: str, budget: int) -> 
     query = sorted(terms(question))
     order: list[int]
     if query:
+        import bm25s  # here, not at import: only long articles' questions rank passages
+        import numpy as np
+
         retriever = bm25s.BM25()
         retriever.index(corpus, show_progress=False)
         scores = retriever.get_scores(query)

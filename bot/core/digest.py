@@ -88,7 +88,7 @@ class DigestConfig:
     chunk_overlap_tokens: int = 80
     max_article_tokens: int = 100_000
     concurrency: int = 8
-    max_output_tokens: int = 4096
+    max_output_tokens: int = 16_384
     max_splits: int = 2
     small_model: bool = False  # names and sentence numbers only; titles read by code
 
@@ -151,7 +151,7 @@ class DigestEngine:
         self.store = store
         self._prepared: OrderedDict[tuple[str, int], NumberedArticle] = OrderedDict()
         self._prepared_lock = threading.Lock()
-        self._overhead: int | None = None
+        self._overhead: dict[tuple[bool, str], int] = {}
 
     @property
     def cache_version(self) -> str:
@@ -186,7 +186,8 @@ class DigestEngine:
 
     def call_overhead(self) -> int:
         """Prompt tokens every chunk call repeats: system, article framing, task, messages."""
-        if self._overhead is None:
+        key = (self.config.small_model, self.prompts.version)
+        if key not in self._overhead:
             task = "extract_small" if self.config.small_model else "extract_chunk"
             note = _context_note_text(100, 199, 98, 99)
             parts = [
@@ -194,8 +195,8 @@ class DigestEngine:
                 self.prompts.render("article", article=""),
                 self.prompts.render(task, part=1, parts=8, context_note=note),
             ]
-            self._overhead = sum(self.count_tokens(p) + 4 for p in parts)
-        return self._overhead
+            self._overhead[key] = sum(self.count_tokens(p) + 4 for p in parts)
+        return self._overhead[key]
 
     @property
     def _max_sentence_tokens(self) -> int:

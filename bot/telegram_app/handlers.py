@@ -182,7 +182,14 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     reply = message.reply_to_message
     own_text = clean_text((message.text or "").partition(" ")[2].strip())
     linked = d.state.article_of_message(message.chat_id, reply.message_id) if reply else None
-    if reply is not None and linked is not None:
+    collecting = [f.message_id for f in d.state.fragments(message.chat_id, user.id)]
+    # Alone, or in reply to a piece still being collected: that paste, at once.
+    alone = reply is None and not own_text
+    if d.pastes.pending(message.chat_id, user.id) and (
+        alone or (reply is not None and reply.message_id in collecting)
+    ):
+        await d.pastes.flush_now(message.chat_id, user.id)
+    elif reply is not None and linked is not None:
         # A fragment, status, error or digest of a stored article: digest that article again.
         await d.work.retry(message.chat_id, user.id, linked, reply_to=reply.message_id)
     elif reply is not None and (reply.text or reply.caption):

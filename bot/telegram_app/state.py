@@ -57,6 +57,7 @@ TELEGRAM_MIGRATIONS: tuple[Migration | str, ...] = (
     """,
 )
 UPDATE_RETENTION_DAYS = 3  # Telegram redelivers an update for at most 24 hours
+PRUNE_EVERY = 1000  # updates between two prunings, besides the one at start
 
 
 def chat_scope(chat_id: int) -> str:
@@ -87,6 +88,7 @@ class Job:
 class TelegramState:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._seen = 0
         store.migrate("telegram", TELEGRAM_MIGRATIONS)
 
     def first_sight(self, update_id: int) -> bool:
@@ -94,6 +96,9 @@ class TelegramState:
         cursor = self.store.execute(
             "INSERT OR IGNORE INTO tg_updates VALUES (?, datetime('now'))", (update_id,)
         )
+        self._seen += 1
+        if self._seen % PRUNE_EVERY == 0:  # a bot that runs for months never restarts to prune
+            self.prune_updates()
         return cursor.rowcount == 1
 
     def prune_updates(self, days: int = UPDATE_RETENTION_DAYS) -> int:

@@ -10,6 +10,7 @@ the status line) never fail it; a job that fails says so in its chat, with a Ret
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -35,7 +36,15 @@ log = logging.getLogger(__name__)
 STATUS_EDIT_INTERVAL = 2.0  # Telegram tolerates about one edit a second per chat; stay below
 SHUTDOWN_GRACE = 8.0  # under Docker's 10 s between SIGTERM and SIGKILL
 _DIGEST_OVERHEAD_TOKENS = 1500
+
+
+def estimate(article_tokens: int) -> int:
+    """Tokens a digest may cost: prompts carry the article about 1.3 times, plus the answers."""
+    return article_tokens * 3 // 2 + _DIGEST_OVERHEAD_TOKENS
+
+
 SAVED = "Your article is saved: press Retry."
+PAUSED = "Paused for a restart: the digest follows as soon as I am back."
 
 
 def digest_keyboard(article_id: int, digest: Digest) -> InlineKeyboardMarkup:
@@ -163,13 +172,20 @@ class ChatWork:
         self._jobs: dict[int, tuple[Job, asyncio.Task[None]]] = {}  # job id -> job, its task
         self._active: dict[int, int] = {}  # chat -> id of the job holding the chat's lock
         self._cancelled: set[int] = set()
+        # Estimated cost of each queued or running digest, counted against its user's quota
+        # until the real usage is recorded: two pastes at once cannot both slip under it.
+        self._reserved: defaultdict[int, int] = defaultdict(int)
+        self._costs: dict[int, tuple[int, int]] = {}  # job id -> user, reserved tokens
 
     @property
     def quota(self) -> int:
         return self.service.settings.daily_token_quota
 
     def over_quota(self, user_id: int, extra: int = 0) -> bool:
-        return bool(self.quota) and self.service.usage_today(user_key(user_id)) + extra > self.quota
+        if not self.quota:
+            return False
+        used = self.service.usage_today(user_key(user_id)) + self._reserved[user_id]
+        return used + extra > self.quota
 
     def quota_message(self) -> str:
         return (
@@ -191,10 +207,10 @@ class ChatWork:
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("background task failed: %r", error, exc_info=error)
 
-    async def drain(self, grace: float = SHUTDOWN_GRACE) -> None:
+    async def drain(self, grace: float | None = None) -> None:
         """Wait for running work; what is still running after ``grace`` is stopped and stays
         pending in the store, so the next start finishes it."""
-        deadline = time.monotonic() + grace
+        deadline = time.monotonic() + (SHUTDOWN_GRACE if grace is None else grace)
         while self._tasks and (remaining := deadline - time.monotonic()) > 0:
             await asyncio.wait(set(self._tasks), timeout=remaining)
         if self._tasks:
@@ -246,7 +262,7 @@ class ChatWork:
                 article_id=article.id,
             )
             return
-        if self.over_quota(user_id, numbered.tokens + _DIGEST_OVERHEAD_TOKENS):
+        if self.over_quota(user_id, estimate(numbered.tokens)):
             article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to)
             await self._say(
                 chat_id,
@@ -256,7 +272,9 @@ class ChatWork:
             )
             return
         article = self.service.save_article(chat_scope(chat_id), text)
-        self.queue(chat_id, user_id, article.id, reply_to, fragments_up_to)
+        self.queue(
+            chat_id, user_id, article.id, reply_to, fragments_up_to, estimate(numbered.tokens)
+        )
 
     def _keep(
         self, chat_id: int, user_id: int, text: str, reply_to: int | None, up_to: int | None
@@ -277,10 +295,13 @@ class ChatWork:
         article_id: int,
         reply_to: int | None,
         fragments_up_to: int | None = None,
+        cost: int = 0,
     ) -> None:
-        """Write the job down, make the article current, and start it."""
+        """Write the job down, reserve its cost, make the article current, and start it."""
         job = self.state.create_job(chat_id, user_id, article_id, reply_to, fragments_up_to)
         self.state.set_current_article(chat_id, article_id)
+        self._reserved[user_id] += cost
+        self._costs[job.id] = (user_id, cost)
         self.launch(job)
 
     async def retry(self, chat_id: int, user_id: int, article_id: int, reply_to: int) -> None:
@@ -294,10 +315,10 @@ class ChatWork:
         except ArticleError as error:
             await self._say(chat_id, f"I can't digest that: {error}.", reply_to)
             return
-        if self.over_quota(user_id, numbered.tokens + _DIGEST_OVERHEAD_TOKENS):
+        if self.over_quota(user_id, estimate(numbered.tokens)):
             await self._say(chat_id, self.quota_message(), reply_to, article_id=article.id)
             return
-        self.queue(chat_id, user_id, article.id, reply_to)
+        self.queue(chat_id, user_id, article.id, reply_to, cost=estimate(numbered.tokens))
 
     def launch(self, job: Job) -> None:
         self._jobs[job.id] = (job, self.spawn(self._run_job(job)))
@@ -312,9 +333,8 @@ class ChatWork:
     def cancel(self, chat_id: int) -> StoredArticle | None:
         """Stop the chat's running digest (else its oldest queued one); its article, or None."""
         job_id = self._active.get(chat_id)
-        if job_id is None:
-            mine = self._jobs.items()
-            queued = [i for i, (j, t) in mine if j.chat_id == chat_id and not t.done()]
+        if job_id is None or job_id in self._cancelled:
+            queued = self._live_jobs(chat_id)
             job_id = min(queued, default=None)
         if job_id is None:
             return None
@@ -327,8 +347,19 @@ class ChatWork:
 
     def cancel_chat(self, chat_id: int) -> None:
         """Stop every digest of a chat (``/forget``)."""
-        while self.cancel(chat_id) is not None:
-            pass
+        for job_id in self._live_jobs(chat_id):
+            job, task = self._jobs[job_id]
+            self.state.finish_job(job.id, "cancelled")
+            self._cancelled.add(job.id)
+            task.cancel()
+
+    def _live_jobs(self, chat_id: int) -> list[int]:
+        """The chat's jobs still running or queued, not already being cancelled."""
+        return [
+            i
+            for i, (job, task) in self._jobs.items()
+            if job.chat_id == chat_id and not task.done() and i not in self._cancelled
+        ]
 
     async def _run_job(self, job: Job) -> None:
         status = StatusLine(self.bot, job.chat_id, job.reply_to)
@@ -344,6 +375,8 @@ class ChatWork:
         except asyncio.CancelledError:
             if job.id not in self._cancelled:
                 log.info("digest job %s stopped by shutdown; it resumes at next start", job.id)
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(status.show(PAUSED, force=True), timeout=2)
                 raise
             await status.close()  # /cancel itself says which digest stopped
         except Exception as error:
@@ -356,6 +389,8 @@ class ChatWork:
         finally:
             self._cancelled.discard(job.id)
             self._jobs.pop(job.id, None)
+            user_id, cost = self._costs.pop(job.id, (job.user_id, 0))
+            self._reserved[user_id] -= cost  # the service has recorded what it really cost
 
     async def _digest_job(self, job: Job, status: StatusLine) -> None:
         article = self.service.store.article(job.article_id, chat_scope(job.chat_id))
