@@ -37,3 +37,29 @@ def test_fragments_and_jobs_survive_a_restart(tmp_path: Path) -> None:
     again.finish_job(job.id, "done")
     assert again.pending_jobs() == []
     assert again.first_sight(100) and not again.first_sight(100)
+
+
+def test_the_edge_state_on_both_backends(store: Store) -> None:
+    """The same edge state on SQLite and PostgreSQL (store fixture: both)."""
+    state = TelegramState(store)
+    chat = -1001234567890  # a supergroup id: beyond 32 bits
+    assert state.first_sight(5) and not state.first_sight(5)
+    assert state.prune_updates(days=0) >= 0
+    state.add_fragment(chat, 8, 1, "first", forwarded=True, origin='{"type": "channel"}')
+    state.add_fragment(chat, 8, 1, "again")  # a redelivery is ignored
+    state.add_fragment(chat, 8, 2, "second")
+    assert state.replace_fragment(chat, 8, 2, "second, edited")
+    assert [f.text for f in state.fragments(chat, 8)] == ["first", "second, edited"]
+    article = store.save_article(f"chat:{chat}", "Some text.", "T")
+    job = state.create_job(chat, 8, article.id, reply_to=1, fragments_up_to=2)
+    assert state.fragments(chat, 8) == [] and [j.id for j in state.pending_jobs()] == [job.id]
+    state.link_messages(chat, [1, 2, 3], article.id)
+    state.link_messages(chat, [3], article.id)
+    assert state.article_of_message(chat, 3) == article.id
+    state.set_current_article(chat, article.id)
+    state.set_current_article(chat, article.id)
+    assert state.current_article(chat) == article.id
+    state.finish_job(job.id, "done")
+    assert state.pending_jobs() == [] and state.job_status(job.id) == "done"
+    state.forget_chat(chat)
+    assert state.current_article(chat) is None

@@ -60,6 +60,11 @@ UPDATE_RETENTION_DAYS = 3  # Telegram redelivers an update for at most 24 hours
 PRUNE_EVERY = 1000  # updates between two prunings, besides the one at start
 
 
+def _utc_now(moment: datetime | None = None) -> str:
+    """UTC as datetime('now') writes it ("YYYY-MM-DD HH:MM:SS"), computed here for both SQLs."""
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def chat_scope(chat_id: int) -> str:
     return f"chat:{chat_id}"
 
@@ -94,7 +99,8 @@ class TelegramState:
     def first_sight(self, update_id: int) -> bool:
         """True the first time an update ID is seen, False for a redelivery."""
         cursor = self.store.execute(
-            "INSERT OR IGNORE INTO tg_updates VALUES (?, datetime('now'))", (update_id,)
+            "INSERT INTO tg_updates VALUES (?, ?) ON CONFLICT (update_id) DO NOTHING",
+            (update_id, _utc_now()),
         )
         self._seen += 1
         if self._seen % PRUNE_EVERY == 0:  # a bot that runs for months never restarts to prune
@@ -103,8 +109,7 @@ class TelegramState:
 
     def prune_updates(self, days: int = UPDATE_RETENTION_DAYS) -> int:
         """Forget update ids older than Telegram could ever redeliver."""
-        # seen_at is written as datetime('now') writes it: "YYYY-MM-DD HH:MM:SS", in UTC.
-        cutoff = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%d %H:%M:%S")
+        cutoff = _utc_now(datetime.now(UTC) - timedelta(days=days))
         return self.store.execute("DELETE FROM tg_updates WHERE seen_at < ?", (cutoff,)).rowcount
 
     def forget_chat(self, chat_id: int) -> None:
@@ -131,7 +136,8 @@ class TelegramState:
     def link_messages(self, chat_id: int, message_ids: list[int], article_id: int) -> None:
         for message_id in message_ids:
             self.store.execute(
-                "INSERT OR REPLACE INTO tg_messages VALUES (?, ?, ?)",
+                "INSERT INTO tg_messages VALUES (?, ?, ?) ON CONFLICT (chat_id, message_id) "
+                "DO UPDATE SET article_id = excluded.article_id",
                 (chat_id, message_id, article_id),
             )
 
@@ -154,8 +160,8 @@ class TelegramState:
         origin: str | None = None,
     ) -> None:
         self.store.execute(
-            "INSERT OR IGNORE INTO tg_fragments "
-            "(chat_id, user_id, message_id, text, forwarded, origin) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tg_fragments (chat_id, user_id, message_id, text, forwarded, origin) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, message_id) DO NOTHING",
             (chat_id, user_id, message_id, text, int(forwarded), origin),
         )
 
