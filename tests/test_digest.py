@@ -377,3 +377,15 @@ def test_the_command_line_imports_no_model_client_before_it_needs_one() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("digestbot ")
+
+
+def test_titles_are_cut_at_a_word() -> None:
+    from bot.core.service import make_title
+
+    long = "Governor announces a record package of rural broadband grants for forty counties today"
+    assert (
+        make_title(long)
+        == "Governor announces a record package of rural broadband grants for forty…"
+    )
+    assert make_title("短" * 100).endswith("…") and len(make_title("短" * 100)) == 80
+    assert make_title("\n\n  Short title \nbody") == "Short title"

@@ -32,8 +32,14 @@ class ConfigError(RuntimeError):
 
 
 def make_title(text: str, limit: int = 80) -> str:
+    """The first line, cut at a word with "…" when long (CJK, with no spaces, at the limit)."""
     first = next((line.strip() for line in text.splitlines() if line.strip()), "untitled")
-    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
+    if len(first) <= limit:
+        return first
+    cut = first[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:-—") + "…"
 
 
 def build_llm(settings: Settings) -> LLM:
