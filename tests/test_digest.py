@@ -336,7 +336,7 @@ def test_critical_path_counts_chains_not_calls() -> None:
 async def test_long_article_takes_two_round_trips_by_the_servers_log(
     tmp_path: Path, llm_server: FakeOpenAIServer, article_text: str
 ) -> None:
-    llm_server.latency = 0.2
+    llm_server.latency = 0.5  # well above the time to send every chunk, even on a busy machine
     service = DigestService.from_settings(make_settings(tmp_path, llm_server))
     try:
         text = _long_article(article_text, 16)  # about 26k tokens
@@ -357,7 +357,7 @@ async def test_long_article_takes_two_round_trips_by_the_servers_log(
 async def test_waves_beyond_the_concurrency_are_counted_as_round_trips(
     tmp_path: Path, llm_server: FakeOpenAIServer, article_text: str
 ) -> None:
-    llm_server.latency = 0.1
+    llm_server.latency = 0.25
     settings = make_settings(tmp_path, llm_server, chunk_tokens=300, llm_concurrency=2)
     service = DigestService.from_settings(settings)
     try:

@@ -65,6 +65,10 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
+# What the embedded server is started with; LocalLLM declares the same to the planner.
+LOCAL_CONTEXT_TOKENS = 8192
+
+
 class LocalModelServer:
     """llama.cpp's OpenAI-compatible server as a child process, for one ``async with`` block.
 
@@ -85,7 +89,7 @@ class LocalModelServer:
         self,
         model_path: Path,
         *,
-        n_ctx: int = 8192,
+        n_ctx: int = LOCAL_CONTEXT_TOKENS,
         n_threads: int = 2,
         n_batch: int = 512,
         cache: bool = True,

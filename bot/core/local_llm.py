@@ -16,7 +16,7 @@ from pathlib import Path
 import openai
 
 from bot.core.gguf import DEFAULT_MODEL, LocalModelError, ensure_default_model
-from bot.core.llama_server import LocalModelServer, usable_cpus
+from bot.core.llama_server import LOCAL_CONTEXT_TOKENS, LocalModelServer, usable_cpus
 from bot.core.llm import LLM, ChatMessage, Completion, LLMError, LLMUnavailable, T, Usage
 from bot.core.openai_llm import OpenAICompatibleLLM
 from bot.core.servers import PROFILES
@@ -29,7 +29,9 @@ LOCAL_TIMEOUT_SECONDS = 900.0
 
 class LocalLLM(LLM):
     # llama.cpp's server compiles the schema into a grammar; a 1.5B model is small.
-    capabilities = replace(PROFILES["llamacpp"], small=True)
+    capabilities = replace(
+        PROFILES["llamacpp"], small=True, context_tokens=LOCAL_CONTEXT_TOKENS, output_tokens=2048
+    )
 
     def __init__(
         self,

@@ -140,8 +140,9 @@ class DigestService:
         """Raise ArticleError with a clear reason if the text cannot be digested."""
         return self.engine.prepare(text)
 
-    def save_article(self, scope: str, text: str) -> StoredArticle:
-        return self.store.save_article(scope, text, make_title(text))
+    def save_article(self, scope: str, text: str, title: str | None = None) -> StoredArticle:
+        """Store an article; its title is the page's or file's when known, else its first line."""
+        return self.store.save_article(scope, text, make_title(title or text))
 
     async def digest(
         self,

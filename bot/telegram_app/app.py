@@ -37,6 +37,20 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 
 
+# Files read as articles (bot.core.sources reads them); old Word, RTF and OpenDocument files
+# come too, so their sender hears how to convert them.
+_DOCUMENT_TYPES = ("text/plain", "text/markdown", "text/html", "application/xhtml+xml",
+                   "application/pdf", "application/vnd.openxmlformats-officedocument"
+                   ".wordprocessingml.document")  # fmt: skip
+_DOCUMENT_SUFFIXES = ("txt", "md", "markdown", "html", "htm", "xhtml", "pdf", "docx",
+                      "doc", "rtf", "odt")  # fmt: skip
+DOCUMENTS: filters.BaseFilter = filters.Document.MimeType(_DOCUMENT_TYPES[0])
+for _type in _DOCUMENT_TYPES[1:]:
+    DOCUMENTS = DOCUMENTS | filters.Document.MimeType(_type)
+for _suffix in _DOCUMENT_SUFFIXES:
+    DOCUMENTS = DOCUMENTS | filters.Document.FileExtension(_suffix)
+
+
 def file_base_url(base_url: str) -> str:
     """Telegram serves files beside the API: .../bot -> .../file/bot."""
     head, _, tail = base_url.rstrip("/").rpartition("/")
@@ -73,12 +87,15 @@ def build_application(settings: Settings, service: DigestService) -> Application
     application.add_handler(CommandHandler("new", handlers.new_command))
     application.add_handler(CommandHandler("articles", handlers.articles_command))
     application.add_handler(CommandHandler("export", handlers.export_command))
+    application.add_handler(CommandHandler("who", handlers.who_command))
+    application.add_handler(CommandHandler("pledges", handlers.pledges_command))
+    application.add_handler(CommandHandler("search", handlers.search_command))
+    application.add_handler(CommandHandler("language", handlers.language_command))
     application.add_handler(CommandHandler("usage", handlers.usage_command))
     application.add_handler(CommandHandler("cancel", handlers.cancel_command))
     application.add_handler(CommandHandler("forget", handlers.forget_command))
     application.add_handler(CallbackQueryHandler(handlers.on_button))
-    text_files = filters.Document.MimeType("text/plain") | filters.Document.FileExtension("md")
-    application.add_handler(MessageHandler(text_files, handlers.on_text_file))
+    application.add_handler(MessageHandler(DOCUMENTS, handlers.on_document))
     application.add_handler(
         MessageHandler((filters.TEXT | filters.CAPTION) & ~filters.COMMAND, handlers.on_text)
     )

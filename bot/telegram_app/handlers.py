@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 import time
+from collections.abc import Sized
 from dataclasses import dataclass, field
 
 from telegram import (
@@ -19,6 +21,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.core.service import DigestService
+from bot.core.sources import find_link
 from bot.telegram_app import render
 from bot.telegram_app.access import AccessPolicy
 from bot.telegram_app.paste import PasteCollector, looks_like_article, origin_of
@@ -30,11 +33,17 @@ log = logging.getLogger(__name__)
 HELP = (
     "I read long news articles for you.\n\n"
     "• Paste an article (or forward a post). Long pastes split by Telegram are joined.\n"
+    "• Or send a link to it, or the file: PDF, Word (.docx), .html, .txt or .md.\n"
     "• I reply with a summary, the officials named and their commitments, each backed by "
     "a quote from the article.\n"
     "• Then ask me anything about it. Reply to an older digest to ask about that article.\n\n"
+    "Across this chat's articles:\n"
+    "/who <name> – the articles naming someone, with their titles and pledges\n"
+    "/pledges <name> – what a person, body or city committed to, newest first\n"
+    "/search <words> – find articles · /export register – the register as CSV and JSON\n\n"
     "/articles – recent articles · /export – download the digest · /new – start over\n"
-    "/usage – tokens used today · /cancel – stop a running digest\n"
+    "/language <name> – the language I write in · /usage – tokens used today\n"
+    "/cancel – stop a running digest\n"
     "/forget – delete this chat's articles, digests and questions"
 )
 DESCRIPTION = (
@@ -47,7 +56,11 @@ COMMANDS = [
     ("help", "How to use it"),
     ("digest", "Digest the text you reply to"),
     ("articles", "Recent articles in this chat"),
-    ("export", "Download the current digest"),
+    ("who", "Articles naming a person"),
+    ("pledges", "Commitments of a person or body"),
+    ("search", "Find articles by their words"),
+    ("export", "Download the digest (or: /export register)"),
+    ("language", "The language digests are written in"),
     ("usage", "Tokens used today"),
     ("new", "Forget the current article"),
     ("cancel", "Stop a running digest"),
@@ -146,6 +159,10 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = clean_text(_strip_mention(message.text or message.caption or "", context.bot.username))
     if not text:
         return
+    if not pending and (link := find_link(text)) is not None:
+        # A message that is only a link: the page's article, digested like a paste.
+        await d.work.start_link(chat_id, user.id, link, reply_to=message.message_id)
+        return
     reply = message.reply_to_message
     about = d.state.article_of_message(chat_id, reply.message_id) if reply else None
     origin = origin_of(message.forward_origin) if message.forward_origin else None
@@ -238,9 +255,12 @@ async def articles_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 
 async def export_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Send the current digest as Markdown and JSON files."""
+    """Send the current digest as Markdown and JSON files (``/export register``: the register)."""
     message = update.effective_message
     if message is None:
+        return
+    if context.args and context.args[0].lower() == "register":
+        await _export_register(context, message)
         return
     article_id = deps(context).state.current_article(message.chat_id)
     if article_id is None:
@@ -293,35 +313,189 @@ async def forget_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     )
 
 
-MAX_FILE_BYTES = 2_000_000
+TELEGRAM_DOWNLOAD_BYTES = 20_000_000  # the most the Bot API lets a bot download (getFile)
 
 
-async def on_text_file(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Digest an article sent as a .txt or .md file."""
+def file_limit(d: Deps) -> int:
+    return min(d.service.settings.fetch_max_bytes, TELEGRAM_DOWNLOAD_BYTES)
+
+
+async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Digest an article sent as a file: PDF, Word .docx, .html, .txt or .md."""
     message, user = update.effective_message, update.effective_user
     document = message.document if message else None
     if message is None or user is None or document is None:
         return
     if not _addressed(message, context.bot.username, context.bot.id):
         return
-    if (document.file_size or 0) > MAX_FILE_BYTES:
-        await message.reply_text("That file is too large for me; send at most 2 MB of text.")
+    d = deps(context)
+    limit = file_limit(d)
+    if (document.file_size or 0) > limit:  # refused before a byte is downloaded
+        await message.reply_text(
+            f"That file is too large for me: I read files of up to {limit / 1_000_000:g} MB. "
+            "Send a smaller file, a link, or the text."
+        )
         return
-    data = await (await document.get_file()).download_as_bytearray()
-    text = bytes(data).decode("utf-8", errors="replace")
-    await deps(context).work.start_digest(
-        message.chat_id, user.id, text, reply_to=message.message_id
-    )
+    await d.work.start_document(message.chat_id, user.id, document, reply_to=message.message_id)
 
 
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Explain that only text can be read."""
+    """Explain what can be read."""
     message = update.effective_message
     if message is not None and _addressed(message, context.bot.username, context.bot.id):
         await message.reply_text(
             "I can only read text. Paste the article's text, forward a post that has it, "
-            "or send it as a .txt file."
+            "send a link to it, or send it as a PDF, Word (.docx), .html or .txt file."
         )
+
+
+# --- the register: who said and pledged what across the chat's articles -------------------
+
+
+def _words(context: ContextTypes.DEFAULT_TYPE) -> str:
+    return clean_text(" ".join(context.args or [])).strip()
+
+
+async def who_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The chat's articles that name a person, with the title each gives and their pledges."""
+    message = update.effective_message
+    if message is None:
+        return
+    name = _words(context)
+    if not name:
+        await message.reply_text("Send /who and a name, e.g. /who Xu Xiaoxiong.")
+        return
+    mentions = deps(context).service.who(name, [chat_scope(message.chat_id)])
+    if not mentions:
+        await message.reply_text(f"No one called “{name}” in this chat's digested articles.")
+        return
+    heading = f"“{render.shorten(name, 60)}” in {_count(mentions, 'article')}"
+    await _send_pages(context, message, render.pack_entries(heading, render.who_entries(mentions)))
+
+
+async def pledges_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Commitments of a person, body or city in the chat's articles, newest first."""
+    message = update.effective_message
+    if message is None:
+        return
+    actor = _words(context)
+    if not actor:
+        await message.reply_text(
+            "Send /pledges and who made them, e.g. /pledges Xu Xiaoxiong or /pledges Zhaoqing."
+        )
+        return
+    pledges = deps(context).service.pledges(actor, [chat_scope(message.chat_id)])
+    if not pledges:
+        await message.reply_text(f"No commitments by “{actor}” in this chat's digested articles.")
+        return
+    heading = f"Commitments by “{render.shorten(actor, 60)}” ({len(pledges)}), newest first"
+    await _send_pages(
+        context, message, render.pack_entries(heading, render.pledge_entries(pledges))
+    )
+
+
+async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The chat's articles that have every word, best match first."""
+    message = update.effective_message
+    if message is None:
+        return
+    words = _words(context)
+    if not words:
+        await message.reply_text("Send /search and some words, e.g. /search die-casting summit.")
+        return
+    found = deps(context).service.search(words, [chat_scope(message.chat_id)])
+    if not found:
+        await message.reply_text(f"No article in this chat has “{words}”.")
+        return
+    heading = f"{_count(found, 'article').capitalize()} with “{render.shorten(words, 60)}”"
+    await _send_pages(context, message, render.pack_entries(heading, render.found_entries(found)))
+
+
+def _count(items: Sized, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def open_keyboard(articles: list[tuple[int, str]]) -> InlineKeyboardMarkup | None:
+    """One button per article, which shows its digest again."""
+    if not articles:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(f"Open: {render.shorten(title, 40)}", callback_data=f"v:{i}")]
+            for i, title in articles
+        ]
+    )
+
+
+async def _send_pages(
+    context: ContextTypes.DEFAULT_TYPE, message: Message, pages: list[render.Page]
+) -> None:
+    for index, page in enumerate(pages):
+        await context.bot.send_message(
+            message.chat_id,
+            page.html,
+            parse_mode=ParseMode.HTML,
+            reply_markup=open_keyboard(page.articles),
+            reply_to_message_id=message.message_id if index == 0 else None,
+            allow_sending_without_reply=True,
+        )
+
+
+async def _export_register(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
+    """The chat's register as a CSV and a JSON document."""
+    d = deps(context)
+    scopes = [chat_scope(message.chat_id)]
+    data = {kind: d.service.export_register(scopes, kind) for kind in ("csv", "json")}
+    if not json_rows(data["json"]):
+        await message.reply_text("The register is empty: digest an article first.")
+        return
+    for kind, body in data.items():
+        await context.bot.send_document(
+            message.chat_id,
+            InputFile(body.encode("utf-8"), filename=f"register.{kind}"),
+            caption=f"The register of this chat ({kind.upper()}): officials and commitments",
+        )
+
+
+def json_rows(body: str) -> bool:
+    return body.strip() not in ("", "[]")
+
+
+# --- the chat's language --------------------------------------------------------------------
+
+# A language's name: letters in up to four words, with hyphens, apostrophes or parentheses
+# ("Chinese (Simplified)"). It goes into the prompts, so nothing else is taken.
+_LANGUAGE = re.compile(r"[^\W\d_]+(?:[-' ][^\W\d_]+){0,3}(?: \([^\W\d_]+(?: [^\W\d_]+)?\))?")
+
+
+async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Set (or show) the language of the chat's digests and answers."""
+    message = update.effective_message
+    if message is None:
+        return
+    d = deps(context)
+    default = d.service.language
+    wanted = " ".join(_words(context).split())
+    if not wanted:
+        current = d.state.language(message.chat_id)
+        note = "" if current else " (the default)"
+        await message.reply_text(
+            f"I write digests and answers in this chat in {current or default}{note}. "
+            "Change it with /language and a name, e.g. /language French."
+        )
+        return
+    if len(wanted) > 40 or not _LANGUAGE.fullmatch(wanted):
+        await message.reply_text(
+            "Send /language and the name of a language, e.g. /language French."
+        )
+        return
+    name = " ".join(w[:1].upper() + w[1:] for w in wanted.split(" "))
+    reset = name.lower() in ("default", "reset") or name.lower() == default.lower()
+    d.state.set_language(message.chat_id, None if reset else name)
+    await message.reply_text(
+        f"From now on I write digests and answers in this chat in {default if reset else name}. "
+        "Digests made before stay as they are; reply /digest to one to have it rewritten."
+    )
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -343,6 +517,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reply_to = query.message.message_id
         await d.work.retry(chat_id, query.from_user.id, article.id, reply_to=reply_to)
         return
+    if action == "v":  # a register listing's button: the article's digest again
+        reply_to = query.message.message_id
+        await d.work.open_article(chat_id, query.from_user.id, article.id, reply_to=reply_to)
+        return
     if action in ("m", "j"):
         await _export(context, chat_id, article.id, ("md",) if action == "m" else ("json",))
         return
@@ -354,7 +532,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             parse_mode=ParseMode.HTML,
         )
         return
-    digest = d.service.cached_digest(article)
+    digest = d.work.service_for(chat_id).cached_digest(article)
     if digest is None:
         await context.bot.send_message(chat_id, "This article has not been digested yet.")
         return
@@ -372,7 +550,7 @@ async def _export(
 ) -> None:
     d = deps(context)
     article = d.service.store.article(article_id, chat_scope(chat_id))
-    digest = d.service.cached_digest(article) if article else None
+    digest = d.work.service_for(chat_id).cached_digest(article) if article else None
     if article is None or digest is None:
         await context.bot.send_message(chat_id, "That article has no digest to export yet.")
         return

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from html import escape
 
 from bot.core.grounding import normalize
+from bot.core.register import Found, Mention, Pledge
 from bot.core.schemas import Answer, Commitment, Digest, Official
 
 MESSAGE_LIMIT = 4096
@@ -206,3 +207,93 @@ def digest_markdown(digest: Digest, title: str) -> str:
 
 def digest_json(digest: Digest) -> str:
     return json.dumps(digest.model_dump(), ensure_ascii=False, indent=2) + "\n"
+
+
+# --- the register: /who, /pledges, /search ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One result of a register command: its paragraphs and the article it comes from."""
+
+    paragraphs: list[Paragraph]
+    article_id: int
+    article_title: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """One message of a register listing and the articles it names (for its buttons)."""
+
+    html: str
+    articles: list[tuple[int, str]]
+
+
+def _source_line(title: str, date: str) -> Paragraph:
+    return Paragraph(f"{shorten(title, 90)} · {date}", lead="📰 ", style="italic", gap=False)
+
+
+def who_entries(mentions: list[Mention], pledge_limit: int = 3) -> list[Entry]:
+    entries = []
+    for m in mentions:
+        role = ", ".join(x for x in (m.title, m.organization) if x) or "title not stated"
+        paragraphs = [
+            Paragraph(f" — {role}", lead=f"• {m.name}"),
+            _source_line(m.article_title, m.date),
+        ]
+        for pledge in m.pledges[:pledge_limit]:
+            paragraphs.append(Paragraph(strip_markers(pledge), lead="  pledged: ", gap=False))
+        if len(m.pledges) > pledge_limit:
+            more = f"…and {len(m.pledges) - pledge_limit} more pledges (/pledges {m.name})"
+            paragraphs.append(Paragraph(more, style="italic", gap=False))
+        entries.append(Entry(paragraphs, m.article_id, m.article_title))
+    return entries
+
+
+def pledge_entries(pledges: list[Pledge]) -> list[Entry]:
+    entries = []
+    for p in pledges:
+        when = f" (by {p.deadline})" if p.deadline else ""
+        paragraphs = [
+            Paragraph(f": {strip_markers(p.commitment)}{when}", lead=f"• {p.actor}"),
+            Paragraph(p.quote, style="quote", gap=False),
+            _source_line(p.article_title, p.date),
+        ]
+        entries.append(Entry(paragraphs, p.article_id, p.article_title))
+    return entries
+
+
+def found_entries(found: list[Found]) -> list[Entry]:
+    return [
+        Entry(
+            [
+                Paragraph(f" · {f.date}", lead=f"• {shorten(f.title, 120)}"),
+                Paragraph(" ".join(f.snippet.split()), style="italic", gap=False),
+            ],
+            f.article_id,
+            f.title,
+        )
+        for f in found
+    ]
+
+
+def pack_entries(heading: str, entries: list[Entry], limit: int = MESSAGE_LIMIT) -> list[Page]:
+    """A heading and the entries as messages under ``limit``; an entry is never split between
+    two messages unless it alone is too long, and each message names its entries' articles."""
+    pages: list[Page] = []
+    current = pack([Paragraph("", lead=heading)], limit)[0]
+    articles: list[tuple[int, str]] = []
+    for entry in entries:
+        parts = pack(entry.paragraphs, limit)
+        first = f"{current}\n\n{parts[0]}"
+        if len(parts) == 1 and len(first) <= limit:
+            current = first
+        else:
+            pages.append(Page(current, articles))
+            for part in parts[:-1]:  # an entry longer than a message: its own messages
+                pages.append(Page(part, []))
+            current, articles = parts[-1], []
+        if entry.article_id not in [a for a, _ in articles]:
+            articles.append((entry.article_id, entry.article_title))
+    pages.append(Page(current, articles))
+    return pages

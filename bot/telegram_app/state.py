@@ -55,6 +55,14 @@ TELEGRAM_MIGRATIONS: tuple[Migration | str, ...] = (
     ALTER TABLE tg_fragments ADD COLUMN origin TEXT;
     CREATE INDEX tg_updates_by_age ON tg_updates (seen_at);
     """,
+    # chat_languages: the language a chat's digests and answers are written in (/language).
+    # Its own table, so /forget keeps the choice and tg_chats' inserts stay as they are.
+    """
+    CREATE TABLE tg_chat_languages (
+        chat_id INTEGER PRIMARY KEY,
+        language TEXT NOT NULL
+    );
+    """,
 )
 UPDATE_RETENTION_DAYS = 3  # Telegram redelivers an update for at most 24 hours
 PRUNE_EVERY = 1000  # updates between two prunings, besides the one at start
@@ -117,6 +125,26 @@ class TelegramState:
         with self.store.transaction():
             self.store.execute("DELETE FROM tg_fragments WHERE chat_id = ?", (chat_id,))
             self.store.execute("DELETE FROM tg_chats WHERE chat_id = ?", (chat_id,))
+
+    # --- the chat's language -------------------------------------------------------------
+
+    def language(self, chat_id: int) -> str | None:
+        """The language the chat chose with /language, or None for the bot's default."""
+        row = self.store.execute(
+            "SELECT language FROM tg_chat_languages WHERE chat_id = ?", (chat_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def set_language(self, chat_id: int, language: str | None) -> None:
+        """Keep the chat's language; None goes back to the default."""
+        if language is None:
+            self.store.execute("DELETE FROM tg_chat_languages WHERE chat_id = ?", (chat_id,))
+            return
+        self.store.execute(
+            "INSERT INTO tg_chat_languages (chat_id, language) VALUES (?, ?) "
+            "ON CONFLICT (chat_id) DO UPDATE SET language = excluded.language",
+            (chat_id, language),
+        )
 
     # --- current article and message links -----------------------------------------------
 

@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Bot, Document, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
@@ -26,6 +26,8 @@ from bot.core.digest import ArticleError, Progress
 from bot.core.llm import LLMError
 from bot.core.schemas import Digest
 from bot.core.service import DigestService
+from bot.core.settings import Settings
+from bot.core.sources import Source, SourceError, fetch_link, read_document
 from bot.core.store import StoredArticle
 from bot.telegram_app import render
 from bot.telegram_app.paste import join_fragments, looks_like_article
@@ -176,6 +178,13 @@ class ChatWork:
         # until the real usage is recorded: two pastes at once cannot both slip under it.
         self._reserved: defaultdict[int, int] = defaultdict(int)
         self._costs: dict[int, tuple[int, int]] = {}  # job id -> user, reserved tokens
+        # A status line already in the chat ("Fetching the page…") that a job takes over.
+        self._handoff: dict[int, Message] = {}
+
+    def service_for(self, chat_id: int) -> DigestService:
+        """The service writing in the chat's language (``/language``), else the default."""
+        language = self.state.language(chat_id)
+        return self.service.in_language(language) if language else self.service
 
     @property
     def quota(self) -> int:
@@ -242,18 +251,26 @@ class ChatWork:
         *,
         reply_to: int | None,
         fragments_up_to: int | None = None,
+        title: str | None = None,
+        status: StatusLine | None = None,
     ) -> None:
-        """Check, store and queue an article; the digest itself runs as a task."""
+        """Check, store and queue an article; the digest itself runs as a task.
+
+        ``title`` is the page's or file's own; ``status`` a status line already shown (a
+        link being fetched), which the digest takes over or which goes if it cannot start.
+        """
         try:
             # Numbering a long article is CPU work: off the event loop, other chats go on.
             numbered = await asyncio.to_thread(self.service.check_article, text)
         except ArticleError as error:
+            if status is not None:
+                await status.close()
             if not text.strip():
                 if fragments_up_to is not None:
                     self.state.drop_fragments(chat_id, user_id, fragments_up_to)
                 await self._say(chat_id, f"I can't digest that: {error}.", reply_to)
                 return
-            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to)
+            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to, title)
             await self._say(
                 chat_id,
                 f"I can't digest that: {error}. The text is saved; reply /digest to it or "
@@ -263,7 +280,9 @@ class ChatWork:
             )
             return
         if self.over_quota(user_id, estimate(numbered.tokens)):
-            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to)
+            if status is not None:
+                await status.close()
+            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to, title)
             await self._say(
                 chat_id,
                 f"{self.quota_message()} Your article is saved: press Retry after the reset.",
@@ -271,16 +290,23 @@ class ChatWork:
                 article_id=article.id,
             )
             return
-        article = self.service.save_article(chat_scope(chat_id), text)
+        article = self.service.save_article(chat_scope(chat_id), text, title)
         self.queue(
-            chat_id, user_id, article.id, reply_to, fragments_up_to, estimate(numbered.tokens)
-        )
+            chat_id, user_id, article.id, reply_to, fragments_up_to, estimate(numbered.tokens),
+            status=status.message if status is not None else None,
+        )  # fmt: skip
 
     def _keep(
-        self, chat_id: int, user_id: int, text: str, reply_to: int | None, up_to: int | None
+        self,
+        chat_id: int,
+        user_id: int,
+        text: str,
+        reply_to: int | None,
+        up_to: int | None,
+        title: str | None = None,
     ) -> StoredArticle:
         """Save a text that cannot be digested now, so it can be later."""
-        article = self.service.save_article(chat_scope(chat_id), text)
+        article = self.service.save_article(chat_scope(chat_id), text, title)
         if up_to is not None:
             self.state.consume_fragments(chat_id, user_id, up_to, article.id)
         if reply_to is not None:
@@ -296,12 +322,15 @@ class ChatWork:
         reply_to: int | None,
         fragments_up_to: int | None = None,
         cost: int = 0,
+        status: Message | None = None,
     ) -> None:
         """Write the job down, reserve its cost, make the article current, and start it."""
         job = self.state.create_job(chat_id, user_id, article_id, reply_to, fragments_up_to)
         self.state.set_current_article(chat_id, article_id)
         self._reserved[user_id] += cost
         self._costs[job.id] = (user_id, cost)
+        if status is not None:
+            self._handoff[job.id] = status
         self.launch(job)
 
     async def retry(self, chat_id: int, user_id: int, article_id: int, reply_to: int) -> None:
@@ -363,9 +392,11 @@ class ChatWork:
 
     async def _run_job(self, job: Job) -> None:
         status = StatusLine(self.bot, job.chat_id, job.reply_to)
+        status.message = self._handoff.pop(job.id, None)
         try:
             async with self._locks[job.chat_id]:
                 if self.state.job_status(job.id) != "pending":
+                    await status.close()  # a handed-over "Fetching the page…" line
                     return  # cancelled while it waited
                 self._active[job.chat_id] = job.id
                 try:
@@ -388,6 +419,7 @@ class ChatWork:
             await self._tell_failure(job, status, error)
         finally:
             self._cancelled.discard(job.id)
+            self._handoff.pop(job.id, None)
             self._jobs.pop(job.id, None)
             user_id, cost = self._costs.pop(job.id, (job.user_id, 0))
             self._reserved[user_id] -= cost  # the service has recorded what it really cost
@@ -397,10 +429,14 @@ class ChatWork:
         if article is None:  # forgotten meanwhile
             self.state.finish_job(job.id, "failed")
             return
-        digest = self.service.cached_digest(article)
+        service = self.service_for(job.chat_id)
+        digest = service.cached_digest(article)
         if digest is None:
             await self._typing(job.chat_id)
-            await status.open("Reading the article…")
+            if status.message is None:
+                await status.open("Reading the article…")
+            else:  # the line that said "Fetching the page…"
+                await status.show("Reading the article…", force=True)
             if status.message is not None:
                 self.state.link_messages(job.chat_id, [status.message.message_id], article.id)
 
@@ -413,7 +449,7 @@ class ChatWork:
                         f"Reading part {min(step.done + 1, step.total)} of {step.total}…"
                     )
 
-            digest = await self.service.digest(
+            digest = await service.digest(
                 article, user_key=user_key(job.user_id), on_progress=progress
             )
         sent = await send_html(
@@ -450,6 +486,105 @@ class ChatWork:
                 await status.close()
         await self._say(job.chat_id, text, job.reply_to, article_id=job.article_id)
 
+    # --- links and files: read into text, then digested like a paste ----------------------
+
+    async def start_link(self, chat_id: int, user_id: int, url: str, *, reply_to: int) -> None:
+        """Fetch a link in the background, then digest its article."""
+        self.spawn(self._from_link(chat_id, user_id, url, reply_to))
+
+    async def _from_link(self, chat_id: int, user_id: int, url: str, reply_to: int) -> None:
+        status = StatusLine(self.bot, chat_id, reply_to)
+        await self._typing(chat_id)
+        await status.open("Fetching the page…")
+        source = await self._read(chat_id, reply_to, status, fetch_link(url, self.settings))
+        if source is not None:
+            await self.start_digest(
+                chat_id, user_id, source.text, reply_to=reply_to, title=source.title, status=status
+            )
+
+    async def start_document(
+        self, chat_id: int, user_id: int, document: Document, *, reply_to: int
+    ) -> None:
+        """Download and read a file in the background, then digest its article."""
+        self.spawn(self._from_document(chat_id, user_id, document, reply_to))
+
+    async def _from_document(
+        self, chat_id: int, user_id: int, document: Document, reply_to: int
+    ) -> None:
+        status = StatusLine(self.bot, chat_id, reply_to)
+        await self._typing(chat_id)
+        await status.open("Opening the file…")
+        try:
+            data = bytes(await (await document.get_file()).download_as_bytearray())
+        except TelegramError as error:
+            log.warning("could not download a file in chat %s: %s", chat_id, error)
+            await self._replace(status, "Telegram would not give me that file; send it again.",
+                                chat_id, reply_to)  # fmt: skip
+            return
+        reading = read_document(
+            data, filename=document.file_name, content_type=document.mime_type,
+            settings=self.settings,
+        )  # fmt: skip
+        source = await self._read(chat_id, reply_to, status, reading)
+        if source is not None:
+            await self.start_digest(
+                chat_id, user_id, source.text, reply_to=reply_to, title=source.title, status=status
+            )
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.settings
+
+    async def _read(
+        self,
+        chat_id: int,
+        reply_to: int,
+        status: StatusLine,
+        reading: Coroutine[Any, Any, Source],
+    ) -> Source | None:
+        """The source, or None after one line in place of the status line saying why not."""
+        try:
+            return await reading
+        except SourceError as error:
+            log.info("source refused in chat %s: %s", chat_id, error)
+            text = error.user_message
+        except Exception:
+            log.error("reading a link or file in chat %s failed", chat_id, exc_info=True)
+            text = "Something went wrong on my side while reading that. Please try again."
+        await self._replace(status, text, chat_id, reply_to)
+        return None
+
+    async def _replace(self, status: StatusLine, text: str, chat_id: int, reply_to: int) -> None:
+        """Turn the status line into ``text`` (or send it, if the line is gone)."""
+        if status.message is not None:
+            try:
+                await status.message.edit_text(text)
+                return
+            except TelegramError as error:
+                log.info("could not edit the status line: %s", error)
+                await status.close()
+        await self._say(chat_id, text, reply_to)
+
+    async def open_article(
+        self, chat_id: int, user_id: int, article_id: int, *, reply_to: int
+    ) -> None:
+        """Show an article's digest again (a register button); digest it if it has none yet."""
+        article = self.service.store.article(article_id, chat_scope(chat_id))
+        if article is None:
+            await self._say(chat_id, "That article is no longer available.", reply_to)
+            return
+        digest = self.service_for(chat_id).cached_digest(article)
+        if digest is None:  # e.g. digested before the chat changed its language
+            await self.retry(chat_id, user_id, article.id, reply_to=reply_to)
+            return
+        sent = await send_html(
+            self.bot, chat_id,
+            render.digest_paragraphs(digest, title=render.display_title(article.text)),
+            reply_to=reply_to, keyboard=digest_keyboard(article.id, digest),
+        )  # fmt: skip
+        self.state.link_messages(chat_id, sent, article.id)
+        self.state.set_current_article(chat_id, article.id)
+
     # --- questions -----------------------------------------------------------------------------
 
     async def ask(
@@ -479,7 +614,9 @@ class ChatWork:
                 return
             await self._typing(chat_id)
             try:
-                answer = await self.service.ask(article, question, user_key=user_key(user_id))
+                answer = await self.service_for(chat_id).ask(
+                    article, question, user_key=user_key(user_id)
+                )
                 sent = await send_html(
                     self.bot, chat_id, render.answer_paragraphs(answer), reply_to=reply_to
                 )
