@@ -17,7 +17,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from bot.core.chunking import CountTokens
-from bot.core.llm import LLMError, SchemaRejected, StructuredOutputError
+from bot.core.llm import LLMError, LLMUnavailable, SchemaRejected, StructuredOutputError
 from bot.core.openai_llm import OpenAICompatibleLLM
 from bot.core.schemas import Digest
 from bot.core.servers import PROFILES, capabilities_for
@@ -204,3 +204,39 @@ async def test_what_the_user_sees_when_the_model_answers_badly_twice(
     assert line == "The model could not read this article (it returned an unusable answer twice)."
     assert info.value.usage is not None and info.value.usage.calls == 2
     assert isinstance(info.value, LLMError)
+
+
+async def test_a_failed_chunk_cancels_its_siblings(
+    tmp_path: Path, model: ScriptedModel, count_tokens: CountTokens, article_text: str
+) -> None:
+    """One part fails: the parts still being read are cancelled, not left running unpaid."""
+    import asyncio
+    import threading
+
+    release = threading.Event()
+
+    def responder(body: dict[str, Any]) -> str:
+        if "Report on sentences [1] " in body["messages"][-1]["content"]:
+            raise RuntimeError("the first part breaks the server")  # a 500
+        release.wait(30)  # the other parts hang until the test lets them go
+        return model(body)
+
+    with FakeOpenAIServer(responder, count_tokens=count_tokens, profile="openai") as server:
+        service = DigestService.from_settings(
+            make_settings(tmp_path, server, server="openai", chunk_tokens=500)
+        )
+        try:
+            with pytest.raises(LLMUnavailable):
+                # Siblings left running would hold the digest until they answer (30 s).
+                await asyncio.wait_for(service.digest(service.save_article("t", article_text)), 8)
+            siblings = [r for r in server.requests if r.error is None]
+            assert siblings  # there were other parts in flight
+            release.set()  # answer them now: a part still waiting would take its answer
+            for _ in range(100):
+                if all(r.finished_at for r in siblings):
+                    break
+                await asyncio.sleep(0.05)
+            assert all(r.client_gone for r in siblings), "a sibling part was left running"
+        finally:
+            release.set()
+            await service.aclose()

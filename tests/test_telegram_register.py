@@ -34,6 +34,11 @@ tg = base.tg  # the same fixture
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 ALICE, BOB = USER, USER + 1  # each user's private chat has the user's id
 MENTION = "@digest_test_bot "
+FILLER = (
+    "The announcement was made before an audience of residents, business owners and "
+    "journalists. Officials answered questions for almost an hour after the speeches. "
+    "A recording of the meeting is to be published on the town's website later this week."
+)
 
 
 def lakeside_bridges() -> str:
@@ -47,7 +52,7 @@ def lakeside_bridges() -> str:
     return (
         "Lakeside renews its bridges\n\n"
         "Lakeside council member Anna Berg presented the plan on Monday. "
-        f"{body} The council approved the budget. Residents welcomed the news."
+        f"{body} The council approved the budget. Residents welcomed the news. {FILLER}"
     )
 
 
@@ -61,7 +66,7 @@ def riverton_library() -> str:
     return (
         "Riverton opens a new library\n\n"
         "Riverton Mayor Omar Haddad opened the central library on Friday. "
-        f"{body} Readers queued from early morning. The building cost 12 million."
+        f"{body} Readers queued from early morning. The building cost 12 million. {FILLER}"
     )
 
 
@@ -74,7 +79,7 @@ def lakeside_trees() -> str:
     return (
         "Lakeside plants a greener town\n\n"
         "Lakeside Mayor Anna Berg announced the tree plan at the town hall. "
-        f"{body} Volunteers signed up in large numbers. Schools will join in."
+        f"{body} Volunteers signed up in large numbers. Schools will join in. {FILLER}"
     )
 
 

@@ -35,6 +35,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import select
+import socket
 import threading
 import time
 import uuid
@@ -79,6 +81,7 @@ class RecordedRequest:
     status: int | None = None
     fault: str | None = None  # the fail_next kind consumed by this request, if any
     error: str | None = None  # text of an exception raised by the responder
+    client_gone: bool = False  # the client had hung up (cancelled) before the answer was sent
 
 
 def _text(content: Any) -> str:
@@ -214,6 +217,7 @@ class FakeOpenAIServer:
             rec.error = f"{type(exc).__name__}: {exc}"
             status, payload, extra = 500, _error(rec.error, "server_error"), {}
         rec.status, rec.finished_at = status, time.monotonic()
+        rec.client_gone = _peer_closed(h.connection)
         with self._lock:
             self._in_flight -= 1
         h.send(status, payload, extra)  # only after the bookkeeping: clients never see it stale
@@ -401,6 +405,15 @@ class FakeOpenAIServer:
             "usage": usage,
         }
         return out
+
+
+def _peer_closed(connection: socket.socket) -> bool:
+    """True if the client closed its end: readable, with nothing left to read."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def _enforced_schema(profile: Profile, fmt: Any) -> dict[str, Any] | None:
