@@ -223,6 +223,23 @@ async def test_the_button_under_a_listing_opens_the_article(
         assert button_data(found) == [data]
 
 
+async def test_pledges_are_newest_first_with_a_button_per_article(
+    bot_settings: Settings, tg: FakeTelegramServer
+) -> None:
+    async with running(bot_settings):
+        await digest(tg, ALICE, ALICE, lakeside_bridges())
+        await digest(tg, ALICE, ALICE, lakeside_trees())  # later: her pledges there come first
+        (listing,) = await command(tg, ALICE, ALICE, "/pledges Anna Berg")
+        assert listing.text.index("plant trees") < listing.text.index("old stone bridge")
+        buttons = listing.reply_markup["inline_keyboard"]
+        assert [row[0]["text"] for row in buttons] == [
+            "Open: Lakeside plants a greener town",
+            "Open: Lakeside renews its bridges",
+        ]
+        who = shown(await command(tg, ALICE, ALICE, "/who Anna Berg"))
+        assert "2 articles" in who and "— Lakeside Mayor" in who and "— council member" in who
+
+
 async def test_export_register_sends_csv_and_json_equal_to_the_register(
     bot_settings: Settings, tg: FakeTelegramServer, article_text: str
 ) -> None:
