@@ -7,6 +7,7 @@ composition root, and handed down; nothing is global.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 
 import openai
@@ -209,7 +210,8 @@ class DigestService:
         return self.engine.cached(article.text)
 
     async def ask(self, article: StoredArticle, question: str, *, user_key: str = "cli") -> Answer:
-        numbered = self.check_article(article.text)
+        # Numbering a long article is CPU work: off the event loop, so other chats go on.
+        numbered = await asyncio.to_thread(self.check_article, article.text)
         digest = self.engine.cached(article.text)
         history = self.store.exchanges(article.id)
         try:
