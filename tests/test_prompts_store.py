@@ -9,7 +9,7 @@ import pytest
 
 from bot.core.prompts import PromptError, PromptLibrary, default_prompts_dir
 from bot.core.schemas import Answer
-from bot.core.store import Store
+from bot.core.store import CORE_MIGRATIONS, Store
 
 
 def test_shipped_prompts_load() -> None:
@@ -55,7 +55,7 @@ def test_store_migrates_once_and_survives_reopen(tmp_path: Path) -> None:
     store.record_usage("u", "answer", 1, 10, 5)
     store.close()
     again = Store.open(path)
-    assert again.schema_version() == 1
+    assert again.schema_version() == len(CORE_MIGRATIONS)
     assert again.article(article.id, "chat:1") == article
     assert again.article(article.id, "chat:2") is None  # another chat never sees it
     assert again.exchanges(article.id)[0].answer.answer == "A."

@@ -14,7 +14,7 @@ from bot.core.database import Migration, postgres_sql
 from bot.core.register import Register
 from bot.core.schemas import Answer, Digest
 from bot.core.service import DigestService
-from bot.core.store import Store
+from bot.core.store import CORE_MIGRATIONS, Store
 from tests.conftest import make_settings, process_env
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -87,7 +87,7 @@ def test_replicas_starting_together_migrate_once(postgres_url: str, tmp_path: Pa
     for thread in threads:
         thread.join()
     assert not errors
-    assert all(s.schema_version("core") == 1 for s in stores)
+    assert all(s.schema_version("core") == len(CORE_MIGRATIONS) for s in stores)
     for opened in stores:
         opened.close()
 
@@ -140,3 +140,11 @@ async def test_migrate_store_copies_sqlite_into_postgres(
         assert later.id > article.id  # identity counters continue after the copied ids
     finally:
         moved.close()
+
+
+def test_an_article_keeps_the_link_or_file_it_came_from(store: Store) -> None:
+    fetched = store.save_article("chat:1", "Page text.", "Page", origin="https://example.org/a")
+    assert fetched.origin == "https://example.org/a"
+    pasted = store.save_article("chat:1", "Page text.", "Page")  # the same text pasted later
+    assert pasted.id == fetched.id and pasted.origin == "https://example.org/a"
+    assert store.save_article("chat:2", "Pasted.", "P").origin is None

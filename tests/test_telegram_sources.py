@@ -73,6 +73,7 @@ async def test_a_link_gives_the_same_officials_as_the_pasted_text(
         # The article is the page's: its title, and none of the page's clutter reached the model.
         stored = deps_of(app).service.store.recent_articles(chat_scope(CHAT), limit=1)[0]
         assert stored.title == make_title(lines_of_article()[0])
+        assert stored.origin == web.url("/news/zhaoqing")  # the link is kept with the article
         assert linked.text.startswith(f"📰 {lines_of_article()[0][:40]}")
         prompt = json.dumps(llm_server.requests[-1].body)
         assert "Accept all" not in prompt and "Related articles" not in prompt

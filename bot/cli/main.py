@@ -143,7 +143,8 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
     service = DigestService.from_settings(settings)
     try:
         service.check_article(text)
-        article = service.save_article(CLI_SCOPE, text)
+        link = args.file if args.file.startswith(("http://", "https://")) else None
+        article = service.save_article(CLI_SCOPE, text, origin=link)
         if args.command == "digest":
             digest = await service.digest(article, use_cache=not args.no_cache)
             print(digest.model_dump_json(indent=2) if args.json else digest_text(digest))

@@ -141,9 +141,12 @@ class DigestService:
         """Raise ArticleError with a clear reason if the text cannot be digested."""
         return self.engine.prepare(text)
 
-    def save_article(self, scope: str, text: str, title: str | None = None) -> StoredArticle:
-        """Store an article; its title is the page's or file's when known, else its first line."""
-        return self.store.save_article(scope, text, make_title(title or text))
+    def save_article(
+        self, scope: str, text: str, title: str | None = None, origin: str | None = None
+    ) -> StoredArticle:
+        """Store an article; its title is the page's or file's when known, else its first line;
+        ``origin`` is the link or file it came from."""
+        return self.store.save_article(scope, text, make_title(title or text), origin)
 
     async def digest(
         self,

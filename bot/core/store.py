@@ -67,6 +67,8 @@ CORE_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX usage_by_user_day ON usage (user_key, day);
     """,
+    # Where an article came from when it was not pasted: the link, or the file's name.
+    "ALTER TABLE articles ADD COLUMN origin TEXT",
 )
 
 
@@ -90,6 +92,7 @@ class StoredArticle:
     title: str
     text: str
     created_at: str
+    origin: str | None = None  # the link or file name it came from; None for a paste
 
 
 @dataclass(frozen=True)
@@ -144,14 +147,17 @@ class Store:
 
     # --- articles ------------------------------------------------------------------------------
 
-    def save_article(self, scope: str, text: str, title: str) -> StoredArticle:
+    def save_article(
+        self, scope: str, text: str, title: str, origin: str | None = None
+    ) -> StoredArticle:
         """Store an article before any model sees it; the same text in a scope is stored once."""
         digest = article_hash(text)
         with self.transaction():
             self.execute(
-                "INSERT INTO articles (scope, sha256, title, text, created_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, sha256) DO NOTHING",
-                (scope, digest, title, text, _now()),
+                "INSERT INTO articles (scope, sha256, title, text, created_at, origin) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, sha256) "
+                "DO UPDATE SET origin = COALESCE(articles.origin, excluded.origin)",
+                (scope, digest, title, text, _now(), origin),
             )
             row = self.execute(
                 "SELECT * FROM articles WHERE scope = ? AND sha256 = ?", (scope, digest)
@@ -241,5 +247,11 @@ class Store:
 
 def _article(row: Any) -> StoredArticle:
     return StoredArticle(
-        row["id"], row["scope"], row["sha256"], row["title"], row["text"], row["created_at"]
+        row["id"],
+        row["scope"],
+        row["sha256"],
+        row["title"],
+        row["text"],
+        row["created_at"],
+        row["origin"],
     )

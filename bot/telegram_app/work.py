@@ -253,11 +253,13 @@ class ChatWork:
         fragments_up_to: int | None = None,
         title: str | None = None,
         status: StatusLine | None = None,
+        origin: str | None = None,
     ) -> None:
         """Check, store and queue an article; the digest itself runs as a task.
 
-        ``title`` is the page's or file's own; ``status`` a status line already shown (a
-        link being fetched), which the digest takes over or which goes if it cannot start.
+        ``title`` and ``origin`` are the page's or file's own (title; link or file name);
+        ``status`` a status line already shown (a link being fetched), which the digest takes
+        over or which goes if it cannot start.
         """
         try:
             # Numbering a long article is CPU work: off the event loop, other chats go on.
@@ -270,7 +272,7 @@ class ChatWork:
                     self.state.drop_fragments(chat_id, user_id, fragments_up_to)
                 await self._say(chat_id, f"I can't digest that: {error}.", reply_to)
                 return
-            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to, title)
+            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to, title, origin)
             await self._say(
                 chat_id,
                 f"I can't digest that: {error}. The text is saved; reply /digest to it or "
@@ -282,7 +284,7 @@ class ChatWork:
         if self.over_quota(user_id, estimate(numbered.tokens)):
             if status is not None:
                 await status.close()
-            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to, title)
+            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to, title, origin)
             await self._say(
                 chat_id,
                 f"{self.quota_message()} Your article is saved: press Retry after the reset.",
@@ -290,7 +292,7 @@ class ChatWork:
                 article_id=article.id,
             )
             return
-        article = self.service.save_article(chat_scope(chat_id), text, title)
+        article = self.service.save_article(chat_scope(chat_id), text, title, origin)
         self.queue(
             chat_id, user_id, article.id, reply_to, fragments_up_to, estimate(numbered.tokens),
             status=status.message if status is not None else None,
@@ -304,9 +306,10 @@ class ChatWork:
         reply_to: int | None,
         up_to: int | None,
         title: str | None = None,
+        origin: str | None = None,
     ) -> StoredArticle:
         """Save a text that cannot be digested now, so it can be later."""
-        article = self.service.save_article(chat_scope(chat_id), text, title)
+        article = self.service.save_article(chat_scope(chat_id), text, title, origin)
         if up_to is not None:
             self.state.consume_fragments(chat_id, user_id, up_to, article.id)
         if reply_to is not None:
@@ -499,8 +502,9 @@ class ChatWork:
         source = await self._read(chat_id, reply_to, status, fetch_link(url, self.settings))
         if source is not None:
             await self.start_digest(
-                chat_id, user_id, source.text, reply_to=reply_to, title=source.title, status=status
-            )
+                chat_id, user_id, source.text, reply_to=reply_to, title=source.title,
+                status=status, origin=source.url or source.filename,
+            )  # fmt: skip
 
     async def start_document(
         self, chat_id: int, user_id: int, document: Document, *, reply_to: int
@@ -528,8 +532,9 @@ class ChatWork:
         source = await self._read(chat_id, reply_to, status, reading)
         if source is not None:
             await self.start_digest(
-                chat_id, user_id, source.text, reply_to=reply_to, title=source.title, status=status
-            )
+                chat_id, user_id, source.text, reply_to=reply_to, title=source.title,
+                status=status, origin=source.url or source.filename,
+            )  # fmt: skip
 
     @property
     def settings(self) -> Settings:
