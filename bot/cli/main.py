@@ -172,7 +172,7 @@ async def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
     service = DigestService.from_settings(settings)
     try:
         if folder is not None:
-            corpus = await evaluate_folder(service, folder)
+            corpus = await evaluate_folder(service, folder, on_row=_progress)
             if args.json:
                 payload = {**corpus.model_dump(), "total": corpus.total.model_dump()}
                 print(json.dumps(payload, indent=2, ensure_ascii=False))
@@ -253,6 +253,15 @@ async def _read_source(name: str, settings: Settings) -> str:
         return (await load(name, settings)).text
     except SourceError as error:
         raise ArticleError(str(error)) from None
+
+
+def _progress(row: Any) -> None:
+    """A line on stderr per article done, so a slow model's eval shows where it is."""
+    done = (
+        f"officials {row.officials_found}/{row.officials_expected}, titles {row.titles_right}, "
+        f"commitments {row.commitments_found}/{row.commitments_expected}, {row.seconds:.0f} s"
+    )
+    print(f"eval: {row.article}: {row.error or done}", file=sys.stderr, flush=True)
 
 
 def _first_error(error: ValidationError) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -241,9 +242,15 @@ def corpus_articles(folder: Path) -> list[tuple[str, Path, Path]]:
     return found
 
 
-async def evaluate_folder(service: DigestService, folder: Path) -> CorpusReport:
-    """Evaluate every article of the folder in turn; a model failure is a row, not the end."""
-    rows, reports = [], {}
+async def evaluate_folder(
+    service: DigestService, folder: Path, on_row: Callable[[CorpusRow], None] | None = None
+) -> CorpusReport:
+    """Evaluate every article of the folder in turn; a model failure is a row, not the end.
+
+    ``on_row`` hears each row as it is done: a slow model takes minutes per article.
+    """
+    rows: list[CorpusRow] = []
+    reports = {}
     for slug, text_path, gold_path in corpus_articles(folder):
         text = text_path.read_text(encoding="utf-8", errors="replace")
         gold = json.loads(gold_path.read_text(encoding="utf-8"))
@@ -252,7 +259,9 @@ async def evaluate_folder(service: DigestService, folder: Path) -> CorpusReport:
             report = await evaluate(service, text, gold)
         except LLMError as error:
             rows.append(CorpusRow(article=slug, error=error.user_message))
-            continue
-        reports[slug] = report
-        rows.append(CorpusRow.of(slug, report, time.monotonic() - started))
+        else:
+            reports[slug] = report
+            rows.append(CorpusRow.of(slug, report, time.monotonic() - started))
+        if on_row is not None:
+            on_row(rows[-1])
     return CorpusReport(rows=rows, reports=reports)
