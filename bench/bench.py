@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import resource
 import statistics
@@ -312,14 +311,66 @@ async def chat_figures(latency: float, chats: int) -> None:
         )
 
 
-def langchain_note() -> None:
-    """The LangChain comparison of issue 11 is not built yet: say so, and what it needs."""
-    wanted = ("langchain_classic", "langchain_openai")
-    have = all(importlib.util.find_spec(name) for name in wanted)
+async def langchain_note(latency: float) -> None:
+    """Issue 11's comparison with LangChain's documented recipes (bench/langchain_recipe.py),
+    when the bench extra is installed: ours and theirs on one fake server, the same latency and
+    articles, ours measured again on it so that every row shares the server."""
+    from bench import langchain_recipe as lc
+
+    if not lc.available():
+        print(f"\nLangChain comparison (issue 11): {lc.INSTALL} installs it (the bench extra).")
+        return
     print(
-        "\nLangChain map-reduce comparison: not in this bench yet"
-        + (" (its packages are installed)." if have else "; it will need the bench-only ")
-        + ("" if have else "packages: pip install langchain-classic langchain-openai.")
+        f"\nLangChain's documented recipes and ours, on one fake server (latency {latency:.2f} s "
+        "per call), the same articles\n"
+    )
+    header = (
+        f"{'article':>8} {'recipe':<34} {'chunks':>6} {'calls':>5} {'trips(log)':>10} "
+        f"{'prompt/article':>14} {'wall/latency':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory() as folder, FakeOpenAIServer(latency=latency) as server:
+        service = DigestService.from_settings(make_settings(Path(folder), server))
+        server.count_tokens = service.tokens
+        server.responder = ScriptedModel(people=zhaoqing_people())
+        articles = {size: article_of(size, service.tokens) for size in (5_000, 26_000, 50_000)}
+        await service.digest(service.save_article("bench", ARTICLE), use_cache=False)  # warm-up
+        ours: dict[int, tuple[str, int, list[RecordedRequest], float]] = {}
+        for size, text in articles.items():
+            server.reset()
+            started = time.monotonic()
+            digest = await service.digest(service.save_article("bench", text), use_cache=False)
+            wall = time.monotonic() - started
+            stats = digest.stats
+            ours[size] = (str(stats.chunks), stats.llm_calls, list(server.requests), wall)
+        theirs = await lc.langchain_figures(
+            server, openai_server.FAKE_MODEL, articles, zhaoqing_people(), count=service.tokens
+        )
+        await service.aclose()
+    for size, text in articles.items():
+        tokens = service.tokens(text)
+        chunks, calls, log, wall = ours[size]
+        rows = [("ours: digest", chunks, calls, log, wall)]
+        rows += [
+            (f"LangChain: {row.recipe}", row.chunks, row.calls, row.requests, row.wall)
+            for row in theirs
+            if row.target == size
+        ]
+        for name, chunks, calls, log, wall in rows:
+            prompt = lc.logged_prompt_tokens(log, service.tokens) / tokens
+            print(
+                f"{size // 1000:>7}k {name:<34} {chunks:>6} {calls:>5} "
+                f"{server_round_trips(log):>10} {prompt:>14.2f} {wall / latency:>12.2f}"
+            )
+    print(
+        "\nours: summary, officials and commitments in one digest.\nLangChain summary: "
+        f"load_summarize_chain map_reduce over {lc.SUMMARY_CHUNK_TOKENS}-token chunks, the "
+        f"summaries collapsed while above {lc.SUMMARY_TOKEN_MAX} tokens.\n+ officials, "
+        "alongside it: with_structured_output(Officials).batch over "
+        f"{lc.EXTRACTION_CHUNK_TOKENS}-token chunks, max_concurrency "
+        f"{lc.EXTRACTION_CONCURRENCY}.\nprompt/article: from the server's log for every row, "
+        "counted as it counts usage."
     )
 
 
@@ -340,7 +391,7 @@ def main() -> None:
     cli_figures()
     if args.chats:
         asyncio.run(chat_figures(args.chat_latency, 20))
-    langchain_note()
+    asyncio.run(langchain_note(args.latency))
 
 
 if __name__ == "__main__":

@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("gold", nargs="?", help="reference answers (*.gold.json) of a file")
     evaluate.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    evaluate.add_argument(
+        "--questions", type=int, metavar="N", help="ask only the first N follow-up questions"
+    )
 
     from bot.cli import migrate, register
 
@@ -142,7 +145,8 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
     text = await _read_source(args.file, settings)
     service = DigestService.from_settings(settings)
     try:
-        service.check_article(text)
+        if args.command != "digest" or args.no_cache or not service.is_digested(text):
+            service.check_article(text)  # a digested article passed it then: skip the numbering
         link = args.file if args.file.startswith(("http://", "https://")) else None
         article = service.save_article(CLI_SCOPE, text, origin=link)
         if args.command == "digest":
@@ -172,14 +176,16 @@ async def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
     service = DigestService.from_settings(settings)
     try:
         if folder is not None:
-            corpus = await evaluate_folder(service, folder, on_row=_progress)
+            corpus = await evaluate_folder(
+                service, folder, on_row=_progress, max_questions=args.questions
+            )
             if args.json:
                 payload = {**corpus.model_dump(), "total": corpus.total.model_dump()}
                 print(json.dumps(payload, indent=2, ensure_ascii=False))
             else:
                 print(corpus_text(corpus))
         else:
-            report = await evaluate(service, text, gold)
+            report = await evaluate(service, text, gold, max_questions=args.questions)
             print(report.model_dump_json(indent=2) if args.json else eval_text(report))
     finally:
         await service.aclose()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from bot.core.register import Found, Mention, Pledge, Register, as_dict
-from bot.core.settings import Settings
+if TYPE_CHECKING:  # the parser is built for every command; the register only for these
+    from bot.core.register import Found, Mention, Pledge
+    from bot.core.settings import Settings
 
 COMMANDS = ("who", "pledges", "search", "export")
 
@@ -32,6 +34,8 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
     """Print what the register holds for the query; 1 when it holds nothing."""
+    from bot.core.register import Register, as_dict
+
     store = settings.open_store()
     try:
         register = Register(store)
@@ -60,6 +64,8 @@ def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
 
 
 def _line(item: Mention | Pledge | Found) -> str:
+    from bot.core.register import Found, Mention, Pledge
+
     where = (
         f"#{item.article_id} {item.article_title if not isinstance(item, Found) else item.title}"
     )

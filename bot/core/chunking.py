@@ -136,6 +136,8 @@ def _is_cjk(line: str) -> bool:
     """CJK end marks, or mostly CJK characters: the text does not use '. ' between sentences."""
     if "。" in line or "！" in line or "？" in line:
         return True
+    if not _CJK.search(line):  # the common case, without counting every letter
+        return False
     letters = sum(c.isalpha() for c in line)
     return bool(letters) and len(_CJK.findall(line)) * 3 >= letters
 

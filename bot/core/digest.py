@@ -91,6 +91,7 @@ class DigestConfig:
     max_output_tokens: int = 16_384
     max_splits: int = 2
     small_model: bool = False  # names and sentence numbers only; titles read by code
+    encoding: str = "o200k_base"  # the tokenizer the chunks are counted with
 
 
 @dataclass
@@ -157,11 +158,16 @@ class DigestEngine:
     def cache_version(self) -> str:
         # Code, prompts, the shapes the model fills and how the article is cut all change
         # what a digest holds.
+        # Built from what decides the chunks (the model's limits and the settings), not from
+        # the chunk sizes themselves: those need the tokenizer, which a cache hit never loads.
         style = "small" if self.config.small_model else "full"
-        limits = self.limits()
+        capabilities = self.llm.capabilities
+        config = self.config
         return (
             f"{code_fingerprint()}:{self.prompts.version}:{schema_version()}:"
-            f"{limits.largest_chunk}:{limits.preferred_chunk}:{limits.concurrency}:{style}"
+            f"{capabilities.context_tokens}:{capabilities.output_tokens}:{config.chunk_tokens}:"
+            f"{config.chunk_overlap_tokens}:{config.concurrency}:{config.max_output_tokens}:"
+            f"{config.encoding}:{style}"
         )
 
     def limits(self) -> Limits:
@@ -246,9 +252,9 @@ class DigestEngine:
         self, text: str, *, on_progress: OnProgress | None = None, use_cache: bool = True
     ) -> Digest:
         started = time.monotonic()
-        article = self.prepare(text)
         if use_cache and (hit := self.cached(text)) is not None:
-            return hit
+            return hit  # a digested article was accepted when it was digested
+        article = self.prepare(text)
         chunks = cut(article, self.limits())
         calls = _Calls()
         if len(chunks) == 1:

@@ -19,7 +19,7 @@ body or place ("High-tech Zone", "People's Congress"). Quotes are exact slices o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -78,7 +78,7 @@ def ground_drafts(
     officials.sort(key=lambda o: o.sentences[0] if o.sentences else 0)
     full_names = [o.name for o in officials]
     if read_pledges:
-        commitment_drafts = [*commitment_drafts, *grounder.stated_pledges()]
+        commitment_drafts = [*commitment_drafts, *grounder.stated_pledges(full_names)]
     commitments = []
     for draft in merge_commitment_drafts(commitment_drafts):
         draft = draft.model_copy(update={"actor": canonical_name(draft.actor, full_names)})
@@ -352,18 +352,57 @@ class Grounder:
             return actor  # the actor is in the article (checked) and the sentence names no one
         return subject[0]
 
-    def stated_pledges(self) -> list[CitedCommitment]:
-        """Sentences of the form "<Body or Person> will <do something>", read by code.
+    def stated_pledges(self, officials: Sequence[str] = ()) -> list[CitedCommitment]:
+        """Pledges, plans and calls on others the text states plainly, read by code.
 
-        For small models, which miss most pledges: the actor is the sentence's own subject
-        (capitalised words only, so "Lightweight, integrated, new Ecology will become ..."
-        is not a pledge), and the commitment is the clause after "will".
+        For small models, which miss most of them. The actor is the body or place the
+        sentence names before the pledge ("Fenghe will build", "said the Commission would");
+        else the official the sentence names ("Okafor-Reyes said she would"), else the one
+        who speaks in its paragraph ("We will replace...", said the minister); a pledge no
+        one can be found for is not listed. The commitment is the clause from the pledge on.
         """
-        return [
-            CitedCommitment(actor=actor, commitment=what, deadline=None, sentences=[s.number])
-            for s in self._evidence
-            for actor, what in self.reader.pledges(s.text)
+        found: list[CitedCommitment] = []
+        for sentence in self._evidence:
+            for actor, what in self.reader.pledges(sentence.text):
+                if actor and not self._proper(actor):  # "Plans will be published"
+                    actor, what = "", f"{actor} {what}"
+                who = actor or self._speaker(sentence, officials)
+                if who and what:
+                    found.append(CitedCommitment(actor=who, commitment=what, deadline=None,
+                                                 sentences=[sentence.number]))  # fmt: skip
+        return found
+
+    def _proper(self, subject: str) -> bool:
+        """A name, not a capitalised first word: "Fenghe" is also capitalised mid-sentence
+        somewhere in the article, "Plans" and "Passengers" are not."""
+        if len(subject.split()) > 1:
+            return True
+        pattern = re.compile(rf"(?<=[\w,;] ){re.escape(subject)}\b")
+        return any(pattern.search(s.text) for s in self._evidence)
+
+    def _speaker(self, sentence: Sentence, officials: Sequence[str]) -> str:
+        """The official named in the sentence (first written), else in its paragraph."""
+        group = self._paragraphs[sentence.paragraph]
+        for pool in ([sentence], group):
+            named = [
+                (position, name)
+                for name in officials
+                for s in pool
+                if (position := self._first_mention(s, name)) is not None
+            ]
+            if named:
+                return min(named)[1]
+        return ""
+
+    def _first_mention(self, sentence: Sentence, name: str) -> int | None:
+        """Where the sentence first writes ``name`` or a short form of it, or None."""
+        text = normalize(sentence.text)
+        places = [
+            text.find(form)
+            for form in (normalize(name), *self.reader.short_forms(name))
+            if form and form in text
         ]
+        return min(places) if places else None
 
     # --- officials the model missed ------------------------------------------------------------
 

@@ -1,5 +1,8 @@
 """``LLM`` over Chat Completions, through an ``openai.AsyncOpenAI`` client handed in.
 
+The client may be handed in as a factory, called at the first request: the openai package
+takes most of a second to import, which a cached digest or the register never needs.
+
 The output format and request parameters come from the declared ``Capabilities``. Three
 refusals a server states precisely are acted on once, each logged at WARNING with the server's
 words: ``max_tokens`` refused (reasoning models want ``max_completion_tokens``), a
@@ -15,10 +18,8 @@ import copy
 import logging
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import openai
-from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from bot.core.llm import (
@@ -42,6 +43,9 @@ from bot.core.llm import (
 )
 from bot.core.structured import response_format, schema_in_prompt
 
+if TYPE_CHECKING:
+    import openai
+
 log = logging.getLogger(__name__)
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*|\s*```\s*$", re.IGNORECASE)
@@ -63,14 +67,19 @@ class OpenAICompatibleLLM(LLM):
 
     def __init__(
         self,
-        client: openai.AsyncOpenAI,
+        client: openai.AsyncOpenAI | Callable[[], openai.AsyncOpenAI],
         model: str,
         *,
         capabilities: Capabilities | None = None,
         max_output_tokens: int = 4096,
         count_tokens: Callable[[str], int] | None = None,
     ) -> None:
-        self.client = client
+        self._client: openai.AsyncOpenAI | None = None
+        self._make_client: Callable[[], openai.AsyncOpenAI] | None = None
+        if hasattr(client, "chat"):
+            self._client = cast("openai.AsyncOpenAI", client)
+        else:
+            self._make_client = client
         self.model = model
         self.capabilities = capabilities or Capabilities()
         self.output_format: OutputFormat = self.capabilities.output_format
@@ -81,11 +90,19 @@ class OpenAICompatibleLLM(LLM):
         self._count_tokens = count_tokens or (lambda text: len(text) // 4)
 
     @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            assert self._make_client is not None
+            self._client = self._make_client()
+        return self._client
+
+    @property
     def server(self) -> str:
         return str(self.client.base_url).rstrip("/")
 
     async def aclose(self) -> None:
-        await self.client.close()
+        if self._client is not None:
+            await self._client.close()
 
     async def structured(
         self, messages: list[ChatMessage], schema: type[T], *, max_tokens: int | None = None
@@ -128,6 +145,9 @@ class OpenAICompatibleLLM(LLM):
         max_tokens: int | None,
         usage: Usage,
     ) -> str:
+        import openai
+        from openai.types.chat import ChatCompletion
+
         for _ in range(4):  # each pass may fix one stated refusal; more means a loop
             try:
                 response = await self._create(messages, schema, max_tokens)
@@ -229,6 +249,8 @@ class OpenAICompatibleLLM(LLM):
         return None
 
     def _translate(self, error: openai.OpenAIError) -> LLMError:
+        import openai
+
         where = self.server
         if isinstance(error, openai.APITimeoutError):
             return LLMUnavailable(f"the model at {where} did not answer in time")

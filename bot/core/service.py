@@ -2,15 +2,17 @@
 
 Edges (the CLI, the Telegram adapter) build one ``DigestService`` from ``Settings`` and call
 it; they never touch prompts, the model or SQL. The openai client is made here, in the
-composition root, and handed down; nothing is global.
+composition root, and handed down; nothing is global. What only some commands use (the openai
+package, the local model, the tiktoken encoding) is loaded at first use, so a cached digest
+or a register lookup starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-
-import openai
+import threading
+from typing import TYPE_CHECKING
 
 from bot.core.answer import AnswerConfig, QuestionAnswerer
 from bot.core.chunking import CountTokens, NumberedArticle
@@ -18,14 +20,15 @@ from bot.core.digest import DigestConfig, DigestEngine, OnProgress
 from bot.core.encodings import load_encoding
 from bot.core.llama_server import llama_cpp_available
 from bot.core.llm import LLM, LLMError
-from bot.core.local_llm import LocalLLM
-from bot.core.openai_llm import OpenAICompatibleLLM
 from bot.core.prompts import PromptLibrary
 from bot.core.register import Found, Mention, Pledge, Register
 from bot.core.schemas import Answer, Digest
 from bot.core.servers import capabilities_for
 from bot.core.settings import Settings
 from bot.core.store import Store, StoredArticle
+
+if TYPE_CHECKING:
+    import openai
 
 
 class ConfigError(RuntimeError):
@@ -55,18 +58,26 @@ def build_llm(settings: Settings) -> LLM:
             )
         if settings.local_model is not None and not settings.local_model.is_file():
             raise ConfigError(f"BOT_LOCAL_MODEL points at {settings.local_model}: no such file")
+        from bot.core.local_llm import LocalLLM
+
         return LocalLLM(
             settings.data_dir,
             settings.local_model,
             max_output_tokens=settings.max_output_tokens,
             threads=settings.local_threads,
         )
-    client = openai.AsyncOpenAI(
-        api_key=key or "not-needed",  # local servers accept any key
-        base_url=settings.openai_base_url,
-        timeout=settings.request_timeout,
-        max_retries=settings.llm_max_retries,
-    )
+    from bot.core.openai_llm import OpenAICompatibleLLM
+
+    def client() -> openai.AsyncOpenAI:
+        import openai
+
+        return openai.AsyncOpenAI(
+            api_key=key or "not-needed",  # local servers accept any key
+            base_url=settings.openai_base_url,
+            timeout=settings.request_timeout,
+            max_retries=settings.llm_max_retries,
+        )
+
     capabilities = capabilities_for(
         settings.server,
         settings.openai_base_url,
@@ -84,6 +95,24 @@ def build_llm(settings: Settings) -> LLM:
     )
 
 
+class _LazyCounter:
+    """Counts tokens; loads the encoding (about half a second) at the first count."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._encode: CountTokens | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> int:
+        if self._encode is None:
+            with self._lock:  # digests number articles in worker threads
+                if self._encode is None:
+                    settings = self._settings
+                    encoding = load_encoding(settings.encoding, settings.tiktoken_cache_dir)
+                    self._encode = lambda text: len(encoding.encode_ordinary(text))
+        return self._encode(text)
+
+
 class DigestService:
     def __init__(
         self,
@@ -97,8 +126,7 @@ class DigestService:
         self.store = store
         self.register = Register(store)
         self.prompts = (prompts or PromptLibrary()).with_values(language=settings.digest_language)
-        encoding = load_encoding(settings.encoding, settings.tiktoken_cache_dir)
-        self._count: CountTokens = lambda text: len(encoding.encode_ordinary(text))
+        self._count: CountTokens = _LazyCounter(settings)
         self.engine = DigestEngine(
             llm,
             self.prompts,
@@ -109,6 +137,7 @@ class DigestService:
                 max_article_tokens=settings.max_article_tokens,
                 concurrency=settings.llm_concurrency,
                 max_output_tokens=settings.max_output_tokens,
+                encoding=settings.encoding,
                 small_model=llm.capabilities.small
                 if settings.small_model is None
                 else settings.small_model,
@@ -208,6 +237,10 @@ class DigestService:
         other.answerer = copy.copy(self.answerer)
         other.answerer.prompts = other.prompts
         return other
+
+    def is_digested(self, text: str) -> bool:
+        """Whether a digest of this text with today's model and prompts is kept."""
+        return self.engine.cached(text) is not None
 
     def cached_digest(self, article: StoredArticle) -> Digest | None:
         return self.engine.cached(article.text)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openai.lib._pydantic import to_strict_json_schema  # pinned by openai>=3,<4
 from pydantic import BaseModel
 
 from bot.core.llm import Capabilities, OutputFormat
@@ -34,6 +33,10 @@ _SAYS = {
 
 def strict_json_schema(schema: type[BaseModel], unsupported: frozenset[str] = frozenset()) -> Any:
     """The strict-mode schema of ``schema``, with ``unsupported`` keywords turned into words."""
+    # Imported here: the openai package takes most of a second to import, and commands that
+    # never call a model (a cached digest, --version, the register) should not pay for it.
+    from openai.lib._pydantic import to_strict_json_schema  # pinned by openai>=3,<4
+
     return _move_into_description(to_strict_json_schema(schema), unsupported)
 
 

@@ -44,6 +44,9 @@ TITLE_WORDS = (
     "首席执行官", "行长", "社长", "台长", "主编",
 )  # fmt: skip
 _TITLE = re.compile("|".join(sorted(TITLE_WORDS, key=len, reverse=True)))
+# Pledges, plans and what is required of others: "will" (将), "must" (要, 必须), "strive to"
+# (力争), "ensure" (确保), "plans to" (计划, 拟), "promise" (承诺).
+_PLEDGE_MARK = re.compile(r"将(?!近|军)|要(?!求|点|素|闻)|必须|力争|确保|计划|拟|承诺|推动")
 _CREDITS = re.compile(r"(?:记者|通讯员|摄影|编辑|责编|审核|校对|实习生|供稿|本报讯)[\s：:]*$")
 _GROUP_BREAK = re.compile(r"[，,；;。：:（）()\s]")
 _LIST_BREAK = "、"
@@ -117,4 +120,8 @@ class ChineseReader:
         return None
 
     def pledges(self, sentence: str) -> list[tuple[str, str]]:
-        return []
+        """("", what) for a sentence that pledges or requires: 将, 要, 力争, 确保, 计划..."""
+        mark = _PLEDGE_MARK.search(sentence)
+        if mark is None:
+            return []
+        return [("", sentence[mark.start() : mark.start() + 60].rstrip("，。；、 "))]

@@ -75,6 +75,27 @@ _WILL_SUBJECT = re.compile(
     r"{0,10}) will\b"
 )
 _PLEDGE_END = re.compile(r"[,;]\s")
+# Words that state a pledge, a plan or a call on others, in the ways press releases, news
+# stories and translated government releases all write them: "will/would <do>", "plans to",
+# "committed to", "pledged that", "urged X to", "must/should <do>", "announced $N".
+_PLEDGE_MARK = re.compile(
+    r"\b(?:will|would|shall)\s+(?:also\s+|now\s+|soon\s+|further\s+)?(?!not\b)[a-z]+"
+    r"|\b(?:plans?|planned|expects?|intends?|aims?|seeks?|pledged|pledges|promised|promises|"
+    r"vowed|vows|committed|commits|agreed|undertakes|is\s+set|are\s+set|has\s+decided)\s+to\s+"
+    r"(?:[a-z]+ing\b|[a-z]+)"
+    r"|\b(?:pledged|promised|vowed|guaranteed|assured)\s+(?:that\b|[a-z]+\s+that\b)"
+    r"|\b(?:urged|urges|urge|called\s+on|calls\s+on|call\s+on|appealed\s+to|asked|required|"
+    r"requires|directed|instructed)\s+(?:[\w'’.-]+\s+){1,8}?to\s+[a-z]+"
+    r"|\b(?:must|should)\s+(?:also\s+|further\s+)?[a-z]+"
+    r"|\b(?:announced|announces|invests|allocates|earmarks|commits|sanctioned|approved)\s+"
+    r"(?:an?\s+|the\s+|plans\s+|that\s+|funding\s+|grants?\s+)?(?:[$€£₹¥]|Rs\.?\s|\d)"
+)
+_QUOTE_CLOSE = re.compile(r"[,.!?]?[\"”](?:\s|$)")
+# A headline's "Ministry to train 25,000 women", "£2.4bn to transform buses".
+_HEADLINE_PLEDGE = re.compile(r"^[^.!?]{3,120}?\bto\s+[a-z]{3,}")
+_SAID_THAT = re.compile(
+    r"\b(?:said|says|told\s+[^,]{1,60}?|added|announced|stated)\s+(?:that\s+)?$"
+)
 _NAME_WORD = re.compile(r"(?:[A-Z][a-zà-öø-ÿ]*\.|[A-ZÀ-ÖØ-Þ][\w'’-]*[\w])$")
 _ROLE_EDGES = re.compile(
     r"^(?:(?:and|the|with|as|is|was|a|an|who|its|their|his|her|now)\s+)+|[\s,;:()]+$",
@@ -311,10 +332,37 @@ class EnglishReader:
         return subject, subject.lower() in _PRONOUNS
 
     def pledges(self, sentence: str) -> list[tuple[str, str]]:
+        """(subject, what) of the sentence's first pledge; the subject is "" when the text
+        does not name one before the pledge ("he would", "the city will", "I call on")."""
         found = _WILL_SUBJECT.match(sentence)
-        if found is None or found.group(1).lower() in _PRONOUNS:
+        if found is not None and found.group(1).lower() not in _PRONOUNS:
+            return [(found.group(1), _clause(sentence[found.end() - len("will") :]))]
+        mark = _PLEDGE_MARK.search(sentence)
+        if mark is None:
+            headline = not sentence.rstrip().endswith((".", '"', "”", "?", "!"))
+            if headline and len(sentence.split()) <= 25 and _HEADLINE_PLEDGE.search(sentence):
+                return [("", _clause(sentence))]
             return []
-        clause = " ".join(sentence[found.end() :].split()[:25])
-        if (cut := _PLEDGE_END.search(clause)) and len(clause[: cut.start()].split()) >= 6:
-            clause = clause[: cut.start()]
-        return [(found.group(1), clause.rstrip(".,; "))]
+        return [(self._named_subject(sentence[: mark.start()]), _clause(sentence[mark.start() :]))]
+
+    def _named_subject(self, before: str) -> str:
+        """A body or place named right before the pledge ("said that the Commission")."""
+        tail = before.rstrip()
+        said = _SAID_THAT.search(tail)
+        lead = tail[said.end() :] if said else tail
+        found = re.fullmatch(
+            r"(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*)){0,10})", lead
+        )
+        if found is None or found.group(1).lower() in _PRONOUNS or self.is_person(found.group(1)):
+            return ""  # a person is attributed by grounding, from the names it knows
+        return found.group(1)
+
+
+def _clause(text: str) -> str:
+    """The pledge itself: its first 25 words, cut at a clause break after six of them."""
+    clause = " ".join(text.split()[:25])
+    if quoted := _QUOTE_CLOSE.search(clause):  # 'will last 50 years," she said'
+        clause = clause[: quoted.start()]
+    if (cut := _PLEDGE_END.search(clause)) and len(clause[: cut.start()].split()) >= 6:
+        clause = clause[: cut.start()]
+    return clause.rstrip(".,; ")
