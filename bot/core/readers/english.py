@@ -296,6 +296,8 @@ class EnglishReader:
 
     def _trailing_name(self, words: list[str]) -> str | None:
         """The longest 2- to 4-word name that ends a clause, after a role or an organisation."""
+        if not words or not words[-1][:1].isupper() or not _is_name_word(words[-1]):
+            return None  # every candidate ends with this word: most clauses stop here
         for size in (4, 3, 2):
             if len(words) < size:
                 continue
