@@ -211,11 +211,13 @@ class FakeOpenAIServer:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         try:
-            time.sleep(self.latency)
             status, payload, extra = self._route(rec)
         except Exception as exc:  # e.g. the responder (test code) raised: answer 500 with it
             rec.error = f"{type(exc).__name__}: {exc}"
             status, payload, extra = 500, _error(rec.error, "server_error"), {}
+        # ``latency`` is the whole time of a call, the fake's own work included, as a real
+        # server's latency includes its work: the bench's ratios are then to one call.
+        time.sleep(max(0.0, self.latency - (time.monotonic() - rec.started_at)))
         rec.status, rec.finished_at = status, time.monotonic()
         rec.client_gone = _peer_closed(h.connection)
         with self._lock:
