@@ -354,3 +354,35 @@ def test_compose_structure() -> None:
     assert llm["image"] == "ghcr.io/ggml-org/llama.cpp:server"
     assert any(str(v).startswith("./models:") for v in llm["volumes"])
     assert "profiles" not in bot, "the bot must start without any profile"
+
+
+def test_compose_replicas_profile() -> None:
+    """Two webhook replicas on PostgreSQL (healthcheck, volume) behind a round-robin proxy."""
+    compose = _compose()
+    if compose is None:
+        pytest.skip("PyYAML is not installed")
+    services = compose["services"]
+    db = services["db"]
+    assert "replicas" in db["profiles"] and "postgres" in db["profiles"]
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    assert any(str(v).startswith("digest-db:") for v in db["volumes"])
+    assert "digest-db" in compose["volumes"]
+    replicas = [name for name, service in services.items() if "bot-" in name]
+    assert len(replicas) == 2
+    for name in replicas:
+        replica = services[name]
+        assert replica["profiles"] == ["replicas"]
+        assert replica["depends_on"]["db"]["condition"] == "service_healthy"
+        assert replica["environment"]["BOT_WEBHOOK_PORT"] == "8443"
+        assert replica["stop_grace_period"] == "30s" and replica["read_only"] is True
+        assert "8443" in [str(port) for port in replica["expose"]]
+    proxy = services["proxy"]
+    assert proxy["profiles"] == ["replicas"] and set(proxy["depends_on"]) == set(replicas)
+    mounted = next(v for v in proxy["volumes"] if str(v).startswith("./deploy/"))
+    config = (ROOT / mounted.split(":")[0]).read_text(encoding="utf-8")
+    upstreams = re.search(r"reverse_proxy\s+([^{]+)\{", config)
+    assert upstreams is not None
+    assert sorted(upstreams.group(1).split()) == sorted(f"{name}:8443" for name in replicas)
+    assert "round_robin" in config
+    assert "One bot process per database" not in (ROOT / "README.md").read_text()
+    assert "Keep one `bot` replica" not in COMPOSE.read_text()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import datetime as dtm
 import json
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -386,3 +387,39 @@ async def test_set_webhook_is_validated_like_telegram(bot: Bot, server: FakeTele
         "A-z_09",
     )
     assert server.allowed_updates == ["message"]
+
+
+async def test_webhook_updates_are_pushed_in_order_and_retried(
+    bot: Bot, server: FakeTelegramServer
+) -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    got: list[tuple[int, str | None]] = []
+    answers = [500, 200, 200, 200]  # the first try fails: Telegram tries the update again
+
+    class Hook(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            update = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            got.append((update["update_id"], self.headers.get("X-Telegram-Bot-Api-Secret-Token")))
+            self.send_response(answers.pop(0))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        await bot.set_webhook("https://bot.example.com/hook", secret_token="s3cret")
+        server.push_webhooks(f"http://127.0.0.1:{hook.server_address[1]}/hook")
+        first, second = (server.user_sends_text(CHAT, USER, t) for t in ("one", "two"))
+        await server.wait_for(lambda: len(server.webhook_deliveries) >= 4, timeout=10)
+        ids = [update_id for update_id, _ in got]
+        assert ids[0] == ids[1] and ids[1] < ids[2] < ids[3]  # retried, then in order
+        assert {secret for _, secret in got} == {"s3cret"}
+        assert [status for _, status in server.webhook_deliveries] == [500, 200, 200, 200]
+        assert first["text"] == "one" and second["text"] == "two"
+    finally:
+        hook.shutdown()
+        hook.server_close()

@@ -1,11 +1,16 @@
-"""The Telegram edge's tables migrate in place and keep fragments and jobs across restarts."""
+"""The Telegram edge's tables: they migrate in place, keep fragments and jobs across restarts,
+and (on both backends) give replicas claims, leases, per-chat order and a shared quota."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+import pytest
+
 from bot.core.store import Store
-from bot.telegram_app.state import TELEGRAM_MIGRATIONS, TelegramState
+from bot.telegram_app.state import TELEGRAM_MIGRATIONS, OverQuota, PasteGone, TelegramState
 
 
 def test_old_database_is_migrated_in_place(tmp_path: Path) -> None:
@@ -31,7 +36,7 @@ def test_fragments_and_jobs_survive_a_restart(tmp_path: Path) -> None:
 
     again = TelegramState(Store.open(path))
     assert again.pending_pastes() == [(7, 8)]
-    job = again.create_job(7, 8, article.id, reply_to=1, fragments_up_to=2)
+    job = again.create_job(7, 8, article.id, reply_to=1, fragment_ids=[1, 2])
     assert again.fragments(7, 8) == []  # consumed together with the job's creation
     assert [j.id for j in again.pending_jobs()] == [job.id]
     again.finish_job(job.id, "done")
@@ -51,7 +56,7 @@ def test_the_edge_state_on_both_backends(store: Store) -> None:
     assert state.replace_fragment(chat, 8, 2, "second, edited")
     assert [f.text for f in state.fragments(chat, 8)] == ["first", "second, edited"]
     article = store.save_article(f"chat:{chat}", "Some text.", "T")
-    job = state.create_job(chat, 8, article.id, reply_to=1, fragments_up_to=2)
+    job = state.create_job(chat, 8, article.id, reply_to=1, fragment_ids=[1, 2])
     assert state.fragments(chat, 8) == [] and [j.id for j in state.pending_jobs()] == [job.id]
     state.link_messages(chat, [1, 2, 3], article.id)
     state.link_messages(chat, [3], article.id)
@@ -63,3 +68,129 @@ def test_the_edge_state_on_both_backends(store: Store) -> None:
     assert state.pending_jobs() == [] and state.job_status(job.id) == "done"
     state.forget_chat(chat)
     assert state.current_article(chat) is None
+
+
+# --- shared work (issue 12), on both backends: what replicas rely on -----------------------
+
+
+def _article(store: Store, chat: int, text: str = "Some text.") -> int:
+    return store.save_article(f"chat:{chat}", text, "T").id
+
+
+def test_jobs_are_claimed_in_chat_order_and_delivered_once(store: Store) -> None:
+    state = TelegramState(store)
+    a, b = _article(store, 1), _article(store, 2)
+    digest = state.create_job(1, 9, a, 5)
+    question = state.create_job(1, 9, a, 6, kind="answer", question="Who?")
+    other = state.create_job(2, 9, b, 7)
+    first = state.claim_job("r1", lease=30)
+    assert first is not None and first.id == digest.id
+    second = state.claim_job("r2", lease=30)  # the question waits for its chat's digest
+    assert second is not None and second.id == other.id
+    assert state.claim_job("r2", lease=30) is None
+    assert state.renew("r1", [digest.id, other.id], lease=30) == {digest.id}
+    assert not state.deliver(digest, "r2", [11])  # not r2's job: not marked done by it
+    assert state.deliver(digest, "r1", [11]) and state.job_status(digest.id) == "done"
+    assert state.article_of_message(1, 11) == a and state.current_article(1) == a
+    assert not state.deliver(digest, "r1", [11])  # a retry sees it is done
+    answer = state.claim_job("r2", lease=30)
+    assert answer is not None and (answer.kind, answer.question) == ("answer", "Who?")
+    assert answer.id == question.id
+
+
+def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_finish(store: Store) -> None:
+    state = TelegramState(store)
+    job = state.create_job(1, 9, _article(store, 1), None)
+    assert state.claim_job("dead", lease=0.05) is not None
+    assert state.claim_job("alive", lease=30) is None  # the lease still holds
+    time.sleep(0.1)
+    taken = state.claim_job("alive", lease=30)
+    assert taken is not None and taken.id == job.id
+    assert state.renew("dead", [job.id], lease=30) == set()  # the dead one learns it lost it
+    assert not state.finish_job(job.id, "failed", "dead") and state.job_status(job.id) == "pending"
+    assert state.release_jobs("alive") == 1  # a graceful stop: claimable again at once
+    assert state.claim_job("next", lease=30) is not None
+
+
+def test_concurrent_claimers_never_take_a_job_twice(store: Store) -> None:
+    state = TelegramState(store)
+    for chat in range(40):
+        state.create_job(chat, 9, _article(store, chat), None)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claimer(name: str) -> None:
+        while (job := state.claim_job(name, lease=30)) is not None:
+            with lock:
+                claimed.append(job.id)
+
+    threads = [threading.Thread(target=claimer, args=(f"r{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(claimed) == [j.id for j in state.pending_jobs()] and len(claimed) == 40
+
+
+def test_a_paste_is_closed_by_one_replica_and_consumed_once(store: Store) -> None:
+    state = TelegramState(store)
+    state.add_fragment(1, 9, 1, "first")
+    state.add_fragment(1, 9, 2, "second")
+    assert state.claim_paste(1, 9, "r1", time.time() + 30)
+    assert not state.claim_paste(1, 9, "r2", time.time() + 30)
+    state.release_paste(1, 9, "r2")  # not its claim: nothing happens
+    assert not state.claim_paste(1, 9, "r2", time.time() + 30)
+    state.release_paste(1, 9, "r1")
+    assert state.claim_paste(1, 9, "r2", time.time() - 1)  # ...a claim that ran out at once
+    assert state.claim_paste(1, 9, "r1", time.time() + 30)  # is taken over
+    article = _article(store, 1)
+    state.create_job(1, 9, article, 1, fragment_ids=[1, 2])
+    with pytest.raises(PasteGone):  # the same fragments, closed again elsewhere
+        state.create_job(1, 9, article, 1, fragment_ids=[1, 2])
+    assert len(state.pending_jobs()) == 1 and not state.has_fragments(1, 9)
+    assert not state.drop_fragments(1, 9, [1])
+
+
+def test_the_quota_counts_pending_costs_and_two_replicas_take_turns(store: Store) -> None:
+    state = TelegramState(store)
+    article = _article(store, 1)
+    state.create_job(1, 9, article, None, cost=400, quota=1000, used_today=lambda: 500)
+    assert state.pending_cost(9) == 400
+    with pytest.raises(OverQuota):
+        state.create_job(1, 9, article, None, cost=200, quota=1000, used_today=lambda: 500)
+    assert state.pending_cost(9) == 400  # the refused job left nothing behind
+
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def slow_usage() -> int:
+        time.sleep(0.3)  # both weigh at the same moment: only the user's row lock orders them
+        return 0
+
+    def paste(chat: int) -> None:
+        start.wait()
+        try:
+            state.create_job(chat, 8, article, None, cost=600, quota=1000, used_today=slow_usage)
+            outcomes.append("queued")
+        except OverQuota:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=paste, args=(chat,)) for chat in (2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["queued", "refused"]
+
+
+def test_cancel_takes_the_oldest_pending_digest_of_the_chat(store: Store) -> None:
+    state = TelegramState(store)
+    article = _article(store, 1)
+    answer = state.create_job(1, 9, article, None, kind="answer", question="Q")
+    running = state.create_job(1, 9, article, None)
+    queued = state.create_job(1, 9, article, None)
+    cancelled = state.cancel_digest(1)
+    assert cancelled is not None and cancelled.id == running.id
+    assert state.job_status(running.id) == "cancelled"
+    assert sorted(state.cancel_chat_jobs(1)) == sorted([answer.id, queued.id])
+    assert state.pending_jobs() == []

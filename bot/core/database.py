@@ -64,6 +64,13 @@ class Database(ABC):
     """A connection (or pool) that runs the store's SQL; thread-safe."""
 
     dialect: Dialect
+    shared: bool
+    """Whether other processes may use the database at the same time (PostgreSQL). A SQLite
+    file belongs to one process: what a previous run left claimed is the next run's to take."""
+    skip_locked: str
+    """Ends a ``SELECT ... LIMIT n`` that claims rows for work: PostgreSQL's ``FOR UPDATE SKIP
+    LOCKED``, so concurrent claimers take different rows without waiting on each other; empty
+    on SQLite, whose write transactions (``BEGIN IMMEDIATE``) already run one at a time."""
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[object] = ()) -> Result: ...
@@ -123,6 +130,8 @@ class SQLiteDatabase(Database):
     """One SQLite file in WAL mode, one connection shared under a lock."""
 
     dialect: Dialect = "sqlite"
+    shared = False
+    skip_locked = ""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.db = connection
@@ -209,6 +218,8 @@ class PostgresDatabase(Database):
     """PostgreSQL through a psycopg 3 connection pool (extra ``postgres``)."""
 
     dialect: Dialect = "postgres"
+    shared = True
+    skip_locked = "FOR UPDATE SKIP LOCKED"
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
         try:

@@ -178,6 +178,18 @@ class Settings(BaseSettings):
     fragment_quiet_seconds: float = Field(
         default=1.5, ge=0, description="Quiet time that ends a paste split into fragments."
     )
+    job_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a claimed digest or answer stays its replica's without a renewal "
+        "(renewed every third of it); a replica that dies loses its jobs to another after this.",
+    )
+    job_concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="Digests and answers one bot process runs at the same time; more wait in "
+        "the store for a free slot here or on another replica.",
+    )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL; when set the bot uses a webhook."
     )

@@ -76,7 +76,11 @@ def build_application(settings: Settings, service: DigestService) -> Application
     )
     state = TelegramState(service.store)
     work = ChatWork(service, state, application.bot)
-    pastes = PasteCollector(state, settings.fragment_quiet_seconds, work.paste_complete, work.spawn)
+    pastes = PasteCollector(
+        state, settings.fragment_quiet_seconds, work.paste_complete, work.spawn,
+        owner=work.replica, claim_seconds=settings.job_lease_seconds,
+    )  # fmt: skip
+    work.ticks.append(pastes.sweep)  # pastes whose timer is on another replica, or died
     application.bot_data["deps"] = handlers.Deps(service, state, access, pastes, work)
 
     application.add_handler(TypeHandler(Update, handlers.guard), group=-1)
@@ -109,13 +113,13 @@ def build_application(settings: Settings, service: DigestService) -> Application
 
 
 async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
-    """Register commands, then finish whatever a previous run left undone."""
+    """Register commands, then take up work: left by a previous run, or shared by replicas."""
     d: handlers.Deps = application.bot_data["deps"]
     await _cosmetic(application)
     d.state.prune_updates()
-    resumed = d.work.resume()
-    d.pastes.resume()
-    log.info("bot @%s ready; resumed %d digest(s)", application.bot.username, resumed)
+    resumed = d.work.start()  # the poll that follows also closes pastes left quiet
+    log.info("bot @%s ready as replica %s; resumed %d job(s)", application.bot.username,
+             d.work.replica, resumed)  # fmt: skip
 
 
 async def _cosmetic(application: Application) -> None:  # type: ignore[type-arg]

@@ -1,14 +1,24 @@
-"""What the Telegram edge must remember across restarts, in the core's SQLite file.
+"""What the Telegram edge must remember across restarts and share across replicas, in the store.
 
 Fragments of a paste are written as they arrive and turned into an article in one
-transaction with its digest job, so a crash at any moment loses no text; update IDs make a
-redelivered update a no-op; jobs left pending by a crash are resumed at start.
+transaction with its digest job, so a crash at any moment loses no text; the transaction
+deletes exactly the fragments it read, so two replicas closing one paste make one job. Update
+IDs make a redelivered update a no-op, on whichever replica it lands. Digests and answers are
+job rows: a replica claims one with a lease (``SELECT ... FOR UPDATE SKIP LOCKED`` on
+PostgreSQL) only when no older job of its chat is pending, renews the lease while it works,
+and marks the job done in the transaction that records the reply's message ids; a job whose
+owner died is claimed again once its lease runs out. A pending digest's estimated cost counts
+against its user's quota. Times that replicas compare (leases, fragment arrival) are epoch
+seconds from each replica's clock, so replicas need synchronised clocks (NTP), as usual.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.core.database import Migration, postgres_ddl
 from bot.core.store import Store
@@ -44,6 +54,25 @@ _FIRST = """
     );
     CREATE INDEX tg_jobs_pending ON tg_jobs (status) WHERE status = 'pending';
 """
+_SHARED = """
+    ALTER TABLE tg_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'digest';
+    ALTER TABLE tg_jobs ADD COLUMN question TEXT;
+    ALTER TABLE tg_jobs ADD COLUMN cost INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tg_jobs ADD COLUMN status_message INTEGER;
+    ALTER TABLE tg_jobs ADD COLUMN owner TEXT;
+    ALTER TABLE tg_jobs ADD COLUMN lease_until REAL;
+    CREATE INDEX tg_jobs_pending_by_chat ON tg_jobs (chat_id, id) WHERE status = 'pending';
+    CREATE INDEX tg_jobs_pending_by_user ON tg_jobs (user_id) WHERE status = 'pending';
+    ALTER TABLE tg_fragments ADD COLUMN arrived_at REAL NOT NULL DEFAULT 0;
+    CREATE TABLE tg_pastes (
+        chat_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        closing_by TEXT NOT NULL,
+        closing_until REAL NOT NULL,
+        PRIMARY KEY (chat_id, user_id)
+    );
+    CREATE TABLE tg_users (user_id INTEGER PRIMARY KEY);
+"""
 _UTC_NOW = "(to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD HH24:MI:SS'))"
 TELEGRAM_MIGRATIONS: tuple[Migration | str, ...] = (
     Migration(_FIRST, postgres_ddl(_FIRST).replace("(datetime('now'))", _UTC_NOW)),
@@ -63,9 +92,15 @@ TELEGRAM_MIGRATIONS: tuple[Migration | str, ...] = (
         language TEXT NOT NULL
     );
     """,
+    # Shared work (issue 12): answers are jobs too, claimed by one replica at a time under a
+    # lease; a pending digest reserves its cost; the status line is kept for whoever takes
+    # the job over. Fragments keep their arrival time, and a paste being closed is claimed in
+    # tg_pastes; tg_users has a row per user to lock while a cost is weighed against the quota.
+    Migration(_SHARED, postgres_ddl(_SHARED).replace(" REAL", " DOUBLE PRECISION")),
 )
 UPDATE_RETENTION_DAYS = 3  # Telegram redelivers an update for at most 24 hours
 PRUNE_EVERY = 1000  # updates between two prunings, besides the one at start
+_JOB = "id, chat_id, user_id, article_id, reply_to, kind, question, cost, status_message"
 
 
 def _utc_now(moment: datetime | None = None) -> str:
@@ -81,6 +116,18 @@ def user_key(user_id: int) -> str:
     return f"tg:{user_id}"
 
 
+def _marks(values: Sequence[object]) -> str:
+    return ", ".join("?" * len(values))
+
+
+class PasteGone(Exception):
+    """The fragments were consumed meanwhile: another replica closed the same paste."""
+
+
+class OverQuota(Exception):
+    """The job's cost does not fit in what is left of its user's daily quota."""
+
+
 @dataclass(frozen=True)
 class Fragment:
     message_id: int
@@ -94,8 +141,17 @@ class Job:
     id: int
     chat_id: int
     user_id: int
-    article_id: int
+    article_id: int  # the article digested, or the one an answer is about
     reply_to: int | None
+    kind: str = "digest"  # or "answer"
+    question: str | None = None
+    cost: int = 0  # estimated tokens, reserved against the quota while pending
+    status_message: int | None = None  # the status line, for whoever runs the job
+
+
+def _job(r: Any) -> Job:
+    """A row of ``_JOB``'s columns (sqlite3.Row or the PostgreSQL adapter's: both positional)."""
+    return Job(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4], str(r[5]), r[6], int(r[7]), r[8])
 
 
 class TelegramState:
@@ -103,6 +159,11 @@ class TelegramState:
         self.store = store
         self._seen = 0
         store.migrate("telegram", TELEGRAM_MIGRATIONS)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other replicas may be using the same database."""
+        return self.store.database.shared
 
     def first_sight(self, update_id: int) -> bool:
         """True the first time an update ID is seen, False for a redelivery."""
@@ -161,7 +222,7 @@ class TelegramState:
             (chat_id, article_id),
         )
 
-    def link_messages(self, chat_id: int, message_ids: list[int], article_id: int) -> None:
+    def link_messages(self, chat_id: int, message_ids: Sequence[int], article_id: int) -> None:
         for message_id in message_ids:
             self.store.execute(
                 "INSERT INTO tg_messages VALUES (?, ?, ?) ON CONFLICT (chat_id, message_id) "
@@ -188,16 +249,18 @@ class TelegramState:
         origin: str | None = None,
     ) -> None:
         self.store.execute(
-            "INSERT INTO tg_fragments (chat_id, user_id, message_id, text, forwarded, origin) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, message_id) DO NOTHING",
-            (chat_id, user_id, message_id, text, int(forwarded), origin),
+            "INSERT INTO tg_fragments "
+            "(chat_id, user_id, message_id, text, forwarded, origin, arrived_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, message_id) DO NOTHING",
+            (chat_id, user_id, message_id, text, int(forwarded), origin, time.time()),
         )
 
     def replace_fragment(self, chat_id: int, user_id: int, message_id: int, text: str) -> bool:
         """An edited fragment of a paste still being collected; False if there is none."""
         cursor = self.store.execute(
-            "UPDATE tg_fragments SET text = ? WHERE chat_id = ? AND user_id = ? AND message_id = ?",
-            (text, chat_id, user_id, message_id),
+            "UPDATE tg_fragments SET text = ?, arrived_at = ? "
+            "WHERE chat_id = ? AND user_id = ? AND message_id = ?",
+            (text, time.time(), chat_id, user_id, message_id),
         )
         return cursor.rowcount == 1
 
@@ -209,34 +272,95 @@ class TelegramState:
         ).fetchall()
         return [Fragment(int(r[0]), str(r[1]), bool(r[2]), r[3]) for r in rows]
 
+    def has_fragments(self, chat_id: int, user_id: int) -> bool:
+        """Whether a paste of this user is being collected (on any replica)."""
+        row = self.store.execute(
+            "SELECT 1 FROM tg_fragments WHERE chat_id = ? AND user_id = ? LIMIT 1",
+            (chat_id, user_id),
+        ).fetchone()
+        return row is not None
+
+    def last_arrival(self, chat_id: int, user_id: int) -> float | None:
+        """When the paste's latest fragment arrived (on whichever replica), or None."""
+        row = self.store.execute(
+            "SELECT MAX(arrived_at) FROM tg_fragments WHERE chat_id = ? AND user_id = ?",
+            (chat_id, user_id),
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def pending_pastes(self) -> list[tuple[int, int]]:
         rows = self.store.execute("SELECT DISTINCT chat_id, user_id FROM tg_fragments").fetchall()
         return [(int(r[0]), int(r[1])) for r in rows]
 
-    def drop_fragments(self, chat_id: int, user_id: int, up_to_message: int) -> None:
+    def quiet_pastes(self, before: float) -> list[tuple[int, int, float]]:
+        """Pastes whose latest fragment arrived before ``before``: (chat, user, that time)."""
+        rows = self.store.execute(
+            "SELECT chat_id, user_id, MAX(arrived_at) FROM tg_fragments "
+            "GROUP BY chat_id, user_id HAVING MAX(arrived_at) < ?",
+            (before,),
+        ).fetchall()
+        return [(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+    def claim_paste(self, chat_id: int, user_id: int, owner: str, until: float) -> bool:
+        """Become the one replica closing this paste, until ``until`` (or it is released)."""
+        cursor = self.store.execute(
+            "INSERT INTO tg_pastes VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, user_id) "
+            "DO UPDATE SET closing_by = excluded.closing_by, "
+            "closing_until = excluded.closing_until WHERE tg_pastes.closing_until < ?",
+            (chat_id, user_id, owner, until, time.time()),
+        )
+        return cursor.rowcount == 1
+
+    def release_paste(self, chat_id: int, user_id: int, owner: str) -> None:
         self.store.execute(
-            "DELETE FROM tg_fragments WHERE chat_id = ? AND user_id = ? AND message_id <= ?",
-            (chat_id, user_id, up_to_message),
+            "DELETE FROM tg_pastes WHERE chat_id = ? AND user_id = ? AND closing_by = ?",
+            (chat_id, user_id, owner),
+        )
+
+    def drop_fragments(self, chat_id: int, user_id: int, message_ids: Sequence[int]) -> bool:
+        """Delete these fragments; False if another replica consumed them first."""
+        try:
+            with self.store.transaction():
+                self._consume(chat_id, user_id, message_ids, None)
+        except PasteGone:
+            return False
+        return True
+
+    def discard_fragments(self, chat_id: int, user_id: int) -> None:
+        self.store.execute(
+            "DELETE FROM tg_fragments WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
         )
 
     def consume_fragments(
-        self, chat_id: int, user_id: int, up_to_message: int, article_id: int
+        self, chat_id: int, user_id: int, message_ids: Sequence[int], article_id: int
+    ) -> bool:
+        """Link a paste's fragments to its article (so /digest in reply to any retries it);
+        False if another replica consumed them first."""
+        try:
+            with self.store.transaction():
+                self._consume(chat_id, user_id, message_ids, article_id)
+        except PasteGone:
+            return False
+        return True
+
+    def _consume(
+        self, chat_id: int, user_id: int, message_ids: Sequence[int], article_id: int | None
     ) -> None:
-        """Link a paste's fragments to its article (so /digest in reply to any retries it)."""
-        with self.store.transaction():
-            self._consume(chat_id, user_id, up_to_message, article_id)
+        """Inside a transaction: delete exactly these fragments, or raise PasteGone."""
+        wanted = sorted(set(message_ids))
+        if not wanted:
+            return
+        gone = self.store.execute(
+            f"DELETE FROM tg_fragments WHERE chat_id = ? AND user_id = ? "
+            f"AND message_id IN ({_marks(wanted)}) RETURNING message_id",
+            (chat_id, user_id, *wanted),
+        ).fetchall()
+        if len(gone) != len(wanted):
+            raise PasteGone(f"{len(wanted) - len(gone)} fragment(s) already consumed")
+        if article_id is not None:
+            self.link_messages(chat_id, wanted, article_id)
 
-    def _consume(self, chat_id: int, user_id: int, up_to_message: int, article_id: int) -> None:
-        self.store.execute(
-            "INSERT INTO tg_messages (chat_id, message_id, article_id) "
-            "SELECT chat_id, message_id, ? FROM tg_fragments "
-            "WHERE chat_id = ? AND user_id = ? AND message_id <= ? "
-            "ON CONFLICT (chat_id, message_id) DO UPDATE SET article_id = excluded.article_id",
-            (article_id, chat_id, user_id, up_to_message),
-        )
-        self.drop_fragments(chat_id, user_id, up_to_message)
-
-    # --- digest jobs ---------------------------------------------------------------------
+    # --- jobs: digests and answers -------------------------------------------------------
 
     def create_job(
         self,
@@ -244,23 +368,163 @@ class TelegramState:
         user_id: int,
         article_id: int,
         reply_to: int | None,
-        fragments_up_to: int | None = None,
+        fragment_ids: Sequence[int] = (),
+        *,
+        kind: str = "digest",
+        question: str | None = None,
+        cost: int = 0,
+        status_message: int | None = None,
+        quota: int = 0,
+        used_today: Callable[[], int] | None = None,
     ) -> Job:
-        """Queue a digest; consumes (and links) the paste's fragments in the same transaction."""
+        """Queue a digest or an answer, consuming the paste's fragments in the same transaction.
+
+        A digest's fragments and ``reply_to`` are linked to its article. With a ``quota``, the
+        user's row is locked first, so two replicas weighing two pastes of one user take turns:
+        ``used_today()`` plus the pending jobs' costs plus ``cost`` must fit, else OverQuota.
+        Raises PasteGone if another replica consumed the fragments first.
+        """
+        with self.store.transaction():
+            if quota:
+                self.store.execute(
+                    "INSERT INTO tg_users VALUES (?) ON CONFLICT (user_id) "
+                    "DO UPDATE SET user_id = excluded.user_id",
+                    (user_id,),
+                )
+                used = (used_today() if used_today else 0) + self.pending_cost(user_id)
+                if used + cost > quota:
+                    raise OverQuota(f"{used + cost} > {quota}")
+            row = self.store.execute(
+                "INSERT INTO tg_jobs (chat_id, user_id, article_id, reply_to, kind, question, "
+                "cost, status_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (chat_id, user_id, article_id, reply_to, kind, question, cost, status_message),
+            ).fetchone()
+            digest = kind == "digest"
+            self._consume(chat_id, user_id, fragment_ids, article_id if digest else None)
+            if reply_to is not None and digest:
+                self.link_messages(chat_id, [reply_to], article_id)
+        return Job(int(row[0]), chat_id, user_id, article_id, reply_to, kind, question, cost,
+                   status_message)  # fmt: skip
+
+    def pending_cost(self, user_id: int) -> int:
+        """Tokens reserved by the user's pending jobs, on every replica."""
+        row = self.store.execute(
+            "SELECT COALESCE(SUM(cost), 0) FROM tg_jobs WHERE user_id = ? AND status = 'pending'",
+            (user_id,),
+        ).fetchone()
+        return int(row[0])
+
+    def claim_job(self, owner: str, lease: float) -> Job | None:
+        """The oldest claimable job, now ``owner``'s until its lease ends; None if none is.
+
+        Claimable: pending, its lease (if any) run out, and the oldest pending job of its
+        chat, so a chat's question waits for the digest before it, whichever replica runs
+        that. The chat's head is a per-row index lookup (tg_jobs_pending_by_chat), never a
+        join the planner could make quadratic on a table it has not analysed yet.
+        """
+        now = time.time()
         with self.store.transaction():
             row = self.store.execute(
-                "INSERT INTO tg_jobs (chat_id, user_id, article_id, reply_to) VALUES (?, ?, ?, ?) "
-                "RETURNING id",
-                (chat_id, user_id, article_id, reply_to),
+                "UPDATE tg_jobs SET owner = ?, lease_until = ? WHERE id = ("
+                "SELECT id FROM tg_jobs j WHERE status = 'pending' "
+                "AND (lease_until IS NULL OR lease_until < ?) "
+                "AND j.id = (SELECT MIN(e.id) FROM tg_jobs e WHERE e.chat_id = j.chat_id "
+                "AND e.status = 'pending') "
+                f"ORDER BY id LIMIT 1 {self.store.database.skip_locked}) RETURNING {_JOB}",
+                (owner, now + lease, now),
             ).fetchone()
-            if fragments_up_to is not None:
-                self._consume(chat_id, user_id, fragments_up_to, article_id)
-            if reply_to is not None:
-                self.link_messages(chat_id, [reply_to], article_id)
-        return Job(int(row[0]), chat_id, user_id, article_id, reply_to)
+        return _job(row) if row else None
 
-    def finish_job(self, job_id: int, status: str) -> None:
-        self.store.execute("UPDATE tg_jobs SET status = ? WHERE id = ?", (status, job_id))
+    def renew(self, owner: str, job_ids: Sequence[int], lease: float) -> set[int]:
+        """Extend the leases of ``owner``'s jobs; the ids still its (not cancelled or taken)."""
+        if not job_ids:
+            return set()
+        rows = self.store.execute(
+            f"UPDATE tg_jobs SET lease_until = ? WHERE owner = ? AND status = 'pending' "
+            f"AND id IN ({_marks(job_ids)}) RETURNING id",
+            (time.time() + lease, owner, *job_ids),
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def held(self, owner: str, job_ids: Sequence[int]) -> set[int]:
+        """The ids among ``job_ids`` that are still pending and ``owner``'s."""
+        if not job_ids:
+            return set()
+        rows = self.store.execute(
+            f"SELECT id FROM tg_jobs WHERE owner = ? AND status = 'pending' "
+            f"AND id IN ({_marks(job_ids)})",
+            (owner, *job_ids),
+        ).fetchall()
+        return {int(r[0]) for r in rows}
+
+    def deliver(self, job: Job, owner: str, message_ids: Sequence[int]) -> bool:
+        """Record a sent reply: its message ids and the job done, in one transaction.
+
+        False if the job was no longer ``owner``'s (the reply went out all the same, so its
+        links are kept).
+        """
+        with self.store.transaction():
+            done = self.store.execute(
+                "UPDATE tg_jobs SET status = 'done' WHERE id = ? AND owner = ? "
+                "AND status = 'pending'",
+                (job.id, owner),
+            ).rowcount
+            self.link_messages(job.chat_id, message_ids, job.article_id)
+            if job.kind == "digest":
+                self.set_current_article(job.chat_id, job.article_id)
+        return done == 1
+
+    def finish_job(self, job_id: int, status: str, owner: str | None = None) -> bool:
+        """Move a pending job to ``status``; with ``owner``, only while it is still theirs."""
+        sql = "UPDATE tg_jobs SET status = ? WHERE id = ? AND status = 'pending'"
+        params: tuple[object, ...] = (status, job_id)
+        if owner is not None:
+            sql, params = sql + " AND owner = ?", (*params, owner)
+        return self.store.execute(sql, params).rowcount == 1
+
+    def set_status_message(self, job_id: int, message_id: int) -> None:
+        """Keep the job's status line, so a replica taking the job over edits that one."""
+        self.store.execute(
+            "UPDATE tg_jobs SET status_message = ? WHERE id = ?", (message_id, job_id)
+        )
+
+    def release_jobs(self, owner: str) -> int:
+        """Give up ``owner``'s unfinished jobs (a graceful stop): claimable again at once."""
+        return self.store.execute(
+            "UPDATE tg_jobs SET owner = NULL, lease_until = NULL "
+            "WHERE owner = ? AND status = 'pending'",
+            (owner,),
+        ).rowcount
+
+    def release_all(self) -> None:
+        """At the start of the only process on the database: every claim is a dead run's."""
+        with self.store.transaction():
+            self.store.execute(
+                "UPDATE tg_jobs SET owner = NULL, lease_until = NULL WHERE status = 'pending'"
+            )
+            self.store.execute("DELETE FROM tg_pastes")
+
+    def cancel_digest(self, chat_id: int) -> Job | None:
+        """Cancel the chat's oldest pending digest (the running one, else the next); or None."""
+        with self.store.transaction():
+            row = self.store.execute(
+                f"SELECT {_JOB} FROM tg_jobs WHERE chat_id = ? AND kind = 'digest' "
+                "AND status = 'pending' ORDER BY id LIMIT 1",
+                (chat_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            self.finish_job(int(row[0]), "cancelled")
+        return _job(row)
+
+    def cancel_chat_jobs(self, chat_id: int) -> list[int]:
+        """Cancel every pending job of the chat; their ids."""
+        rows = self.store.execute(
+            "UPDATE tg_jobs SET status = 'cancelled' WHERE chat_id = ? AND status = 'pending' "
+            "RETURNING id",
+            (chat_id,),
+        ).fetchall()
+        return [int(r[0]) for r in rows]
 
     def job_status(self, job_id: int) -> str | None:
         row = self.store.execute("SELECT status FROM tg_jobs WHERE id = ?", (job_id,)).fetchone()
@@ -268,7 +532,6 @@ class TelegramState:
 
     def pending_jobs(self) -> list[Job]:
         rows = self.store.execute(
-            "SELECT id, chat_id, user_id, article_id, reply_to FROM tg_jobs "
-            "WHERE status = 'pending' ORDER BY id"
+            f"SELECT {_JOB} FROM tg_jobs WHERE status = 'pending' ORDER BY id"
         ).fetchall()
-        return [Job(int(r[0]), int(r[1]), int(r[2]), int(r[3]), r[4]) for r in rows]
+        return [_job(r) for r in rows]

@@ -1,10 +1,17 @@
 """The slow part of the bot: digests and answers, run as tasks so no chat waits on another.
 
-Each chat has its own lock, taken in arrival order, so one chat's digest and the question
-after it stay in order while other chats proceed. Digest jobs are written down before the
-model is called and marked done only after the reply is sent; a job interrupted by a stop
-or a crash is resumed at the next start. Telegram calls that only decorate the work (typing,
-the status line) never fail it; a job that fails says so in its chat, with a Retry button.
+Every digest and answer is a job row (``state``), written before the model is called. A
+replica claims a job with a lease, runs it as a task, and renews the lease while it works;
+a job is claimable only when no older job of its chat is pending, so one chat's digest and
+the question after it stay in order across replicas while other chats proceed. A replica
+claims right after writing a job (no delay on a lone bot), after finishing one, and on a
+poll, which also finds other replicas' jobs and those whose owner died (its lease ran out).
+Before the reply goes out the job must still be ours, and it is marked done in the
+transaction that records the reply's message ids, so it is sent once. A job interrupted by
+a stop is released for another replica or the next start; cancelled elsewhere, it is
+stopped at the next poll. The status line's message id is kept on the job, so whoever runs
+it edits the same line. Telegram calls that only decorate the work (typing, the status
+line) never fail it; a job that fails says so in its chat, with a Retry button.
 """
 
 from __future__ import annotations
@@ -12,13 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
-from collections import defaultdict
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from telegram import Bot, Document, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram import Bot, Document, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
@@ -31,12 +40,21 @@ from bot.core.sources import Source, SourceError, fetch_link, read_document
 from bot.core.store import StoredArticle
 from bot.telegram_app import render
 from bot.telegram_app.paste import join_fragments, looks_like_article
-from bot.telegram_app.state import Fragment, Job, TelegramState, chat_scope, user_key
+from bot.telegram_app.state import (
+    Fragment,
+    Job,
+    OverQuota,
+    PasteGone,
+    TelegramState,
+    chat_scope,
+    user_key,
+)
 
 log = logging.getLogger(__name__)
 
 STATUS_EDIT_INTERVAL = 2.0  # Telegram tolerates about one edit a second per chat; stay below
 SHUTDOWN_GRACE = 8.0  # under Docker's 10 s between SIGTERM and SIGKILL
+POLL_INTERVAL = 0.5  # seconds between looks for claimable jobs, cancellations, quiet pastes
 _DIGEST_OVERHEAD_TOKENS = 1500
 
 
@@ -68,6 +86,11 @@ def digest_keyboard(article_id: int, digest: Digest) -> InlineKeyboardMarkup:
     )
 
 
+def replica_id() -> str:
+    """This process among the replicas: host, pid and a random part (pids repeat in containers)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
 def retry_keyboard(article_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton("Retry", callback_data=f"r:{article_id}")]])
 
@@ -87,21 +110,27 @@ async def send_html(
     *,
     reply_to: int | None = None,
     keyboard: InlineKeyboardMarkup | None = None,
-    replace: Message | None = None,
+    replace: int | None = None,
 ) -> list[int]:
-    """Send paragraphs as one or more HTML messages; the keyboard goes under the last."""
+    """Send paragraphs as one or more HTML messages; the keyboard goes under the last.
+
+    ``replace``: the id of a status line that becomes the first message.
+    """
     parts = render.pack(paragraphs)
     sent: list[int] = []
     for index, part in enumerate(parts):
         markup = keyboard if index == len(parts) - 1 else None
         if index == 0 and replace is not None:
             try:
-                await replace.edit_text(part, parse_mode=ParseMode.HTML, reply_markup=markup)
-                sent.append(replace.message_id)
+                await bot.edit_message_text(
+                    part, chat_id=chat_id, message_id=replace, parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                )  # fmt: skip
+                sent.append(replace)
                 continue
             except TelegramError as error:  # the status line is cosmetic: send anew
                 log.info("could not edit the status message (%s); sending anew", error)
-                await _delete_quietly(replace)
+                await _delete_quietly(bot, chat_id, replace)
         message = await bot.send_message(
             chat_id,
             part,
@@ -114,9 +143,9 @@ async def send_html(
     return sent
 
 
-async def _delete_quietly(message: Message) -> None:
+async def _delete_quietly(bot: Bot, chat_id: int, message_id: int) -> None:
     try:
-        await message.delete()
+        await bot.delete_message(chat_id, message_id)
     except TelegramError as error:
         log.info("could not delete the status message: %s", error)
 
@@ -124,62 +153,88 @@ async def _delete_quietly(message: Message) -> None:
 class StatusLine:
     """One message edited as work progresses, never faster than Telegram allows.
 
+    Known by its message id, so a replica taking a job over edits the line it inherited.
     Every Telegram error here is logged and swallowed: a failed edit must not cost a digest.
     """
 
-    def __init__(self, bot: Bot, chat_id: int, reply_to: int | None) -> None:
+    def __init__(
+        self, bot: Bot, chat_id: int, reply_to: int | None, message_id: int | None = None
+    ) -> None:
         self.bot, self.chat_id, self.reply_to = bot, chat_id, reply_to
-        self.message: Message | None = None
+        self.message_id = message_id
         self._text = ""
         self._last_edit = 0.0
 
     async def open(self, text: str) -> None:
         """Post the status line; without it the work simply goes on."""
         try:
-            self.message = await self.bot.send_message(
+            message = await self.bot.send_message(
                 self.chat_id, text, reply_to_message_id=self.reply_to,
                 allow_sending_without_reply=True,
             )  # fmt: skip
+            self.message_id = message.message_id
             self._text, self._last_edit = text, time.monotonic()
         except TelegramError as error:
             log.warning("status line in chat %s failed: %s", self.chat_id, error)
 
     async def show(self, text: str, *, force: bool = False) -> None:
         now = time.monotonic()
-        if self.message is None or text == self._text:
+        if self.message_id is None or text == self._text:
             return
         if not force and now - self._last_edit < STATUS_EDIT_INTERVAL:
             return
         self._text, self._last_edit = text, now
         try:
-            await self.message.edit_text(text)
+            await self.bot.edit_message_text(text, chat_id=self.chat_id, message_id=self.message_id)
         except TelegramError as error:
             if "not modified" not in str(error).lower():
                 log.warning("status edit in chat %s failed: %s", self.chat_id, error)
 
+    async def become(self, text: str, keyboard: InlineKeyboardMarkup | None = None) -> bool:
+        """Turn the line into ``text`` for good; False if there is no line or it failed."""
+        if self.message_id is None:
+            return False
+        try:
+            await self.bot.edit_message_text(
+                text, chat_id=self.chat_id, message_id=self.message_id, reply_markup=keyboard
+            )
+            self.message_id = None
+            return True
+        except TelegramError as error:
+            log.info("could not edit the status line: %s", error)
+            await self.close()
+            return False
+
     async def close(self) -> None:
         """Remove the status line (the work ended without a reply to put in its place)."""
-        if self.message is not None:
-            await _delete_quietly(self.message)
-            self.message = None
+        if self.message_id is not None:
+            await _delete_quietly(self.bot, self.chat_id, self.message_id)
+            self.message_id = None
+
+
+class _Lost(Exception):
+    """The job stopped being ours (cancelled, forgotten, or taken over after a stall)."""
 
 
 class ChatWork:
+    """This replica's share of the work: the jobs it claimed, their leases, and the poll."""
+
     def __init__(self, service: DigestService, state: TelegramState, bot: Bot) -> None:
         self.service = service
         self.state = state
         self.bot = bot
-        self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.replica = replica_id()
+        self.lease = service.settings.job_lease_seconds
+        self.capacity = service.settings.job_concurrency
         self._tasks: set[asyncio.Task[None]] = set()
-        self._jobs: dict[int, tuple[Job, asyncio.Task[None]]] = {}  # job id -> job, its task
-        self._active: dict[int, int] = {}  # chat -> id of the job holding the chat's lock
-        self._cancelled: set[int] = set()
-        # Estimated cost of each queued or running digest, counted against its user's quota
-        # until the real usage is recorded: two pastes at once cannot both slip under it.
-        self._reserved: defaultdict[int, int] = defaultdict(int)
-        self._costs: dict[int, tuple[int, int]] = {}  # job id -> user, reserved tokens
-        # A status line already in the chat ("Fetching the page…") that a job takes over.
-        self._handoff: dict[int, Message] = {}
+        self._running: dict[int, tuple[Job, asyncio.Task[None]]] = {}  # job id -> job, task
+        self._stopped: dict[int, str] = {}  # job id -> why we stop it: "cancelled" or "lost"
+        self._stopping = False
+        self._poller: asyncio.Task[None] | None = None
+        self._renewed = 0.0
+        self._loop_error = ""
+        # Run on every poll (the paste sweep): work that any replica may pick up.
+        self.ticks: list[Callable[[], Awaitable[None]]] = []
 
     def service_for(self, chat_id: int) -> DigestService:
         """The service writing in the chat's language (``/language``), else the default."""
@@ -190,10 +245,14 @@ class ChatWork:
     def quota(self) -> int:
         return self.service.settings.daily_token_quota
 
+    def _used_today(self, user_id: int) -> Callable[[], int]:
+        return lambda: self.service.usage_today(user_key(user_id))
+
     def over_quota(self, user_id: int, extra: int = 0) -> bool:
+        """Recorded usage plus what the user's pending jobs reserve, on every replica."""
         if not self.quota:
             return False
-        used = self.service.usage_today(user_key(user_id)) + self._reserved[user_id]
+        used = self._used_today(user_id)() + self.state.pending_cost(user_id)
         return used + extra > self.quota
 
     def quota_message(self) -> str:
@@ -216,32 +275,99 @@ class ChatWork:
         if not task.cancelled() and (error := task.exception()) is not None:
             log.error("background task failed: %r", error, exc_info=error)
 
+    def start(self) -> int:
+        """Take up the work a previous run left, then poll; how many jobs were claimed."""
+        if not self.state.shared:  # the only process on this store: every claim is a dead run's
+            self.state.release_all()
+        claimed = self.claim()
+        self._poller = asyncio.create_task(self._poll())
+        return claimed
+
     async def drain(self, grace: float | None = None) -> None:
-        """Wait for running work; what is still running after ``grace`` is stopped and stays
-        pending in the store, so the next start finishes it."""
+        """Wait for running work; what is still running after ``grace`` is stopped and
+        released, so another replica (or the next start) finishes it."""
+        self._stopping = True  # no new claims; leases are still renewed meanwhile
         deadline = time.monotonic() + (SHUTDOWN_GRACE if grace is None else grace)
         while self._tasks and (remaining := deadline - time.monotonic()) > 0:
             await asyncio.wait(set(self._tasks), timeout=remaining)
         if self._tasks:
-            log.warning("stopping %d unfinished task(s); digests resume at next start",
-                        len(self._tasks))  # fmt: skip
+            log.warning("stopping %d unfinished task(s); their jobs stay pending for another "
+                        "replica or the next start", len(self._tasks))  # fmt: skip
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.wait(set(self._tasks), timeout=2)
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        with contextlib.suppress(Exception):  # the database may be what is going away
+            self.state.release_jobs(self.replica)
+
+    # --- claiming and leases -------------------------------------------------------------
+
+    def claim(self, *, own: bool = False) -> int:
+        """Claim and start jobs while this replica has room; how many it started.
+
+        While stopping, only ``own`` claims (right after writing a job) still take one.
+        """
+        started = 0
+        while (own or not self._stopping) and len(self._running) < self.capacity:
+            job = self.state.claim_job(self.replica, self.lease)
+            if job is None:
+                break
+            self._running[job.id] = (job, self.spawn(self._run(job)))
+            started += 1
+            own = False
+        return started
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            try:
+                self._keep_leases()
+                if not self._stopping:
+                    self.claim()
+                    for tick in self.ticks:
+                        await tick()
+                self._loop_error = ""
+            except Exception as error:  # the database away for a moment: say so once
+                if str(error) != self._loop_error:
+                    log.warning("polling for jobs failed: %s", error)
+                self._loop_error = str(error)
+
+    def _keep_leases(self) -> None:
+        """Renew our leases (every third of the lease), and stop jobs no longer ours."""
+        ids = list(self._running)
+        if time.monotonic() - self._renewed >= self.lease / 3:
+            held = self.state.renew(self.replica, ids, self.lease)
+            self._renewed = time.monotonic()
+        else:
+            held = self.state.held(self.replica, ids)
+        for job_id in set(ids) - held:
+            if job_id in self._running:
+                pending = self.state.job_status(job_id) == "pending"
+                self._stop(job_id, "lost" if pending else "cancelled")
+
+    def _stop(self, job_id: int, why: str) -> None:
+        if job_id in self._running and job_id not in self._stopped:
+            self._stopped[job_id] = why
+            self._running[job_id][1].cancel()
+
+    def _still_ours(self, job: Job) -> None:
+        """Just before a reply goes out: renew the lease, or raise _Lost."""
+        if not self.state.renew(self.replica, [job.id], self.lease):
+            raise _Lost
 
     # --- digests -------------------------------------------------------------------------------
 
     async def paste_complete(self, chat_id: int, user_id: int, fragments: list[Fragment]) -> None:
         """A paste has ended: digest it if it is an article, else treat it as a question."""
         text = join_fragments(fragments)
-        last = fragments[-1].message_id
+        ids = [f.message_id for f in fragments]
         if len(fragments) == 1 and not fragments[0].forwarded and not looks_like_article(text):
-            self.state.drop_fragments(chat_id, user_id, last)
-            await self.ask(chat_id, user_id, text, reply_to=last, about=None)
+            await self.ask(chat_id, user_id, text, reply_to=ids[0], about=None, fragment_ids=ids)
             return
-        await self.start_digest(
-            chat_id, user_id, text, reply_to=fragments[0].message_id, fragments_up_to=last
-        )
+        await self.start_digest(chat_id, user_id, text, reply_to=ids[0], fragment_ids=ids)
 
     async def start_digest(
         self,
@@ -250,17 +376,18 @@ class ChatWork:
         text: str,
         *,
         reply_to: int | None,
-        fragments_up_to: int | None = None,
+        fragment_ids: list[int] | None = None,
         title: str | None = None,
         status: StatusLine | None = None,
         origin: str | None = None,
     ) -> None:
-        """Check, store and queue an article; the digest itself runs as a task.
+        """Check, store and queue an article; the digest itself runs as a claimed job.
 
         ``title`` and ``origin`` are the page's or file's own (title; link or file name);
         ``status`` a status line already shown (a link being fetched), which the digest takes
         over or which goes if it cannot start.
         """
+        ids = fragment_ids or []
         try:
             # Numbering a long article is CPU work: off the event loop, other chats go on.
             numbered = await asyncio.to_thread(self.service.check_article, text)
@@ -268,54 +395,55 @@ class ChatWork:
             if status is not None:
                 await status.close()
             if not text.strip():
-                if fragments_up_to is not None:
-                    self.state.drop_fragments(chat_id, user_id, fragments_up_to)
-                await self._say(chat_id, f"I can't digest that: {error}.", reply_to)
+                if self.state.drop_fragments(chat_id, user_id, ids):
+                    await self._say(chat_id, f"I can't digest that: {error}.", reply_to)
                 return
-            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to, title, origin)
-            await self._say(
-                chat_id,
-                f"I can't digest that: {error}. The text is saved; reply /digest to it or "
-                "press Retry once the limit allows it.",
-                reply_to,
-                article_id=article.id,
-            )
-            return
-        if self.over_quota(user_id, estimate(numbered.tokens)):
-            if status is not None:
-                await status.close()
-            article = self._keep(chat_id, user_id, text, reply_to, fragments_up_to, title, origin)
-            await self._say(
-                chat_id,
-                f"{self.quota_message()} Your article is saved: press Retry after the reset.",
-                reply_to,
-                article_id=article.id,
-            )
+            article = self.service.save_article(chat_scope(chat_id), text, title, origin)
+            if self._keep(chat_id, user_id, article, reply_to, ids):
+                await self._say(
+                    chat_id,
+                    f"I can't digest that: {error}. The text is saved; reply /digest to it or "
+                    "press Retry once the limit allows it.",
+                    reply_to,
+                    article_id=article.id,
+                )
             return
         article = self.service.save_article(chat_scope(chat_id), text, title, origin)
-        self.queue(
-            chat_id, user_id, article.id, reply_to, fragments_up_to, estimate(numbered.tokens),
-            status=status.message if status is not None else None,
-        )  # fmt: skip
+        try:
+            self.queue(
+                chat_id, user_id, article.id, reply_to, ids, estimate(numbered.tokens),
+                status=status.message_id if status is not None else None,
+            )  # fmt: skip
+        except PasteGone:  # another replica closed this paste first
+            if status is not None:
+                await status.close()
+        except OverQuota:
+            if status is not None:
+                await status.close()
+            if self._keep(chat_id, user_id, article, reply_to, ids):
+                await self._say(
+                    chat_id,
+                    f"{self.quota_message()} Your article is saved: press Retry after the reset.",
+                    reply_to,
+                    article_id=article.id,
+                )
 
     def _keep(
         self,
         chat_id: int,
         user_id: int,
-        text: str,
+        article: StoredArticle,
         reply_to: int | None,
-        up_to: int | None,
-        title: str | None = None,
-        origin: str | None = None,
-    ) -> StoredArticle:
-        """Save a text that cannot be digested now, so it can be later."""
-        article = self.service.save_article(chat_scope(chat_id), text, title, origin)
-        if up_to is not None:
-            self.state.consume_fragments(chat_id, user_id, up_to, article.id)
+        fragment_ids: list[int],
+    ) -> bool:
+        """Keep a saved text that cannot be digested now, so it can be later; False if its
+        fragments were consumed by another replica meanwhile (which answers instead)."""
+        if not self.state.consume_fragments(chat_id, user_id, fragment_ids, article.id):
+            return False
         if reply_to is not None:
             self.state.link_messages(chat_id, [reply_to], article.id)
         self.state.set_current_article(chat_id, article.id)
-        return article
+        return True
 
     def queue(
         self,
@@ -323,18 +451,18 @@ class ChatWork:
         user_id: int,
         article_id: int,
         reply_to: int | None,
-        fragments_up_to: int | None = None,
+        fragment_ids: list[int] | None = None,
         cost: int = 0,
-        status: Message | None = None,
+        status: int | None = None,
     ) -> None:
-        """Write the job down, reserve its cost, make the article current, and start it."""
-        job = self.state.create_job(chat_id, user_id, article_id, reply_to, fragments_up_to)
+        """Write the job down (its cost weighed against the quota: OverQuota if it does not
+        fit), make the article current, and claim at once."""
+        self.state.create_job(
+            chat_id, user_id, article_id, reply_to, fragment_ids or (), cost=cost,
+            status_message=status, quota=self.quota, used_today=self._used_today(user_id),
+        )  # fmt: skip
         self.state.set_current_article(chat_id, article_id)
-        self._reserved[user_id] += cost
-        self._costs[job.id] = (user_id, cost)
-        if status is not None:
-            self._handoff[job.id] = status
-        self.launch(job)
+        self.claim(own=True)
 
     async def retry(self, chat_id: int, user_id: int, article_id: int, reply_to: int) -> None:
         """Digest a stored article again (``/digest`` in reply, or the Retry button)."""
@@ -347,101 +475,81 @@ class ChatWork:
         except ArticleError as error:
             await self._say(chat_id, f"I can't digest that: {error}.", reply_to)
             return
-        if self.over_quota(user_id, estimate(numbered.tokens)):
+        try:
+            self.queue(chat_id, user_id, article.id, reply_to, cost=estimate(numbered.tokens))
+        except OverQuota:
             await self._say(chat_id, self.quota_message(), reply_to, article_id=article.id)
-            return
-        self.queue(chat_id, user_id, article.id, reply_to, cost=estimate(numbered.tokens))
-
-    def launch(self, job: Job) -> None:
-        self._jobs[job.id] = (job, self.spawn(self._run_job(job)))
-
-    def resume(self) -> int:
-        jobs = self.state.pending_jobs()
-        for job in jobs:
-            log.info("resuming digest job %s for chat %s", job.id, job.chat_id)
-            self.launch(job)
-        return len(jobs)
 
     def cancel(self, chat_id: int) -> StoredArticle | None:
-        """Stop the chat's running digest (else its oldest queued one); its article, or None."""
-        job_id = self._active.get(chat_id)
-        if job_id is None or job_id in self._cancelled:
-            queued = self._live_jobs(chat_id)
-            job_id = min(queued, default=None)
-        if job_id is None:
+        """Stop the chat's running digest (else its oldest queued one); its article, or None.
+
+        Recorded in the store first, so neither a crash now nor a restart resumes it; a
+        replica running it elsewhere stops at its next poll.
+        """
+        job = self.state.cancel_digest(chat_id)
+        if job is None:
             return None
-        job, task = self._jobs[job_id]
-        # Recorded before the task stops, so neither a crash now nor a restart resumes it.
-        self.state.finish_job(job.id, "cancelled")
-        self._cancelled.add(job.id)
-        task.cancel()
+        self._stop(job.id, "cancelled")
+        self.claim()  # the chat's next job may go
         return self.service.store.article(job.article_id, chat_scope(chat_id))
 
     def cancel_chat(self, chat_id: int) -> None:
-        """Stop every digest of a chat (``/forget``)."""
-        for job_id in self._live_jobs(chat_id):
-            job, task = self._jobs[job_id]
-            self.state.finish_job(job.id, "cancelled")
-            self._cancelled.add(job.id)
-            task.cancel()
+        """Stop every digest and answer of a chat (``/forget``)."""
+        for job_id in self.state.cancel_chat_jobs(chat_id):
+            self._stop(job_id, "cancelled")
 
-    def _live_jobs(self, chat_id: int) -> list[int]:
-        """The chat's jobs still running or queued, not already being cancelled."""
-        return [
-            i
-            for i, (job, task) in self._jobs.items()
-            if job.chat_id == chat_id and not task.done() and i not in self._cancelled
-        ]
-
-    async def _run_job(self, job: Job) -> None:
-        status = StatusLine(self.bot, job.chat_id, job.reply_to)
-        status.message = self._handoff.pop(job.id, None)
+    async def _run(self, job: Job) -> None:
+        status = StatusLine(self.bot, job.chat_id, job.reply_to, job.status_message)
         try:
-            async with self._locks[job.chat_id]:
-                if self.state.job_status(job.id) != "pending":
-                    await status.close()  # a handed-over "Fetching the page…" line
-                    return  # cancelled while it waited
-                self._active[job.chat_id] = job.id
-                try:
-                    await self._digest_job(job, status)
-                finally:
-                    self._active.pop(job.chat_id, None)
-        except asyncio.CancelledError:
-            if job.id not in self._cancelled:
-                log.info("digest job %s stopped by shutdown; it resumes at next start", job.id)
+            if job.kind == "answer":
+                await self._answer_job(job)
+            else:
+                await self._digest_job(job, status)
+        except (_Lost, asyncio.CancelledError) as stop:
+            why = self._stopped.get(job.id)
+            if why is None and isinstance(stop, _Lost):
+                why = "lost" if self.state.job_status(job.id) == "pending" else "cancelled"
+            if why is None:  # cancelled by drain: a shutdown
+                log.info("job %s stopped by shutdown; it stays pending", job.id)
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.wait_for(status.show(PAUSED, force=True), timeout=2)
                 raise
-            await status.close()  # /cancel itself says which digest stopped
+            if why == "cancelled":
+                await status.close()  # /cancel itself says which digest stopped
+            else:  # taken over: the new owner has the status line now
+                log.warning("job %s of chat %s was taken over by another replica",
+                            job.id, job.chat_id)  # fmt: skip
         except Exception as error:
-            self.state.finish_job(job.id, "failed")
             if isinstance(error, LLMError | ArticleError):
                 log.warning("digest job %s for chat %s failed: %s", job.id, job.chat_id, error)
             else:
                 log.error("digest job %s for chat %s failed", job.id, job.chat_id, exc_info=True)
-            await self._tell_failure(job, status, error)
+            if self.state.held(self.replica, [job.id]):
+                await self._tell_failure(job, status, error)
+                self.state.finish_job(job.id, "failed", self.replica)
         finally:
-            self._cancelled.discard(job.id)
-            self._handoff.pop(job.id, None)
-            self._jobs.pop(job.id, None)
-            user_id, cost = self._costs.pop(job.id, (job.user_id, 0))
-            self._reserved[user_id] -= cost  # the service has recorded what it really cost
+            self._running.pop(job.id, None)
+            self._stopped.pop(job.id, None)
+            if not self._stopping:
+                self.claim()  # e.g. the question that waited for this digest
 
     async def _digest_job(self, job: Job, status: StatusLine) -> None:
         article = self.service.store.article(job.article_id, chat_scope(job.chat_id))
         if article is None:  # forgotten meanwhile
-            self.state.finish_job(job.id, "failed")
+            self.state.finish_job(job.id, "failed", self.replica)
             return
         service = self.service_for(job.chat_id)
         digest = service.cached_digest(article)
         if digest is None:
             await self._typing(job.chat_id)
-            if status.message is None:
+            if status.message_id is None:
                 await status.open("Reading the article…")
-            else:  # the line that said "Fetching the page…"
+                if status.message_id is not None:
+                    self.state.set_status_message(job.id, status.message_id)
+            else:  # the line that said "Fetching the page…", or a dead replica's
                 await status.show("Reading the article…", force=True)
-            if status.message is not None:
-                self.state.link_messages(job.chat_id, [status.message.message_id], article.id)
+            if status.message_id is not None:
+                self.state.link_messages(job.chat_id, [status.message_id], article.id)
 
             async def progress(step: Progress) -> None:
                 await self._typing(job.chat_id)
@@ -455,18 +563,18 @@ class ChatWork:
             digest = await service.digest(
                 article, user_key=user_key(job.user_id), on_progress=progress
             )
+        self._still_ours(job)
         sent = await send_html(
             self.bot,
             job.chat_id,
             render.digest_paragraphs(digest, title=render.display_title(article.text)),
             reply_to=job.reply_to,
             keyboard=digest_keyboard(article.id, digest),
-            replace=status.message,
+            replace=status.message_id,
         )
-        status.message = None
-        self.state.link_messages(job.chat_id, sent, article.id)
-        self.state.set_current_article(job.chat_id, article.id)
-        self.state.finish_job(job.id, "done")
+        status.message_id = None
+        if not self.state.deliver(job, self.replica, sent):
+            log.warning("job %s was taken over while its reply was sent", job.id)
 
     async def _tell_failure(self, job: Job, status: StatusLine, error: Exception) -> None:
         """One line in the chat, in place of the status line, with a Retry button."""
@@ -479,15 +587,8 @@ class ChatWork:
         else:
             text = f"Something went wrong on my side. {SAVED}"
         self.state.set_current_article(job.chat_id, job.article_id)
-        keyboard = retry_keyboard(job.article_id)
-        if status.message is not None:
-            try:
-                await status.message.edit_text(text, reply_markup=keyboard)
-                return
-            except TelegramError as edit_error:
-                log.info("could not edit the status line: %s", edit_error)
-                await status.close()
-        await self._say(job.chat_id, text, job.reply_to, article_id=job.article_id)
+        if not await status.become(text, retry_keyboard(job.article_id)):
+            await self._say(job.chat_id, text, job.reply_to, article_id=job.article_id)
 
     # --- links and files: read into text, then digested like a paste ----------------------
 
@@ -561,14 +662,8 @@ class ChatWork:
 
     async def _replace(self, status: StatusLine, text: str, chat_id: int, reply_to: int) -> None:
         """Turn the status line into ``text`` (or send it, if the line is gone)."""
-        if status.message is not None:
-            try:
-                await status.message.edit_text(text)
-                return
-            except TelegramError as error:
-                log.info("could not edit the status line: %s", error)
-                await status.close()
-        await self._say(chat_id, text, reply_to)
+        if not await status.become(text):
+            await self._say(chat_id, text, reply_to)
 
     async def open_article(
         self, chat_id: int, user_id: int, article_id: int, *, reply_to: int
@@ -593,50 +688,79 @@ class ChatWork:
     # --- questions -----------------------------------------------------------------------------
 
     async def ask(
-        self, chat_id: int, user_id: int, question: str, *, reply_to: int, about: int | None
+        self,
+        chat_id: int,
+        user_id: int,
+        question: str,
+        *,
+        reply_to: int,
+        about: int | None,
+        fragment_ids: list[int] | None = None,
     ) -> None:
-        """Answer a question about ``about`` (an article ID) or the chat's current article."""
-        self.spawn(self._answer(chat_id, user_id, question, reply_to, about))
+        """Queue an answer about ``about`` (an article ID) or the chat's current article.
 
-    async def _answer(
-        self, chat_id: int, user_id: int, question: str, reply_to: int, about: int | None
-    ) -> None:
-        async with self._locks[chat_id]:
-            article_id = about or self.state.current_article(chat_id)
-            article = (
-                self.service.store.article(article_id, chat_scope(chat_id)) if article_id else None
-            )
-            if article is None:
+        The article is fixed now, so a paste sent after the question does not change what
+        it is about; the answer is a job, so it follows the chat's pending digest.
+        """
+        article_id = about or self.state.current_article(chat_id)
+        article = (
+            self.service.store.article(article_id, chat_scope(chat_id)) if article_id else None
+        )
+        if article is None:
+            if self.state.drop_fragments(chat_id, user_id, fragment_ids or []):
                 await self._say(
                     chat_id,
                     "Paste an article first (or forward a post), then ask "
                     "me about it. /help shows how.",
                     reply_to,
                 )
-                return
-            if self.over_quota(user_id):
-                await self._say(chat_id, self.quota_message(), reply_to)
-                return
-            await self._typing(chat_id)
-            try:
-                answer = await self.service_for(chat_id).ask(
-                    article, question, user_key=user_key(user_id)
-                )
-                sent = await send_html(
-                    self.bot, chat_id, render.answer_paragraphs(answer), reply_to=reply_to
-                )
-            except (LLMError, ArticleError) as error:
-                log.warning("question in chat %s failed: %s", chat_id, error)
-                message = error.user_message if isinstance(error, LLMError) else f"{error}."
-                await self._say(chat_id, f"Sorry, I couldn't answer: {message} Please ask again.",
-                                reply_to)  # fmt: skip
-                return
-            except Exception:
-                log.error("question in chat %s failed", chat_id, exc_info=True)
-                await self._say(chat_id, "Something went wrong on my side. Please ask again.",
-                                reply_to)  # fmt: skip
-                return
-            self.state.link_messages(chat_id, sent, article.id)
+            return
+        try:
+            self.state.create_job(
+                chat_id, user_id, article.id, reply_to, fragment_ids or (), kind="answer",
+                question=question,
+            )  # fmt: skip
+        except PasteGone:  # another replica took this question first
+            return
+        self.claim(own=True)
+
+    async def _answer_job(self, job: Job) -> None:
+        chat_id, reply_to = job.chat_id, job.reply_to
+        article = self.service.store.article(job.article_id, chat_scope(chat_id))
+        if article is None or job.question is None:  # forgotten meanwhile
+            self.state.finish_job(job.id, "failed", self.replica)
+            return
+        if self.over_quota(job.user_id):
+            self._still_ours(job)
+            await self._say(chat_id, self.quota_message(), reply_to)
+            self.state.finish_job(job.id, "done", self.replica)
+            return
+        await self._typing(chat_id)
+        try:
+            answer = await self.service_for(chat_id).ask(
+                article, job.question, user_key=user_key(job.user_id)
+            )
+            self._still_ours(job)
+            sent = await send_html(
+                self.bot, chat_id, render.answer_paragraphs(answer), reply_to=reply_to
+            )
+        except (LLMError, ArticleError) as error:
+            log.warning("question in chat %s failed: %s", chat_id, error)
+            message = error.user_message if isinstance(error, LLMError) else f"{error}."
+            await self._say(chat_id, f"Sorry, I couldn't answer: {message} Please ask again.",
+                            reply_to)  # fmt: skip
+            self.state.finish_job(job.id, "failed", self.replica)
+            return
+        except _Lost:
+            raise
+        except Exception:
+            log.error("question in chat %s failed", chat_id, exc_info=True)
+            await self._say(chat_id, "Something went wrong on my side. Please ask again.",
+                            reply_to)  # fmt: skip
+            self.state.finish_job(job.id, "failed", self.replica)
+            return
+        if not self.state.deliver(job, self.replica, sent):
+            log.warning("job %s was taken over while its reply was sent", job.id)
 
     # --- small helpers -------------------------------------------------------------------------
 

@@ -14,6 +14,10 @@ plus one deliberate difference: a bare ``&`` that starts no entity is rejected, 
 docs demand ``&amp;``, while real Telegram keeps it literally (``strict_ampersand=False``).
 Markdown parse modes are accepted unchecked. Message ids are per chat and shared by the
 user's and the bot's messages; text is trimmed and limits are counted after entity parsing.
+
+Updates are fetched with ``getUpdates``, or, once a webhook is set and ``push_webhooks`` names
+where the bot listens (the public URL is not reachable from a test), POSTed there one at a
+time in order with the ``X-Telegram-Bot-Api-Secret-Token`` header, and retried until a 200.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ import copy
 import json
 import re
 import socket
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -226,6 +233,11 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     fake: FakeTelegramServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client that died with its connection open (a bot killed in a test)
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -285,6 +297,8 @@ class FakeTelegramServer:
         self._files: dict[str, bytes] = {}
         self._commands: dict[str, list[JSON]] = {}
         self.descriptions: dict[str, str] = {}  # language code -> setMyDescription's text
+        # (update_id, HTTP status or 0 for no answer) of every webhook delivery attempt
+        self.webhook_deliveries: list[tuple[int, int]] = []
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
@@ -303,6 +317,40 @@ class FakeTelegramServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def push_webhooks(self, url: str) -> None:
+        """Deliver updates to ``url`` (the bot's listener, or a proxy in front of several)
+        while a webhook is set, the way Telegram does: one POST per update, oldest first,
+        with the secret header; an update not answered 200 is tried again."""
+        threading.Thread(target=self._push, args=(url,), daemon=True).start()
+
+    def _push(self, url: str) -> None:
+        while not self._stopping.is_set():
+            with self._cond:
+                self._updates = [u for u in self._updates if self._delivered(u)]
+                if not (self.webhook_url and self._updates):
+                    self._cond.wait(0.05)
+                    continue
+                update, secret = copy.deepcopy(self._updates[0]), self.webhook_secret
+            headers = {"Content-Type": "application/json"}
+            if secret:
+                headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+            request = urllib.request.Request(url, json.dumps(update).encode(), headers)
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    status = int(response.status)
+            except urllib.error.HTTPError as error:
+                status = int(error.code)
+            except OSError:
+                status = 0
+            with self._cond:
+                self.webhook_deliveries.append((int(update["update_id"]), status))
+                if status == 200:
+                    self._updates = [
+                        u for u in self._updates if u["update_id"] != update["update_id"]
+                    ]
+            if status != 200:
+                self._stopping.wait(0.1)
 
     def stop(self) -> None:
         """Stop serving: pending long-polls return at once and open connections are cut."""
