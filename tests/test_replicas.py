@@ -2,7 +2,8 @@
 
 Real processes, a real PostgreSQL (skipped with the reason when it cannot start), the fake
 Bot API pushing updates to the proxy, and the fake model. Each test proves one promise of
-issue 12: a paste split across replicas is one digest; many chats at once are each answered
+issue 12: a paste split across replicas is one digest (also when the replica holding its start
+stops mid-paste); many chats at once are each answered
 once, by both replicas; a replica killed mid-digest is replaced by the other within the lease
 time plus one digest, with one reply; an update delivered to both replicas is handled once.
 """
@@ -229,3 +230,26 @@ async def test_an_update_delivered_to_both_replicas_is_handled_once(
     await asyncio.sleep(1.5)
     assert len([t for t in texts(tg) if "Paste an article" in t]) == 2  # the first, and one
     assert re.search(r"ready", cluster.log_text()) and SECRET not in cluster.log_text()
+
+
+async def test_a_replica_stopped_mid_paste_leaves_the_paste_to_the_other(
+    cluster: Cluster, tg: FakeTelegramServer, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    """A rolling restart: the replica holding the start of a paste stops (SIGTERM) while the
+    rest is still arriving. It must not close the paste as it goes, or the paste would be two
+    articles: the other replica closes it, whole, once it is quiet."""
+    first, *rest = fragments(article_text, 3)
+    tg.user_sends_text(CHAT, USER, first)
+    await tg.wait_for(lambda: cluster.proxy.served, timeout=10)
+    index = cluster.upstreams.index(cluster.proxy.served[0])
+    holder, port = cluster.processes[index], int(cluster.upstreams[index].rsplit(":", 1)[1])
+    holder.send_signal(signal.SIGTERM)
+    await tg.wait_for(lambda: not _listening(port), timeout=QUIET / 2)  # within the paste
+    for piece in rest:  # the proxy skips the stopped replica
+        tg.user_sends_text(CHAT, USER, piece)
+    holder.wait(15)
+    await tg.wait_for(lambda: digest_messages(tg), timeout=30)
+    await asyncio.sleep(QUIET + 1)
+    assert len(digest_messages(tg)) == 1 and len(llm_server.requests) == 1
+    prompt = llm_server.requests[0].body["messages"][1]["content"]
+    assert all(_phrase(piece) in prompt for piece in [first, *rest])

@@ -133,9 +133,15 @@ async def _cosmetic(application: Application) -> None:  # type: ignore[type-arg]
 
 
 async def _post_stop(application: Application) -> None:  # type: ignore[type-arg]
-    """Updates have stopped: finish pastes and digests (or leave them pending for later)."""
+    """Updates have stopped: finish pastes and digests (or leave them pending for later).
+
+    Alone on its SQLite file, the bot closes its pastes now, so none waits for the next start.
+    Sharing PostgreSQL, it leaves them: the rest of a paste may still arrive at another
+    replica, which closes the paste once it is quiet, as one article.
+    """
     d: handlers.Deps = application.bot_data["deps"]
-    await d.pastes.flush_all()
+    if not d.state.store.database.shared:
+        await d.pastes.flush_all()
     await d.work.drain()
 
 
