@@ -86,6 +86,31 @@ async def test_concurrency_setting_bounds_requests_in_flight(
     assert digest.stats.chunks > 2 and llm_server.max_in_flight == 2
 
 
+async def test_a_backend_serving_one_request_at_a_time_gets_one_at_a_time(
+    tmp_path: Path, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    """The embedded server answers one request at a time: parallel chunks would wait in its
+    queue, each on its own timeout (a 7,400-token article's third part timed out so)."""
+
+    import openai
+
+    from bot.core.openai_llm import OpenAICompatibleLLM
+    from bot.core.servers import PROFILES
+
+    settings = make_settings(tmp_path, llm_server, chunk_tokens=300, llm_concurrency=8)
+    llm_server.latency = 0.1
+    client = openai.AsyncOpenAI(base_url=llm_server.base_url, api_key="k", max_retries=0)
+    one_slot = replace(PROFILES["openai"], parallel=1)
+    llm = OpenAICompatibleLLM(client, "fake-model", capabilities=one_slot)
+    service = DigestService.from_settings(settings, llm)
+    try:
+        digest = await service.digest(service.save_article("t", article_text))
+    finally:
+        await service.aclose()
+    assert digest.stats.chunks > 2 and llm_server.max_in_flight == 1
+    assert digest.stats.round_trips == digest.stats.llm_calls  # one after another, counted so
+
+
 async def test_invented_official_and_citation_are_dropped(
     service: DigestService, model: ScriptedModel, article_text: str
 ) -> None:

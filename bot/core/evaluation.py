@@ -12,6 +12,7 @@ beside it (``tests/data/`` is the development corpus) and adds the rows up.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,8 @@ from bot.core.grounding import coverage, normalize
 from bot.core.llm import LLMError
 from bot.core.schemas import Digest, Official
 from bot.core.service import DigestService
+
+log = logging.getLogger(__name__)
 
 
 class QuestionScore(BaseModel):
@@ -270,6 +273,7 @@ async def evaluate_folder(
         try:
             report = await evaluate(service, text, gold, max_questions=max_questions)
         except LLMError as error:
+            log.warning("%s: %s", slug, error)  # the row says it in the user's terms only
             rows.append(CorpusRow(article=slug, error=error.user_message))
         else:
             reports[slug] = report

@@ -74,6 +74,9 @@ class Capabilities:
     output_tokens: int = 16_384
     # A small model gets the small-model prompts and shapes (names only; titles read by code).
     small: bool = False
+    # Requests the backend serves at once, when it is known (the embedded server: one). More
+    # would queue there, each on its own timeout: a digest sends no more than this at a time.
+    parallel: int | None = None
 
 
 class LLM(ABC):

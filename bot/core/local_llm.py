@@ -29,9 +29,11 @@ LOCAL_TIMEOUT_SECONDS = 900.0
 
 class LocalLLM(LLM):
     # llama.cpp's server compiles the schema into a grammar; a 1.5B model is small.
+    # It answers one request at a time (see LocalModelServer).
     capabilities = replace(
-        PROFILES["llamacpp"], small=True, context_tokens=LOCAL_CONTEXT_TOKENS, output_tokens=2048
-    )
+        PROFILES["llamacpp"], small=True, context_tokens=LOCAL_CONTEXT_TOKENS,
+        output_tokens=2048, parallel=1,
+    )  # fmt: skip
 
     def __init__(
         self,

@@ -135,7 +135,9 @@ class DigestService:
                 chunk_tokens=settings.chunk_tokens,
                 chunk_overlap_tokens=settings.chunk_overlap_tokens,
                 max_article_tokens=settings.max_article_tokens,
-                concurrency=settings.llm_concurrency,
+                concurrency=min(
+                    settings.llm_concurrency, llm.capabilities.parallel or settings.llm_concurrency
+                ),
                 max_output_tokens=settings.max_output_tokens,
                 encoding=settings.encoding,
                 small_model=llm.capabilities.small
