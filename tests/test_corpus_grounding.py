@@ -309,3 +309,30 @@ def test_code_reads_most_pledges_when_the_model_gives_only_names(
         assert not any(p.actor in {"Plans", "Passengers", "Lightweight"} for p in pledges), slug
     assert found >= 0.7 * expected, f"{found}/{expected} pledges read"  # 77/100 today
     assert actors >= 0.9 * found, f"{actors}/{found} with the right actor"
+
+
+def test_code_finds_most_officials_written_with_their_role(count_tokens: CountTokens) -> None:
+    """A small model stops early in a long list and skips names that end a quote ("said EIB
+    Vice-President Jörg Altenhöfer."). With no names from the model at all, code must still
+    find most officials, by the title written beside the name, in every style and in both
+    languages, and never a reporter, an invented person or a body."""
+    from bot.core.evaluation import score_digest
+    from bot.core.grounding import ground_drafts
+    from bot.core.schemas import Digest, DigestStats
+
+    expected = found = titled = 0
+    for slug in CORPUS:
+        article, gold = load(slug, count_tokens)
+        officials, _, _ = ground_drafts(article, [], [], read_pledges=True)
+        digest = Digest(summary="-", key_points=[], officials=officials, commitments=[],
+                        stats=DigestStats())  # fmt: skip
+        score = score_digest(digest, article.text, gold)
+        expected += score["officials_expected"]
+        found += score["officials_found"]
+        titled += score["titles_right"]
+        wrong = score["invented_people"] + score["reporters_listed"] + score["other_people"]
+        assert wrong == [], (slug, wrong)
+    assert found >= 0.7 * expected, f"{found}/{expected} officials found by code"  # 72/95 today
+    # One miss today: "the second-level inspection of the Provincial Department ... Member
+    # Zhuang Lecong", a machine translation whose title starts with a lower-case word.
+    assert titled >= 0.95 * found, f"{titled}/{found} titles right"

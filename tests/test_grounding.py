@@ -27,15 +27,17 @@ def test_lists_of_dignitaries_are_read_by_code(
     assert found == OFFICIALS  # in order, no reporter, no "Information Technology"
 
 
-def test_listed_people_skip_known_names_and_prose(count_tokens: CountTokens) -> None:
+def test_people_written_with_their_role_are_found_but_not_credits(
+    count_tokens: CountTokens,
+) -> None:
     text = (
         "John Smith, minister of transport, opened the bridge. Lakeside council member Anna "
         "Berg said the town will repair it. Photo by reporter Kim Park. The Department of "
         "Industry and Information Technology will help."
     )
     grounder = _grounder(text, count_tokens)
-    assert [o.name for o in grounder.listed_people([])] == ["John Smith"]
-    assert grounder.listed_people(["john smith"]) == []
+    assert [o.name for o in grounder.listed_people([])] == ["John Smith", "Anna Berg"]
+    assert [o.name for o in grounder.listed_people(["john smith"])] == ["Anna Berg"]
 
 
 def test_role_is_read_beside_the_name(article_text: str, count_tokens: CountTokens) -> None:
@@ -98,7 +100,8 @@ def test_longest_name_in_a_list_and_no_bodies(count_tokens: CountTokens) -> None
         "Party Secretary Wang Hua of the High-tech Zone spoke to the People's Congress."
     )
     grounder = _grounder(text, count_tokens)
-    assert [o.name for o in grounder.listed_people([])] == ["Mary Ann Smith", "Tom Jones"]
+    found = [o.name for o in grounder.listed_people([])]
+    assert found == ["Mary Ann Smith", "Tom Jones", "Wang Hua"]  # not "Ann Smith", no body
     for body in ["High-tech Zone", "the City CPC", "People's Congress", "City CPC"]:
         draft = CitedOfficial(name=body, title="Secretary", organization="", sentences=[2])
         assert grounder.official(draft, []) is None, body

@@ -3,7 +3,8 @@
 Chinese writes the title straight before the name with no separator ("市委书记周启航"), joins
 two titles of one person with 、 ("市委副书记、市长林晓峰"), and lets one title cover a 、-list of
 names ("副市长李红梅、艾克拜尔·吐尔洪"). Names are two to four characters starting with a family
-name, or transliterations of any length joined by an interpunct. Credits name reporters
+name, or transliterations of any length joined by an interpunct; where a name ends in running
+text is read only after a title and before a mark or a verb. Credits name reporters
 (记者), correspondents (通讯员) and photographers (摄) right beside the name.
 """
 
@@ -50,6 +51,12 @@ _PLEDGE_MARK = re.compile(r"将(?!近|军)|要(?!求|点|素|闻)|必须|力争|
 _CREDITS = re.compile(r"(?:记者|通讯员|摄影|编辑|责编|审核|校对|实习生|供稿|本报讯)[\s：:]*$")
 _GROUP_BREAK = re.compile(r"[，,；;。：:（）()\s]")
 _LIST_BREAK = "、"
+# What may follow a name right after its title: a mark, or a verb that starts the predicate.
+_NAME_ENDS = re.compile(
+    r"[、，,。；;：:（(“\"]|表示|指出|强调|说|介绍|通报|主持|致辞|发言|讲话|作为|出席|宣布|要求|会见|"
+    r"参加|调研|带队|一行|等"
+)
+_INTERPUNCT_NAME = re.compile(r"[\u4e00-\u9fff]{1,8}(?:·[\u4e00-\u9fff]{1,8})+")
 
 
 class ChineseReader:
@@ -109,7 +116,20 @@ class ChineseReader:
         return any(o and o in plain for o in others)
 
     def listed_names(self, sentence: str) -> list[str]:
-        return []  # a name's length cannot be read safely from running text
+        """Names glued after a title and ended by a mark or a verb of speech or action
+        ("主任黄国栋通报", "董事长宋嘉禾作为", "总裁克里斯蒂安·贝克尔、"): only there can the
+        end of a name be read from running text; a name among other words is left alone."""
+        found = []
+        for title in _TITLE.finditer(sentence):
+            rest = sentence[title.end() :]
+            named = _INTERPUNCT_NAME.match(rest)
+            candidates = [named.group()] if named else [rest[:3], rest[:2]]
+            for name in candidates:
+                after = rest[len(name) :]
+                if self.is_person(name) and (not after or _NAME_ENDS.match(after)):
+                    found.append(name)
+                    break
+        return list(dict.fromkeys(found))
 
     def is_credit(self, before: str, sentence: str, start: int, end: int) -> bool:
         if _CREDITS.search(sentence[max(0, start - 8) : start]):

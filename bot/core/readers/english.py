@@ -243,7 +243,10 @@ class EnglishReader:
         if cut >= 0:  # "Sen. A (D-N.Y.) and Rep. B": only what follows the other name
             rest = len(plain[cut:].split())
             taken = taken[len(taken) - rest :] if rest else []
-        while taken and (_plain(taken[0]) in _CONNECTORS or taken[0].startswith("(")):
+        # "Callum Ainsworth MP and The Rt Hon Priya ...": the MP is the other name's.
+        while taken and (
+            _plain(taken[0]) in _CONNECTORS | _POSTNOMINALS or taken[0].startswith("(")
+        ):
             taken = taken[1:]
         prefix = clean_role(" ".join(taken))
         if looks_like_role(prefix) and not self._names_other(prefix, others):
@@ -275,23 +278,42 @@ class EnglishReader:
         return any(o in plain for o in others)
 
     def listed_names(self, sentence: str) -> list[str]:
-        """Names standing in a list with their role: "Mayor Xu Xiaoxiong", "Sun Xing, director"."""
+        """Names written with their role: in a list ("Mayor Xu Xiaoxiong", "Sun Xing,
+        director", "Mayor of the Pennine Valleys, Tom Gadsby, said"), or inside a clause
+        right after a title ("Council Member Phil Gantz cast", "said EIB Vice-President
+        Jörg Altenhöfer.")."""
         segments = _segments(sentence)
         found = []
         for index, (start, end) in enumerate(segments):
-            words = sentence[start:end].split()
+            words = _without_final_stop(sentence[start:end].split())
+            found += self._titled_names(words)
             name = self._trailing_name(words)
-            if name is None:
+            if name is None or name in found:
                 continue
             role = clean_role(" ".join(words[: -len(name.split())]))
             if role:
                 if len(role.split()) <= 20 and looks_like_role(role):
                     found.append(name)
                 continue
-            if index + 1 < len(segments):
-                s, e = segments[index + 1]  # a bare name, its role in the next clause
-                if looks_like_role(clean_role(sentence[s:e])):
+            # A bare name, its role in the next clause or the one before.
+            beside = [segments[i] for i in (index + 1, index - 1) if 0 <= i < len(segments)]
+            if any(looks_like_role(clean_role(sentence[s:e])) for s, e in beside):
+                found.append(name)
+        return list(dict.fromkeys(found))
+
+    def _titled_names(self, words: list[str]) -> list[str]:
+        """Names standing right after a title word and followed by a lower-case word (the
+        verb: "Chairman Dale Strickland said"): the longest 2- to 4-word name there."""
+        found = []
+        for i in range(1, len(words) - 2):
+            if not _is_title_word(words[i - 1]) or not words[i][:1].isupper():
+                continue
+            for size in (4, 3, 2):
+                after = words[i + size] if i + size < len(words) else ""
+                name = " ".join(words[i : i + size])
+                if after[:1].islower() and self.is_person(name) and not name.endswith("."):
                     found.append(name)
+                    break
         return found
 
     def _trailing_name(self, words: list[str]) -> str | None:
@@ -368,3 +390,11 @@ def _clause(text: str) -> str:
     if (cut := _PLEDGE_END.search(clause)) and len(clause[: cut.start()].split()) >= 6:
         clause = clause[: cut.start()]
     return clause.rstrip(".,; ")
+
+
+def _without_final_stop(words: list[str]) -> list[str]:
+    """The clause's words with a sentence's full stop off its last word ("Altenhöfer."), but
+    not an initial's or an abbreviation's ("J.", "Jr.")."""
+    if words and words[-1].endswith(".") and len(words[-1]) > 3 and words[-1][-2].islower():
+        return [*words[:-1], words[-1][:-1]]
+    return words
