@@ -38,6 +38,7 @@ from tests.fakes.openai_server import (
     FakeReply,
     RecordedRequest,
     Responder,
+    message_text,
 )
 from tests.fakes.scripted_model import KnownPerson
 
@@ -107,16 +108,8 @@ def logged_prompt_tokens(requests: Iterable[RecordedRequest], count: Count) -> i
         if not request.path.endswith("/chat/completions") or not isinstance(request.body, dict):
             continue
         for message in request.body.get("messages") or []:
-            total += count(_text(message.get("content"))) + MESSAGE_OVERHEAD_TOKENS
+            total += count(message_text(message.get("content"))) + MESSAGE_OVERHEAD_TOKENS
     return total
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
 
 
 @dataclass
@@ -135,11 +128,13 @@ class RecipeModel:
         messages = body.get("messages") or []
         fmt = body.get("response_format")
         if fmt is None and messages:
-            asked = _SUMMARY_PROMPT.match(_text(messages[-1].get("content")))
+            asked = _SUMMARY_PROMPT.match(message_text(messages[-1].get("content")))
             if asked:
                 return _first_sentences(asked["text"], 2, 400)
         if isinstance(fmt, dict) and (fmt.get("json_schema") or {}).get("name") == "Officials":
-            text = "\n".join(_text(m.get("content")) for m in messages if m.get("role") == "user")
+            text = "\n".join(
+                message_text(m.get("content")) for m in messages if m.get("role") == "user"
+            )
             return json.dumps({"officials": self._officials(text)})
         return self.fallback(body)
 

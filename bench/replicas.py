@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,7 +40,7 @@ from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
 from tests.fakes.round_robin_proxy import RoundRobinProxy  # noqa: E402
 from tests.fakes.scripted_model import ScriptedModel, zhaoqing_people  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegramServer  # noqa: E402
-from tests.postgres import _as_owner, _bin, _free_port  # noqa: E402
+from tests.postgres import PostgresUnavailable, _free_port, throwaway_cluster  # noqa: E402
 from tests.test_bot_process import _listening, start_bot  # noqa: E402
 from tests.test_telegram_bot import digest_messages  # noqa: E402
 
@@ -56,32 +54,12 @@ SECRET = "bench-secret"
 
 @contextmanager
 def postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster (as tests/postgres.py makes one); its admin URL."""
-    initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        raise SystemExit("PostgreSQL is not installed (apt-get install postgresql)")
-    owner = "nobody" if os.geteuid() == 0 else None
-    folder = Path(tempfile.mkdtemp(prefix="digestbot-bench-pg-"))
-    data, port = folder / "data", _free_port()
-    if owner:
-        shutil.chown(folder, owner)
-    env = {**os.environ, "LC_ALL": "C"}
-    options = (
-        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
-    )
-    steps = [
-        [initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"],
-        [pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-t", "30", "-o", options,
-         "start"],
-    ]  # fmt: skip
+    """A throwaway PostgreSQL cluster (as the tests make one); its admin URL."""
     try:
-        for step in steps:
-            subprocess.run(_as_owner(step, owner), env=env, capture_output=True, check=True)
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        stop = [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]
-        subprocess.run(_as_owner(stop, owner), env=env, capture_output=True, check=False)
-        shutil.rmtree(folder, ignore_errors=True)
+        with throwaway_cluster("digestbot-bench-pg-") as url:
+            yield url
+    except PostgresUnavailable as error:
+        raise SystemExit(str(error)) from None
 
 
 def fresh_database(admin_url: str) -> str:

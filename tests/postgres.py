@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,18 +38,19 @@ def _as_owner(command: list[str], owner: str | None) -> list[str]:
     return ["runuser", "-u", owner, "--", *command] if owner else command
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The URL of a running server (superuser ``postgres``, trust auth on 127.0.0.1)."""
+class PostgresUnavailable(RuntimeError):
+    """PostgreSQL is missing or would not start; the message says why."""
+
+
+@contextmanager
+def throwaway_cluster(prefix: str = "digestbot-pg-") -> Iterator[str]:
+    """A fresh cluster in a temp folder, on a free port of 127.0.0.1, run as ``nobody`` when
+    we are root; the URL of its superuser ``postgres`` (trust auth). Removed at the end."""
     initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
     if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql); skipped")
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip("psycopg is not installed (pip install -e '.[dev]'); skipped")
+        raise PostgresUnavailable("PostgreSQL is not installed (apt-get install postgresql)")
     owner = "nobody" if os.geteuid() == 0 else None
-    folder = Path(tempfile.mkdtemp(prefix="digestbot-pg-"))
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     data, port = folder / "data", _free_port()
     if owner:
         shutil.chown(folder, owner)
@@ -69,13 +71,29 @@ def postgres_server() -> Iterator[str]:
         if done.returncode != 0:
             log = (folder / "log").read_text() if (folder / "log").exists() else ""
             shutil.rmtree(folder, ignore_errors=True)
-            pytest.skip(f"PostgreSQL could not start: {(done.stderr or log).strip()[-300:]}")
+            reason = (done.stderr or log).strip()[-300:]
+            raise PostgresUnavailable(f"PostgreSQL could not start: {reason}")
     try:
         yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
     finally:
         stop = [pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"]
         subprocess.run(_as_owner(stop, owner), env=env, capture_output=True, check=False)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of a running server, or the tests that need one skipped saying why."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install -e '.[dev]'); skipped")
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(throwaway_cluster())
+        except PostgresUnavailable as error:
+            pytest.skip(f"{error}; skipped")
+        yield url
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ class RecordedRequest:
     client_gone: bool = False  # the client had hung up (cancelled) before the answer was sent
 
 
-def _text(content: Any) -> str:
+def message_text(content: Any) -> str:
     """Text of a message ``content``: a string, or a list of ``{"type": "text"}`` parts."""
     if isinstance(content, str):
         return content
@@ -95,7 +95,7 @@ def _text(content: Any) -> str:
 
 def echo_responder(body: dict[str, Any]) -> str:
     users = [m for m in body.get("messages", []) if m.get("role") == "user"]
-    return json.dumps({"echo": _text(users[-1].get("content")) if users else None})
+    return json.dumps({"echo": message_text(users[-1].get("content")) if users else None})
 
 
 def _error(message: str, type_: str, code: Any = None, param: str | None = None) -> dict[str, Any]:
@@ -342,7 +342,7 @@ class FakeOpenAIServer:
                     msg, "invalid_request_error", "unknown_parameter", f"response_format.{extra[0]}"
                 )
         if rtype == "json_object":
-            text = " ".join(_text(m.get("content")) for m in body.get("messages") or [])
+            text = " ".join(message_text(m.get("content")) for m in body.get("messages") or [])
             if "json" not in text.lower():
                 msg = (
                     "'messages' must contain the word 'json' in some form, to use "
@@ -378,7 +378,7 @@ class FakeOpenAIServer:
     def _prompt_tokens(self, body: dict[str, Any]) -> int:
         messages = body.get("messages") or []
         return sum(
-            self.count_tokens(_text(m.get("content"))) + MESSAGE_OVERHEAD_TOKENS
+            self.count_tokens(message_text(m.get("content"))) + MESSAGE_OVERHEAD_TOKENS
             for m in messages
             if isinstance(m, dict)
         )
