@@ -1,8 +1,5 @@
 """article-digest-bot: digests of long news articles, with every claim quoted from the text."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("article-digest-bot")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+# The one place the version is written (pyproject.toml reads it from here): importing
+# importlib.metadata to look it up would cost every command a tenth of a second.
+__version__ = "0.1.0"
