@@ -187,6 +187,8 @@ async def digest_figures(latency: float) -> None:
         service = DigestService.from_settings(make_settings(Path(folder), server))
         server.count_tokens = service.tokens
         server.responder = ScriptedModel(people=zhaoqing_people())
+        # As `digestbot run` does at start: the tokenizer and the helper process.
+        service.warm_up()
         # One digest first: the client's connection pool and schemas are set up once per process.
         await service.digest(service.save_article("bench", ARTICLE), use_cache=False)
         for target in SIZES:

@@ -179,3 +179,56 @@ def test_splitting_a_long_sentence_is_linear(kind: str, count_tokens: CountToken
 
     small, large = counted(500), counted(4000)
     assert large < 8 * small * 1.5  # 8x the text, well under 64x the work
+
+
+def test_a_long_article_split_on_two_cpus_is_split_the_same(
+    count_tokens: CountTokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper process takes the second half of a long article: the sentences, their
+    numbers and spans are exactly what one process finds, in every style of the corpus."""
+    from pathlib import Path
+
+    from bot.core import chunking, second_cpu
+
+    data = Path(__file__).parent / "data"
+    text = "\n\n".join(p.read_text(encoding="utf-8") for p in sorted(data.glob("*.txt")))
+    assert len(text) > chunking.PARALLEL_CHARS
+    calls: list[int] = []
+    halves = second_cpu.map_halves
+
+    def spy(work, first, second):  # type: ignore[no-untyped-def]
+        calls.append(len(second))
+        return halves(work, first, second)
+
+    monkeypatch.setattr(second_cpu, "map_halves", spy)
+    together = NumberedArticle(text, count_tokens, 400)
+    monkeypatch.setattr(chunking, "PARALLEL_CHARS", len(text) + 1)
+    alone = NumberedArticle(text, count_tokens, 400)
+    assert calls and calls[0] > 0 and together.sentences == alone.sentences
+
+
+def test_without_a_helper_process_the_work_stays_here(
+    count_tokens: CountTokens, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandbox that refuses a second process (or one CPU) costs nothing but the time."""
+    from pathlib import Path
+
+    from bot.core import second_cpu
+
+    class Refusing:
+        def submit(self, *args: object) -> object:
+            raise OSError("no processes here")
+
+        def shutdown(self, **options: object) -> None:
+            pass
+
+    monkeypatch.setattr(second_cpu, "_pool", Refusing())
+    monkeypatch.setattr(second_cpu, "_unavailable", False)
+    text = (Path(__file__).parent / "data" / "hunan-manufacturing-conference-long.txt").read_text(
+        encoding="utf-8"
+    )
+    long = "\n\n".join([text] * 3)
+    article = NumberedArticle(long, count_tokens, 400)
+    assert len(article.sentences) > 100 and second_cpu._unavailable
+    monkeypatch.setattr(second_cpu, "_unavailable", False)
+    monkeypatch.setattr(second_cpu, "_pool", None)

@@ -332,7 +332,7 @@ def test_code_finds_most_officials_written_with_their_role(count_tokens: CountTo
         titled += score["titles_right"]
         wrong = score["invented_people"] + score["reporters_listed"] + score["other_people"]
         assert wrong == [], (slug, wrong)
-    assert found >= 0.7 * expected, f"{found}/{expected} officials found by code"  # 72/95 today
+    assert found >= 0.75 * expected, f"{found}/{expected} officials found by code"  # 76/95 today
     # One miss today: "the second-level inspection of the Provincial Department ... Member
     # Zhuang Lecong", a machine translation whose title starts with a lower-case word.
     assert titled >= 0.95 * found, f"{titled}/{found} titles right"

@@ -16,7 +16,16 @@ from dataclasses import dataclass
 
 from syntok import segmenter as syntok_segmenter  # type: ignore[import-untyped]
 
+from bot.core import second_cpu
+
 CountTokens = Callable[[str], int]
+
+# From this size (about 15k tokens) a helper process splits part of the article: below it,
+# sending the text there costs more than it saves.
+PARALLEL_CHARS = 60_000
+# The part of the text this process splits itself: it also counts every sentence's tokens
+# afterwards, and the helper's answer has to travel back.
+HELPER_SHARE = 0.55
 
 # A sentence ends right after CJK full-width end marks, which are not followed by spaces.
 _CJK_SENTENCE_END = re.compile(r"""[。！？]+["'”’)\]」』»）]*""")
@@ -103,8 +112,9 @@ class NumberedArticle:
 
 def _segment(text: str, count: CountTokens, max_tokens: int) -> list[Sentence]:
     sentences: list[Sentence] = []
-    for paragraph, line in enumerate(_PARAGRAPH.finditer(text)):
-        for start, end in _sentence_spans(line.group(), line.start()):
+    lines = [(m.group(), m.start()) for m in _PARAGRAPH.finditer(text)]
+    for paragraph, spans in enumerate(_spans_of_all(lines, len(text))):
+        for start, end in spans:
             piece = text[start:end]
             tokens = count(piece)
             if tokens <= max_tokens:  # the common case: counted once
@@ -115,6 +125,23 @@ def _segment(text: str, count: CountTokens, max_tokens: int) -> list[Sentence]:
                 body = text[s:e]
                 sentences.append(Sentence(len(sentences) + 1, s, e, paragraph, body, count(body)))
     return sentences
+
+
+def _spans_of_all(lines: list[tuple[str, int]], size: int) -> list[list[tuple[int, int]]]:
+    """Sentence spans of every paragraph; a long article's second half on a second CPU."""
+    if size < PARALLEL_CHARS:
+        return _spans_of(lines)
+    half, seen = len(lines), 0
+    for index, (line, _) in enumerate(lines):
+        seen += len(line)
+        if seen >= size * HELPER_SHARE:
+            half = index + 1
+            break
+    return second_cpu.map_halves(_spans_of, lines[:half], lines[half:])
+
+
+def _spans_of(lines: Sequence[tuple[str, int]]) -> list[list[tuple[int, int]]]:
+    return [_sentence_spans(line, offset) for line, offset in lines]
 
 
 def _sentence_spans(line: str, offset: int) -> list[tuple[int, int]]:

@@ -168,6 +168,14 @@ class DigestService:
     def tokens(self, text: str) -> int:
         return self._count(text)
 
+    def warm_up(self) -> None:
+        """What a long-running process pays once, now rather than at its first long article:
+        the tokenizer and the helper process that splits half of a long article."""
+        from bot.core import second_cpu
+
+        self._count("warm")
+        second_cpu.warm_up()
+
     def check_article(self, text: str) -> NumberedArticle:
         """Raise ArticleError with a clear reason if the text cannot be digested."""
         return self.engine.prepare(text)

@@ -116,6 +116,7 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
     """Register commands, then take up work: left by a previous run, or shared by replicas."""
     d: handlers.Deps = application.bot_data["deps"]
     await _cosmetic(application)
+    await asyncio.to_thread(d.service.warm_up)
     d.state.prune_updates()
     resumed = d.work.start()  # the poll that follows also closes pastes left quiet
     log.info("bot @%s ready as replica %s; resumed %d job(s)", application.bot.username,

@@ -90,6 +90,7 @@ _PLEDGE_MARK = re.compile(
     r"|\b(?:announced|announces|invests|allocates|earmarks|commits|sanctioned|approved)\s+"
     r"(?:an?\s+|the\s+|plans\s+|that\s+|funding\s+|grants?\s+)?(?:[$€£₹¥]|Rs\.?\s|\d)"
 )
+_INITIAL = re.compile(r"[A-Z]\.")
 _QUOTE_CLOSE = re.compile(r"[,.!?]?[\"”](?:\s|$)")
 # A headline's "Ministry to train 25,000 women", "£2.4bn to transform buses".
 _HEADLINE_PLEDGE = re.compile(r"^[^.!?]{3,120}?\bto\s+[a-z]{3,}")
@@ -290,7 +291,9 @@ class EnglishReader:
             name = self._trailing_name(words)
             if name is None or name in found:
                 continue
-            role = clean_role(" ".join(words[: -len(name.split())]))
+            lead = words[: -len(name.split())]
+            said = [i for i, w in enumerate(lead) if _plain(w) in _REPORTING]
+            role = clean_role(" ".join(lead[said[-1] + 1 :] if said else lead))  # said EIB ...
             if role:
                 if len(role.split()) <= 20 and looks_like_role(role):
                     found.append(name)
@@ -325,7 +328,8 @@ class EnglishReader:
                 continue
             candidate, before = words[-size:], words[:-size]
             name = " ".join(candidate)
-            if not self.is_person(name) or any(w.endswith(".") for w in candidate):
+            dotted = [w for w in candidate if w.endswith(".") and not _INITIAL.fullmatch(w)]
+            if not self.is_person(name) or dotted:  # "J. Tomas Whitfield", not "St. Louis"
                 continue
             if not before or before[-1][:1].isupper() or _is_title_word(before[-1]):
                 return name
