@@ -174,6 +174,18 @@ def grounding_figures(service: DigestService) -> None:
     )
 
 
+async def warm_service(folder: Path, server: FakeOpenAIServer) -> DigestService:
+    """A service on the scripted fake, warmed as a running bot is: the tokenizer and the
+    helper process (``warm_up``, as `digestbot run` does at start), then one digest (the
+    client's connection pool and schemas are set up once per process)."""
+    service = DigestService.from_settings(make_settings(folder, server))
+    server.count_tokens = service.tokens
+    server.responder = ScriptedModel(people=zhaoqing_people())
+    service.warm_up()
+    await service.digest(service.save_article("bench", ARTICLE), use_cache=False)
+    return service
+
+
 async def digest_figures(latency: float) -> None:
     print(f"Digest engine, fake model latency {latency:.2f} s per call, default settings\n")
     header = (
@@ -184,13 +196,7 @@ async def digest_figures(latency: float) -> None:
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as folder, FakeOpenAIServer(latency=latency) as server:
-        service = DigestService.from_settings(make_settings(Path(folder), server))
-        server.count_tokens = service.tokens
-        server.responder = ScriptedModel(people=zhaoqing_people())
-        # As `digestbot run` does at start: the tokenizer and the helper process.
-        service.warm_up()
-        # One digest first: the client's connection pool and schemas are set up once per process.
-        await service.digest(service.save_article("bench", ARTICLE), use_cache=False)
+        service = await warm_service(Path(folder), server)
         for target in SIZES:
             text = article_of(target, service.tokens)
             numbering = time.monotonic()  # the sentence numbering alone, part of the wall time
@@ -333,11 +339,8 @@ async def langchain_note(latency: float) -> None:
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory() as folder, FakeOpenAIServer(latency=latency) as server:
-        service = DigestService.from_settings(make_settings(Path(folder), server))
-        server.count_tokens = service.tokens
-        server.responder = ScriptedModel(people=zhaoqing_people())
+        service = await warm_service(Path(folder), server)
         articles = {size: article_of(size, service.tokens) for size in (5_000, 26_000, 50_000)}
-        await service.digest(service.save_article("bench", ARTICLE), use_cache=False)  # warm-up
         ours: dict[int, tuple[str, int, list[RecordedRequest], float]] = {}
         for size, text in articles.items():
             server.reset()
