@@ -42,3 +42,43 @@ async def test_local_model_digest_and_follow_up(tmp_path: Path) -> None:
     assert report.reporters_listed == []
     mayor = next(q for q in report.questions if q.question == "Who is the mayor of Zhaoqing?")
     assert "Xu Xiaoxiong" in mayor.answer
+
+
+def test_grammar_last_sampling_picks_the_same_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the embedded server's child does (bot.core.llama_child), in this process.
+    from bot.core import llama_child
+    from bot.core.llama_server import usable_cpus
+
+    shared_models = Settings(_env_file=None).data_dir / "models"  # type: ignore[call-arg]
+    model = ensure_default_model(shared_models, log=print)
+    llama_child.load_cpu_backends()
+    from llama_cpp import Llama, LlamaGrammar
+
+    llm = Llama(model_path=str(model), n_ctx=1024, n_threads=usable_cpus(), verbose=False)
+    schema = {
+        "type": "object",
+        "properties": {"names": {"type": "array", "items": {"type": "string"}, "maxItems": 4}},
+        "required": ["names"],
+    }
+    prompt = (
+        "<|im_start|>user\nList the people: Mayor Xu Xiaoxiong met Dr. Ada Obi and"
+        " Minister Tom Gadsby in Zhaoqing.<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+    def complete() -> str:
+        grammar = LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        out = llm.create_completion(
+            prompt, grammar=grammar, max_tokens=60, temperature=0.0, repeat_penalty=1.1
+        )
+        return str(out["choices"][0]["text"])  # type: ignore[index]
+
+    plain = complete()
+    monkeypatch.setattr(Llama, "_init_sampler", Llama._init_sampler)  # undone after the test
+    llama_child.sample_grammar_last()
+    fast = complete()
+    sampler = llm._sampler
+    assert isinstance(sampler, llama_child.GrammarLastSampler)
+    assert fast == plain, (fast, plain)
+    assert json.loads(fast)["names"], fast
+    # Both paths ran: picks the grammar allowed, and at least one it had to overrule.
+    assert sampler.picks > sampler.fallbacks > 0, (sampler.picks, sampler.fallbacks)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from bot.core.digest import not_latin_script, system_message
 from bot.core.prompts import PromptError, PromptLibrary, default_prompts_dir
 from bot.core.schemas import Answer
 from bot.core.store import CORE_MIGRATIONS, Store
@@ -14,11 +16,23 @@ from bot.core.store import CORE_MIGRATIONS, Store
 
 def test_shipped_prompts_load() -> None:
     library = PromptLibrary()
-    expected = {"system", "article", "digest", "digest_small", "extract_chunk",
+    expected = {"system", "system_script", "article", "digest", "digest_small", "extract_chunk",
                 "extract_small", "summarize", "answer", "answer_context"}  # fmt: skip
     assert expected == set(library._prompts)
     assert len(library.version) == 12
     assert default_prompts_dir().is_dir()
+
+
+def test_no_foreign_script_example_for_a_latin_article() -> None:
+    # Shown "周启航 stays 周启航", the 1.5B model listed Chinese names for an English article.
+    library = PromptLibrary().with_values(language="English")
+    english = system_message(library, "[1] Mayor Xu Xiaoxiong spoke. [2] Dr. Ada Obi agreed.")
+    assert not re.search(r"[\u3400-\u9fff]", english["content"])
+    chinese = system_message(library, "[1] 市委书记周启航出席并讲话。[2] Mayor Lin spoke.")
+    assert "周启航 stays 周启航" in chinese["content"]
+    assert english["content"] in chinese["content"]  # the same rules, one more
+    assert not_latin_script("Привет, мир. Мэр выступил.")
+    assert not not_latin_script("Jörg Altenhöfer, Nguyễn Văn An and Zoë spoke in Zürich.")
 
 
 def test_missing_variable_is_named() -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core.chunking import CountTokens, NumberedArticle, Sentence, render_sentences
-from bot.core.digest import article_message
+from bot.core.digest import article_message, system_message
 from bot.core.grounding import Grounder, terms
 from bot.core.llm import LLM, ChatMessage
 from bot.core.prompts import PromptLibrary
@@ -48,7 +48,7 @@ class QuestionAnswerer:
     ) -> Answer:
         started = time.monotonic()
         messages = [
-            {"role": "system", "content": self.prompts.render("system")},
+            system_message(self.prompts, article.text),
             *self._context(article, digest, question),
             *self._history(history),
             {"role": "user", "content": self.prompts.render("answer", question=question)},

@@ -129,6 +129,24 @@ def fence(text: str) -> str:
     return text.replace("</article", "<\u200b/article").replace("<article", "<\u200barticle")
 
 
+def system_message(prompts: PromptLibrary, text: str) -> ChatMessage:
+    """The shared rules, plus the rule for names in another script when the article has one."""
+    content = prompts.render("system")
+    if not_latin_script(text):
+        content += "\n" + prompts.render("system_script")
+    return {"role": "system", "content": content}
+
+
+def not_latin_script(text: str) -> bool:
+    """True when a fifth or more of the letters are outside the Latin script (Chinese, Cyrillic).
+
+    Latin letters run to U+024F, plus Latin Extended Additional (U+1E00-U+1EFF: Vietnamese).
+    """
+    letters = [ch for ch in text[:20_000] if ch.isalpha()]
+    other = sum(1 for ch in letters if ord(ch) > 0x024F and not 0x1E00 <= ord(ch) <= 0x1EFF)
+    return bool(letters) and other * 5 >= len(letters)
+
+
 def article_message(prompts: PromptLibrary, numbered_text: str) -> ChatMessage:
     """The article as its own message, byte-identical wherever the same text is sent."""
     return {"role": "user", "content": prompts.render("article", article=fence(numbered_text))}
@@ -197,7 +215,7 @@ class DigestEngine:
             task = "extract_small" if self.config.small_model else "extract_chunk"
             note = _context_note_text(100, 199, 98, 99)
             parts = [
-                self.prompts.render("system"),
+                system_message(self.prompts, "文")["content"],  # the longer one
                 self.prompts.render("article", article=""),
                 self.prompts.render(task, part=1, parts=8, context_note=note),
             ]
@@ -355,7 +373,11 @@ class DigestEngine:
         summary = asyncio.ensure_future(
             calls.run(
                 self.llm.structured(
-                    [self._system(), {"role": "user", "content": summarize}], SummaryDraft
+                    [
+                        system_message(self.prompts, article.text),
+                        {"role": "user", "content": summarize},
+                    ],
+                    SummaryDraft,
                 )
             )
         )
@@ -458,13 +480,10 @@ class DigestEngine:
 
     # --- shared --------------------------------------------------------------------------------
 
-    def _system(self) -> ChatMessage:
-        return {"role": "system", "content": self.prompts.render("system")}
-
     def _messages(self, numbered_text: str, task: str, **values: object) -> list[ChatMessage]:
         """System, then the article on its own, then the task: a prefix questions can share."""
         return [
-            self._system(),
+            system_message(self.prompts, numbered_text),
             article_message(self.prompts, numbered_text),
             {"role": "user", "content": self.prompts.render(task, **values)},
         ]

@@ -33,7 +33,8 @@ _SERVER_EXTRA_MODULES = (
 
 # Runs the server module in the child, plus a thread that exits when our stdin pipe closes:
 # if the bot dies without cleaning up (SIGKILL, OOM), the server does not linger holding
-# a port and a gigabyte of memory.
+# a port and a gigabyte of memory. ``llama_child.install`` picks the CPU backend and the
+# sampling before the server loads the model.
 _BOOTSTRAP = """\
 import os, runpy, sys, threading
 def _watch_parent():
@@ -41,6 +42,8 @@ def _watch_parent():
         pass
     os._exit(0)
 threading.Thread(target=_watch_parent, daemon=True).start()
+from bot.core.llama_child import install
+install(sys.argv[1])
 runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
 """
 

@@ -1,0 +1,128 @@
+"""Set-up of llama-cpp-python inside the embedded server's child, before its server runs.
+
+Two things llama-cpp-python 0.3.36 does not do by itself, each worth seconds per digest:
+
+- **Runtime CPU dispatch.** A llama.cpp built with ``GGML_BACKEND_DL`` and
+  ``GGML_CPU_ALL_VARIANTS`` (``scripts/install-local``) ships one CPU backend per instruction
+  set next to libllama, loads none of them, and fails with "no backends are loaded". ggml is
+  asked to load the best one this CPU runs (AVX-512 where there is AVX-512), so one wheel or
+  image built anywhere still uses this CPU's fastest kernels.
+- **Grammar-last sampling.** llama-cpp-python puts the JSON grammar in the sampler chain, so
+  every token checks all 151,936 vocabulary entries against the grammar: about 50 ms a token
+  on 2 cores, as long as computing the token. llama.cpp's own tools sample first and consult
+  the grammar only when the pick breaks it (``common_sampler_sample``); we do the same. With
+  greedy decoding the tokens are the same, only sooner.
+
+Only this module touches llama-cpp-python's internals, and only its pinned version's.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import importlib.util
+import math
+import os
+import sys
+from typing import Any
+
+__all__ = ["install", "load_cpu_backends", "sample_grammar_last"]
+
+
+def install(server_module: str) -> None:
+    """Prepare llama-cpp-python in this process, the child about to run ``server_module``."""
+    if not server_module.startswith("llama_cpp") or importlib.util.find_spec("llama_cpp") is None:
+        return  # a test's stand-in server
+    load_cpu_backends()
+    sample_grammar_last()
+
+
+def load_cpu_backends() -> str | None:
+    """Load ggml's per-CPU backends when the wheel has them; returns the folder, else None."""
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or spec.origin is None:
+        return None
+    lib = os.path.join(os.path.dirname(spec.origin), "lib")
+    ggml = sorted(
+        glob.glob(os.path.join(lib, "libggml.*")) + glob.glob(os.path.join(lib, "ggml.dll"))
+    )
+    if not ggml or not glob.glob(os.path.join(lib, "*ggml-cpu-*")):
+        return None  # a build with the CPU backend linked in: nothing to load
+    # Loaded before llama_cpp itself, which then links to this same libggml and its registry.
+    loader = ctypes.CDLL(ggml[0]).ggml_backend_load_all_from_path
+    loader.argtypes = [ctypes.c_char_p]
+    loader.restype = None
+    loader(lib.encode())
+    return lib
+
+
+def sample_grammar_last() -> None:
+    """Make ``Llama`` sample without the grammar and fall back to it only on a pick it forbids."""
+    try:
+        from llama_cpp import _internals
+        from llama_cpp.llama import Llama
+    except ImportError as error:  # not the llama-cpp-python we pin: sample as it does
+        print(f"llama_child: grammar-last sampling not installed: {error}", file=sys.stderr)
+        return
+
+    original: Any = Llama._init_sampler
+    if getattr(original, "_grammar_last", False):
+        return
+
+    def _init_sampler(self: Llama, *args: Any, grammar: Any = None, **kwargs: Any) -> Any:
+        chain = original(self, *args, grammar=None, **kwargs)
+        if grammar is None:
+            return chain
+        only_grammar = _internals.LlamaSampler()  # type: ignore[no-untyped-call]
+        only_grammar.add_grammar(self._model, grammar)
+        return GrammarLastSampler(chain, only_grammar, self._n_vocab)
+
+    _init_sampler._grammar_last = True  # type: ignore[attr-defined]
+    Llama._init_sampler = _init_sampler  # type: ignore[method-assign]
+
+
+class GrammarLastSampler:
+    """A sampler chain and a grammar; what ``Llama.sample`` calls ``.sample(ctx, idx)`` on."""
+
+    def __init__(self, chain: Any, grammar: Any, n_vocab: int) -> None:
+        import llama_cpp
+        import numpy as np
+
+        self._chain, self._grammar, self._n_vocab = chain, grammar, n_vocab
+        self._buffer = (llama_cpp.llama_token_data * n_vocab)()
+        self._view = np.ctypeslib.as_array(self._buffer)  # fields id, logit, p
+        self._ids = np.arange(n_vocab, dtype=np.int32)
+        self._one = (llama_cpp.llama_token_data * 1)()
+        self.picks = self.fallbacks = 0  # tokens sampled; of those, how many needed the grammar
+
+    def _candidates(self, ctx: Any, idx: int) -> Any:
+        import llama_cpp
+        import numpy as np
+
+        logits = llama_cpp.llama_get_logits_ith(ctx.ctx, idx)
+        self._view["id"] = self._ids
+        self._view["logit"] = np.ctypeslib.as_array(logits, shape=(self._n_vocab,))
+        self._view["p"] = 0.0
+        return llama_cpp.llama_token_data_array(
+            data=self._buffer, size=self._n_vocab, selected=-1, sorted=False
+        )
+
+    def sample(self, ctx: Any, idx: int) -> int:
+        import llama_cpp
+
+        candidates = self._candidates(ctx, idx)
+        llama_cpp.llama_sampler_apply(self._chain.sampler, ctypes.byref(candidates))
+        token = int(candidates.data[candidates.selected].id)
+        self._one[0] = llama_cpp.llama_token_data(token, 1.0, 0.0)
+        single = llama_cpp.llama_token_data_array(data=self._one, size=1, selected=-1, sorted=False)
+        llama_cpp.llama_sampler_apply(self._grammar.sampler, ctypes.byref(single))
+        self.picks += 1
+        if math.isinf(single.data[0].logit):  # the grammar forbids it: choose among what it allows
+            self.fallbacks += 1
+            candidates = self._candidates(ctx, idx)
+            llama_cpp.llama_sampler_apply(self._grammar.sampler, ctypes.byref(candidates))
+            llama_cpp.llama_sampler_apply(self._chain.sampler, ctypes.byref(candidates))
+            token = int(candidates.data[candidates.selected].id)
+        llama_cpp.llama_sampler_accept(self._grammar.sampler, token)
+        llama_cpp.llama_sampler_accept(self._chain.sampler, token)
+        return token
