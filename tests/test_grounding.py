@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core.chunking import CountTokens, NumberedArticle
-from bot.core.grounding import Grounder, normalize
+from bot.core.grounding import Grounder, ground_drafts, normalize
 from bot.core.schemas import CitedCommitment, CitedOfficial
 
 OFFICIALS = ["Sun Xing", "Chen Kaixing", "Zhang Libo", "Yang Qingbing", "Zhuang Lecong",
@@ -170,3 +170,21 @@ def test_pledges_with_generic_subjects_keep_their_actor(count_tokens: CountToken
     ]  # fmt: skip
     found = [grounder.commitment(p) for p in pledges]
     assert [c.actor if c else None for c in found] == ["Millbrook Falls", "Gloria Hartwell"]
+
+
+def test_a_name_in_the_wrong_case_takes_the_articles_spelling(count_tokens: CountTokens) -> None:
+    # The embedded model copied an upper-case byline's style: "PAN RUOXI" for "Pan Ruoxi".
+    text = (
+        "By ZHOU HUIMIN in Fenghe\n\n"
+        "Pan Ruoxi, vice-governor of Jiangxi province, said the province would set up a fund.\n"
+        "Gu Mingyuan, Party chief of Fenghe, said the city's future depended on new industries."
+    )
+    article = NumberedArticle(text, count_tokens, 400)
+    drafts = [CitedOfficial(name=n, title="", organization="", sentences=[])
+              for n in ("ZHOU HUIMIN", "PAN RUOXI", "GU MINGYuan")]  # fmt: skip
+    officials, commitments, _ = ground_drafts(article, drafts, [], read_pledges=True)
+    assert [(o.name, o.title) for o in officials] == [
+        ("Pan Ruoxi", "vice-governor"),
+        ("Gu Mingyuan", "Party chief"),
+    ]  # and the reporter is still no official
+    assert [(c.actor, c.commitment) for c in commitments] == [("Pan Ruoxi", "would set up a fund")]

@@ -9,10 +9,12 @@ production command line is what runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import signal
+import sys
 import textwrap
 import urllib.request
 from pathlib import Path
@@ -146,6 +148,8 @@ def test_cache_flags() -> None:
     off = LocalModelServer(Path("m.gguf"), cache=False)._args
     assert off[off.index("--cache") + 1] == "False"
     assert "--cache_size" not in off
+    # Not the server's default, which keeps every prompt token's logits (5 GB at n_ctx 8192).
+    assert off[off.index("--logits_all") + 1] == "False"
 
 
 async def test_server_that_exits_early_reports_its_output(tmp_path: Path) -> None:
@@ -364,3 +368,97 @@ async def test_a_server_that_keeps_dying_fails_the_call_after_one_retry(
         await llm.aclose()
     assert len(_restart_warnings(caplog)) == 2
     assert _alive(recovered.pid) is False
+
+
+# --- keep-alive: a server the next command finds ---------------------------------------------
+
+_ONE_COMMAND = """
+import asyncio, sys
+from pathlib import Path
+from pydantic import BaseModel
+from bot.core.local_llm import LocalLLM
+
+class Facts(BaseModel):
+    pid: int
+    argv: list[str]
+
+async def main():
+    folder = Path(sys.argv[1])
+    keep_alive = float(sys.argv[2])
+    llm = LocalLLM(folder, folder / "model.gguf", max_output_tokens=64, keep_alive=keep_alive)
+    try:
+        facts = await llm.structured([{"role": "user", "content": "hi"}], Facts)
+    finally:
+        await llm.aclose()
+    print(facts.value.pid)
+
+asyncio.run(main())
+"""
+
+
+async def _one_command(tmp_path: Path, keep_alive: float) -> int:
+    """Run one command in a process of its own, as `digestbot digest` does; its server's pid."""
+    (tmp_path / "model.gguf").write_bytes(b"GGUF")
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _ONE_COMMAND, str(tmp_path), str(keep_alive),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await child.communicate()
+    assert child.returncode == 0
+    return int(out.decode().split()[-1])
+
+
+async def _gone(pid: int, within: float) -> bool:
+    for _ in range(int(within / 0.1)):
+        if not _alive(pid) or _zombie(pid):
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+def _zombie(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+    return False
+
+
+async def test_the_next_command_finds_the_server_and_it_stops_when_the_lease_lapses(
+    tmp_path: Path, fake_llama_cpp: Path
+) -> None:
+    first = await _one_command(tmp_path, keep_alive=4)
+    assert _alive(first)  # the command has exited; its server has not
+    llm = LocalLLM(tmp_path, tmp_path / "model.gguf", max_output_tokens=64, keep_alive=4)
+    try:
+        second = (await llm.structured(MESSAGES, ServerFacts)).value.pid
+        await asyncio.sleep(6)  # longer than the lease: this process renews it meanwhile
+        third = (await llm.structured(MESSAGES, ServerFacts)).value.pid
+    finally:
+        await llm.aclose()
+    assert first == second == third
+    assert await _gone(first, within=10)  # nobody renews it any more
+    assert not _alive(first) or _zombie(first)
+
+
+async def test_a_server_with_other_settings_is_replaced_and_stops(
+    tmp_path: Path, fake_llama_cpp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await _one_command(tmp_path, keep_alive=60)
+    llm = LocalLLM(tmp_path, tmp_path / "model.gguf", max_output_tokens=64, keep_alive=60,
+                   threads=7)  # fmt: skip
+    try:
+        facts = (await llm.structured(MESSAGES, ServerFacts)).value
+    finally:
+        await llm.aclose()
+    assert facts.pid != first
+    assert facts.argv[facts.argv.index("--n_threads") + 1] == "7"
+    assert await _gone(first, within=10)  # the lease names another server now
+    (tmp_path / "local-model-server.json").unlink()  # what ends the second one
+    assert await _gone(facts.pid, within=10)
+
+
+async def test_without_keep_alive_the_server_stops_with_the_command(
+    tmp_path: Path, fake_llama_cpp: Path
+) -> None:
+    pid = await _one_command(tmp_path, keep_alive=0)
+    assert await _gone(pid, within=10)
+    assert not (tmp_path / "local-model-server.json").exists()

@@ -120,12 +120,22 @@ class Grounder:
     # --- officials ---------------------------------------------------------------------------
 
     def clean(self, draft: CitedOfficial) -> CitedOfficial:
-        """The draft with a title the model put in the name field moved to the title."""
-        title, name = self.reader.split_title(" ".join(draft.name.split()))
+        """The draft with the name spelt as the article spells it, and a title the model put
+        in the name field moved to the title."""
+        title, name = self.reader.split_title(self._as_written(" ".join(draft.name.split())))
         if name == draft.name:
             return draft
         claimed = draft.title.strip() or title
         return draft.model_copy(update={"name": name, "title": claimed})
+
+    def _as_written(self, name: str) -> str:
+        """The article's own casing of a name the model wrote in another ("PAN RUOXI", copied
+        from the style of an upper-case byline, for "Pan Ruoxi"); else the name unchanged."""
+        text = self.article.text
+        if not name or name in text:
+            return name
+        found = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE)
+        return found.group(0) if found else name
 
     def official(self, draft: CitedOfficial, known_names: Iterable[str]) -> Official | None:
         draft = self.clean(draft)

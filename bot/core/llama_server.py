@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import signal
 import socket
 import sys
 import time
@@ -21,8 +22,12 @@ from types import TracebackType
 from typing import Self
 
 from bot.core.gguf import LocalModelError
+from bot.core.server_lease import Lease, pid_alive
 
-__all__ = ["LocalModelServer", "llama_cpp_available", "usable_cpus"]
+__all__ = [
+    "AttachedServer", "LocalModelServer", "answers", "llama_cpp_available", "log_tail",
+    "usable_cpus",
+]  # fmt: skip
 
 _TAIL_LINES = 40  # lines of the server's output kept for error messages
 _LINE_CHARS = 2000  # longest line kept; llama.cpp can print very long ones
@@ -33,15 +38,17 @@ _SERVER_EXTRA_MODULES = (
 
 # Runs the server module in the child, plus a thread that exits when our stdin pipe closes:
 # if the bot dies without cleaning up (SIGKILL, OOM), the server does not linger holding
-# a port and a gigabyte of memory. ``llama_child.install`` picks the CPU backend and the
-# sampling before the server loads the model.
+# a port and a gigabyte of memory; a leased server watches its lease instead.
+# ``llama_child.install`` picks the CPU backend and the sampling before the model loads.
 _BOOTSTRAP = """\
 import os, runpy, sys, threading
 def _watch_parent():
     while os.read(0, 4096):  # raw fd: a buffered read would abort interpreter shutdown
         pass
     os._exit(0)
-threading.Thread(target=_watch_parent, daemon=True).start()
+from bot.core.server_lease import watch_lease
+if not watch_lease():  # a leased server outlives its parent; see bot/core/server_lease.py
+    threading.Thread(target=_watch_parent, daemon=True).start()
 from bot.core.llama_child import install
 install(sys.argv[1])
 runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
@@ -105,6 +112,7 @@ class LocalModelServer:
         log: Callable[[str], None] | None = None,
         server_module: str = "llama_cpp.server",
         env: Mapping[str, str] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self._model_path = model_path
         self._host = "127.0.0.1"
@@ -114,6 +122,7 @@ class LocalModelServer:
         self._log = log or (lambda _message: None)
         self._server_module = server_module
         self._env = dict(env) if env is not None else None
+        self.lease = lease
         self.model_alias = model_alias
         self._args = [
             "--model", str(model_path),
@@ -123,6 +132,10 @@ class LocalModelServer:
             "--n_threads_batch", str(n_threads),
             "--n_batch", str(n_batch),
             "--interrupt_requests", "False",
+            # The server's default keeps the logits of every prompt token (for logprobs, which
+            # we never ask for): an n_ctx x 152k-vocab array, 5 GB at 8192, and the output
+            # layer run over the whole prompt.
+            "--logits_all", "False",
             "--cache", str(cache),
             *(["--cache_type", "ram", "--cache_size", str(cache_size)] if cache else []),
             *extra_args,
@@ -138,6 +151,14 @@ class LocalModelServer:
         if self._port is None:
             raise LocalModelError("the local model server has not been started")
         return f"http://{self._host}:{self._port}/v1"
+
+    @property
+    def port(self) -> int | None:
+        return self._port
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:
@@ -171,6 +192,8 @@ class LocalModelServer:
 
     def output_tail(self) -> str:
         """The last lines the server printed (llama.cpp's load log and per-request timings)."""
+        if self.lease is not None:
+            return log_tail(self.lease.log_path)
         return "\n".join(self._output)
 
     async def __aenter__(self) -> Self:
@@ -199,17 +222,30 @@ class LocalModelServer:
         self._log(f"Starting the local model server on port {self._port} ...")
         started = time.monotonic()
         try:
-            self._process = await asyncio.create_subprocess_exec(
-                *command,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=self._env,
-            )
+            if self.lease is None:
+                self._process = await asyncio.create_subprocess_exec(
+                    *command,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.STDOUT,
+                    env=self._env,
+                )
+            else:  # outlives us: its own session, output to a file, no pipe to us
+                env = {**(self._env if self._env is not None else os.environ)}
+                env.update(self.lease.child_env())
+                with self.lease.log_path.open("wb") as output:
+                    self._process = await asyncio.create_subprocess_exec(
+                        *command,
+                        stdin=asyncio.subprocess.DEVNULL,
+                        stdout=output,
+                        stderr=asyncio.subprocess.STDOUT,
+                        env=env,
+                        start_new_session=True,
+                    )
         except OSError as exc:
             raise LocalModelError(f"could not start the local model server: {exc}") from exc
-        assert self._process.stdout is not None
-        self._reader = asyncio.create_task(self._keep_output(self._process.stdout))
+        if self._process.stdout is not None:
+            self._reader = asyncio.create_task(self._keep_output(self._process.stdout))
         try:
             await self._wait_ready(self._process)
         except BaseException:
@@ -261,7 +297,7 @@ class LocalModelServer:
         deadline = time.monotonic() + self._startup_timeout
         exited = asyncio.create_task(process.wait())
         try:
-            while not await _answers(self._host, self._port, "/v1/models"):
+            while not await answers(self._host, self._port, "/v1/models"):
                 done, _ = await asyncio.wait({exited}, timeout=0.25)
                 if done:
                     if self._reader is not None:
@@ -281,6 +317,61 @@ class LocalModelServer:
             exited.cancel()
 
 
+class AttachedServer:
+    """A leased server another process started, with the surface ``LocalLLM`` uses."""
+
+    def __init__(self, lease: Lease, pid: int, port: int, model_alias: str) -> None:
+        self.lease, self.pid, self.port, self.model_alias = lease, pid, port, model_alias
+        self.returncode: int | None = None  # not our child: its exit code is not ours to read
+
+    @classmethod
+    async def find(cls, lease: Lease, config: Mapping[str, object]) -> AttachedServer | None:
+        """The server the lease names, if it runs with ``config`` and answers; else None."""
+        info = lease.read() or {}
+        pid, port = info.get("pid"), info.get("port")
+        if not isinstance(pid, int) or not isinstance(port, int) or not pid_alive(pid):
+            return None
+        if any(info.get(key) != value for key, value in config.items()):
+            return None  # another model or thread count: a new server takes the lease over
+        if not await answers("127.0.0.1", port, "/v1/models"):
+            return None
+        return cls(lease, pid, port, str(info.get("model_alias", "local")))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def running(self) -> bool:
+        return pid_alive(self.pid)
+
+    async def exited(self, within: float = 0.0) -> bool:
+        for _ in range(int(within / 0.1)):  # not our child: no wait() to await
+            if not self.running:
+                break
+            await asyncio.sleep(0.1)
+        return not self.running
+
+    def output_tail(self) -> str:
+        return log_tail(self.lease.log_path)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
+
+def log_tail(path: Path) -> str:
+    """The last lines of a leased server's output file."""
+    try:
+        with path.open("rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - _TAIL_LINES * 200))
+            data = file.read()
+    except OSError:
+        return ""
+    lines = data.decode("utf-8", "replace").splitlines()[-_TAIL_LINES:]
+    return "\n".join(line[:_LINE_CHARS].rstrip() for line in lines)
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
@@ -288,7 +379,7 @@ def _free_port(host: str) -> int:
         return port
 
 
-async def _answers(host: str, port: int, path: str) -> bool:
+async def answers(host: str, port: int, path: str) -> bool:
     """True when ``GET path`` answers 200; a raw request so no HTTP client is needed."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2.0)

@@ -9,16 +9,24 @@ died (crash, OOM kill) is replaced by a fresh one, so one crash does not fail ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import replace
 from pathlib import Path
 
 import openai
 
+from bot import __version__
 from bot.core.gguf import DEFAULT_MODEL, LocalModelError, ensure_default_model
-from bot.core.llama_server import LOCAL_CONTEXT_TOKENS, LocalModelServer, usable_cpus
+from bot.core.llama_server import (
+    LOCAL_CONTEXT_TOKENS,
+    AttachedServer,
+    LocalModelServer,
+    usable_cpus,
+)
 from bot.core.llm import LLM, ChatMessage, Completion, LLMError, LLMUnavailable, T, Usage
 from bot.core.openai_llm import OpenAICompatibleLLM
+from bot.core.server_lease import Lease
 from bot.core.servers import PROFILES
 
 log = logging.getLogger(__name__)
@@ -42,15 +50,20 @@ class LocalLLM(LLM):
         *,
         max_output_tokens: int,
         threads: int | None = None,
+        keep_alive: float = 0.0,
     ) -> None:
         self.data_dir = data_dir
         self.model_file = model_file
         self.max_output_tokens = max_output_tokens
         self.threads = threads
+        # Seconds the server stays loaded after the last process using it lets go (0: it
+        # stops with this one): the next command's follow-up then finds the article read.
+        self.keep_alive = keep_alive
+        self._renewing: asyncio.Task[None] | None = None
         # The cache key names the weights, so a different GGUF never reuses old digests.
         self.model = f"local:{(model_file.name if model_file else DEFAULT_MODEL.file_name)}"
         self._lock = asyncio.Lock()
-        self._server: LocalModelServer | None = None
+        self._server: LocalModelServer | AttachedServer | None = None
         self._inner: OpenAICompatibleLLM | None = None
 
     @property
@@ -91,11 +104,7 @@ class LocalLLM(LLM):
                     )
                 if not path.is_file():
                     raise LocalModelError(f"BOT_LOCAL_MODEL points at {path}, which is not a file")
-                threads = self.threads or usable_cpus()
-                # No RAM prompt cache: saving it costs seconds per call here, and llama.cpp
-                # still reuses the previous request's prefix (the article) for questions.
-                server = LocalModelServer(path, log=log.info, n_threads=threads, cache=False)
-                await server.start()
+                server = await self._start_or_attach(path, self.threads or usable_cpus())
             except LocalModelError as error:
                 raise LLMUnavailable(f"the local model could not start: {error}") from error
             self._server = server
@@ -112,7 +121,41 @@ class LocalLLM(LLM):
             )  # fmt: skip
             return self._inner
 
-    async def _discard_dead_server(self, server: LocalModelServer) -> None:
+    async def _start_or_attach(self, path: Path, threads: int) -> LocalModelServer | AttachedServer:
+        # No RAM prompt cache: saving it costs seconds per call here, and llama.cpp
+        # still reuses the previous request's prefix (the article) for questions.
+        if self.keep_alive <= 0:
+            server = LocalModelServer(path, log=log.info, n_threads=threads, cache=False)
+            await server.start()
+            return server
+        lease = Lease(self.data_dir / "local-model-server.json", self.keep_alive)
+        config = {"model": str(path), "threads": threads, "bot": __version__}
+        async with lease.locked():  # two commands at once start one server
+            found = await AttachedServer.find(lease, config)
+            if found is not None:
+                log.info("Using the local model server already running (pid %s)", found.pid)
+                lease.renew()
+                started: LocalModelServer | AttachedServer = found
+            else:
+                lease.write(pid=None, **config)  # the child waits for its pid to appear
+                server = LocalModelServer(
+                    path, log=log.info, n_threads=threads, cache=False, lease=lease
+                )
+                await server.start()
+                lease.write(pid=server.pid, port=server.port, model_alias=server.model_alias,
+                            **config)  # fmt: skip
+                started = server
+        if self._renewing is None:
+            self._renewing = asyncio.create_task(self._renew(lease))
+        return started
+
+    async def _renew(self, lease: Lease) -> None:
+        """Hold the lease while this process is open, so the server outlives no one's use."""
+        while True:
+            lease.renew()
+            await asyncio.sleep(min(5.0, self.keep_alive / 4))
+
+    async def _discard_dead_server(self, server: LocalModelServer | AttachedServer) -> None:
         """Forget a server whose process has exited; the caller starts a fresh one."""
         await server.stop()  # closes its pipes and drains the rest of its output
         log.warning(
@@ -126,10 +169,18 @@ class LocalLLM(LLM):
         self._inner = self._server = None
 
     async def aclose(self) -> None:
+        """Let go of the server: stop it, or with ``keep_alive`` leave it for the next one."""
+        if self._renewing is not None:
+            self._renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewing
+            self._renewing = None
         if self._inner is not None:
             await self._inner.aclose()
-        if self._server is not None:
+        if self._server is not None and self.keep_alive <= 0:
             await self._server.stop()
+        elif self._server is not None and self._server.lease is not None:
+            self._server.lease.renew()  # keep_alive counts from now
         self._inner = self._server = None
 
 

@@ -65,6 +65,7 @@ def build_llm(settings: Settings) -> LLM:
             settings.local_model,
             max_output_tokens=settings.max_output_tokens,
             threads=settings.local_threads,
+            keep_alive=settings.local_keep_alive,
         )
     from bot.core.openai_llm import OpenAICompatibleLLM
 

@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     local_threads: int | None = Field(
         default=None, ge=1, description="CPU threads of the embedded local model (all cores)."
     )
+    local_keep_alive: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="Seconds the embedded model stays loaded after the last command or bot "
+        "using it exits, so the next command's follow-up finds the article read (0: stop "
+        "with the process).",
+    )
 
     # --- reading articles ----------------------------------------------------------------
     chunk_tokens: int | None = Field(
