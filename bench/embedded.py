@@ -1,12 +1,15 @@
 """The embedded model as a new user gets it: ``digestbot digest``, then ``digestbot ask``.
 
-    python bench/embedded.py [--long]
+    python bench/embedded.py [--long] [--backends haswell,zen4]
 
 Each step is a fresh ``digestbot`` process, with a fresh data folder (so nothing is cached)
 and no API key, timed end to end: the model server's start, the digest, the exit. Then a
 follow-up from a new process, which finds the server the digest left running
 (``BOT_LOCAL_KEEP_ALIVE``) with the article already read. ``--long`` adds the corpus's
-7,400-token conference article. The server is stopped at the end. Run it on a quiet machine:
+7,400-token conference article. The server is stopped at the end. ``--backends`` compares
+llama.cpp's per-CPU backends on the seed's prompt (tokens a second reading the prompt and
+writing), each in a process of its own that loads only that one (haswell: what a portable
+AVX2 build runs). Run it on a quiet machine:
 these are CPU-bound minutes, and a second job beside them doubles them.
 """
 
@@ -54,9 +57,41 @@ def _cpu_backend(data_dir: Path) -> str:
     return found[-1] if found else "built in (no runtime dispatch)"
 
 
+def backend_speed(model: Path, variant: str) -> str:
+    """Prompt and generation tokens a second with one CPU backend, in a process of its own."""
+    script = f"""
+import ctypes, glob, importlib.util, os, shutil, sys, tempfile, time
+lib = os.path.join(os.path.dirname(importlib.util.find_spec("llama_cpp").origin), "lib")
+only = tempfile.mkdtemp()
+shutil.copy(os.path.join(lib, "libggml-cpu-{variant}.so"), only)
+load = ctypes.CDLL(glob.glob(os.path.join(lib, "libggml.so"))[0]).ggml_backend_load_all_from_path
+load.argtypes = [ctypes.c_char_p]
+load(only.encode())
+from llama_cpp import Llama
+llm = Llama(model_path={str(model)!r}, n_ctx=4096, n_threads=os.cpu_count(), verbose=False)
+prompt = llm.tokenize(open({str(DATA / "zhaoqing-die-casting-summit.txt")!r}, "rb").read())
+started = time.perf_counter()
+llm.eval(prompt)
+read = len(prompt) / (time.perf_counter() - started)
+started = time.perf_counter()
+for _ in range(64):
+    llm.eval([llm.sample(temp=0.0)])
+write = 64 / (time.perf_counter() - started)
+print(f"{{len(prompt)}} {{read:.1f}} {{write:.1f}}")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        return f"could not run: {done.stderr.strip().splitlines()[-1:]}"
+    tokens, read, write = done.stdout.split()
+    return f"reads {read} tokens/s ({tokens}-token prompt), writes {write} tokens/s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--long", action="store_true", help="also the 7,400-token article")
+    parser.add_argument("--backends", default="", help="comma-separated CPU backends to compare")
     args = parser.parse_args()
     if not llama_cpp_available():
         raise SystemExit("needs the embedded model: scripts/install-local")
@@ -93,6 +128,8 @@ def main() -> None:
     print("| step | seconds (wall, whole command) | what |\n| --- | --- | --- |")
     for step, seconds, what in rows:
         print(f"| {step} | {seconds:.1f} | {what} |")
+    for variant in filter(None, args.backends.split(",")):
+        print(f"\nCPU backend {variant}: {backend_speed(model, variant)}")
 
 
 if __name__ == "__main__":

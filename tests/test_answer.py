@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bot.core.answer import relevant_sentences
@@ -64,3 +65,19 @@ def test_retrieval_keeps_budget_and_order(article_text: str, count_tokens: Count
     assert sum(s.tokens for s in chosen) <= 300
     assert [s.number for s in chosen] == sorted(s.number for s in chosen)
     assert any("Xiaopeng" in s.text for s in chosen)
+
+
+async def test_a_cited_sentence_that_does_not_say_it_is_not_the_quote(
+    service: DigestService, llm_server: FakeOpenAIServer, article_text: str
+) -> None:
+    # What the embedded model did: the right answer, cited with a sentence about Xinhuanet.
+    article = service.save_article("t", article_text)
+    numbered = service.check_article(article_text)
+    unrelated = next(s for s in numbered.sentences if "Xinhuanet will rely" in s.text)
+    mayor = next(s for s in numbered.sentences if "Mayor Xu Xiaoxiong" in s.text)
+    llm_server.responder = lambda request: json.dumps(
+        {"answer": "Xu Xiaoxiong", "stated": True, "sentences": [unrelated.number]}
+    )
+    answer = await service.ask(article, "Who is the mayor of Zhaoqing?")
+    assert answer.answer == "Xu Xiaoxiong"
+    assert answer.quotes == [mayor.text]  # the sentence that says it, found by code

@@ -28,20 +28,32 @@ async def test_local_model_digest_and_follow_up(tmp_path: Path) -> None:
     # A fresh store (no cached digest); the 1.1 GB model is assembled once and shared.
     shared_models = Settings(_env_file=None).data_dir / "models"  # type: ignore[call-arg]
     model = await asyncio.to_thread(ensure_default_model, shared_models, log=print)
-    settings = Settings(_env_file=None, data_dir=tmp_path, local_model=model)
-    service = DigestService.from_settings(settings)
+    settings = Settings(_env_file=None, data_dir=tmp_path, local_model=model, local_keep_alive=120)
+    lease = tmp_path / "local-model-server.json"
     gold = json.loads((DATA / "zhaoqing-die-casting-summit.gold.json").read_text())
     article = (DATA / "zhaoqing-die-casting-summit.txt").read_text()
+    service = DigestService.from_settings(settings)
     try:
         report = await evaluate(service, article, gold)
+        await service.aclose()
+        server = json.loads(lease.read_text())["pid"]
+        # The next command (a new service, as `digestbot ask` makes) finds the server the
+        # digest left running, with the article's prompt state: only the question is new.
+        service = DigestService.from_settings(settings)
+        stored = service.save_article("cli", article)
+        answer = await service.ask(stored, "Who is the mayor of Zhaoqing?")
+        assert json.loads(lease.read_text())["pid"] == server
     finally:
         await service.aclose()
+        lease.unlink(missing_ok=True)  # what stops the server
     print(report.model_dump_json(indent=2))
+    print("follow-up from a new service:", answer)
     assert report.officials_found >= 9, report.missed_officials
     assert report.invented_people == []
     assert report.reporters_listed == []
     mayor = next(q for q in report.questions if q.question == "Who is the mayor of Zhaoqing?")
     assert "Xu Xiaoxiong" in mayor.answer
+    assert "Xu Xiaoxiong" in answer.answer
 
 
 def test_grammar_last_sampling_picks_the_same_tokens(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from bot.core.chunking import CountTokens, NumberedArticle, Sentence, render_sen
 from bot.core.digest import article_message, system_message
 from bot.core.grounding import Grounder, terms
 from bot.core.llm import LLM, ChatMessage
+from bot.core.matching import coverage, words
 from bot.core.prompts import PromptLibrary
 from bot.core.schemas import Answer, AnswerDraft, AnswerStats, Digest
 from bot.core.store import Exchange
@@ -59,6 +60,10 @@ class QuestionAnswerer:
         draft = done.value
         grounder = Grounder(article)
         quotes = grounder.quotes(draft.sentences)
+        if words(draft.answer):
+            # A small model cites a sentence that does not say it ("Xu Xiaoxiong", quoted with
+            # a sentence about Xinhuanet): a quote shares at least a word with its answer.
+            quotes = [q for q in quotes if coverage(draft.answer, q) > 0]
         if draft.stated and not quotes and (found := grounder.supporting_sentence(draft.answer)):
             quotes = [found.text]
         return Answer(

@@ -12,6 +12,7 @@ after another, from their own start and end times.
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -138,13 +139,17 @@ def system_message(prompts: PromptLibrary, text: str) -> ChatMessage:
 
 
 def not_latin_script(text: str) -> bool:
-    """True when a fifth or more of the letters are outside the Latin script (Chinese, Cyrillic).
+    """True when a fifth or more of the opening's letters are not Latin (Chinese, Cyrillic).
 
     Latin letters run to U+024F, plus Latin Extended Additional (U+1E00-U+1EFF: Vietnamese).
     """
-    letters = [ch for ch in text[:20_000] if ch.isalpha()]
-    other = sum(1 for ch in letters if ord(ch) > 0x024F and not 0x1E00 <= ord(ch) <= 0x1EFF)
-    return bool(letters) and other * 5 >= len(letters)
+    sample = text[:5_000]  # the opening tells the script; a long article costs no more
+    letters = len(_LETTER.findall(sample))
+    return bool(letters) and len(_NOT_LATIN.findall(sample)) * 5 >= letters
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+_NOT_LATIN = re.compile(r"[^\W\d_\u0000-\u024f\u1e00-\u1eff]")
 
 
 def article_message(prompts: PromptLibrary, numbered_text: str) -> ChatMessage:

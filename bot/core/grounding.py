@@ -116,6 +116,7 @@ class Grounder:
         self._evidence = [s for s in article.sentences if s.number not in self._injected]
         self._vocabulary = set().union(*(sentence_words[s.number] for s in self._evidence))
         self._person: dict[str, bool] = {}
+        self._written: dict[str, str] = {}  # name as the model wrote it -> as the article does
 
     # --- officials ---------------------------------------------------------------------------
 
@@ -131,11 +132,14 @@ class Grounder:
     def _as_written(self, name: str) -> str:
         """The article's own casing of a name the model wrote in another ("PAN RUOXI", copied
         from the style of an upper-case byline, for "Pan Ruoxi"); else the name unchanged."""
+        if (known := self._written.get(name)) is not None:
+            return known
         text = self.article.text
-        if not name or name in text:
-            return name
-        found = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE)
-        return found.group(0) if found else name
+        found = None
+        if name and name not in text:
+            found = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE)
+        self._written[name] = written = found.group(0) if found else name
+        return written
 
     def official(self, draft: CitedOfficial, known_names: Iterable[str]) -> Official | None:
         draft = self.clean(draft)
