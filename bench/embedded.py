@@ -95,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     if not llama_cpp_available():
         raise SystemExit("needs the embedded model: scripts/install-local")
-    models = Settings(_env_file=None).data_dir / "models"  # type: ignore[call-arg]
+    models = Settings(_env_file=None).data_dir / "models"
     model = ensure_default_model(models, log=print)
     names = ["seed", "long"] if args.long else ["seed"]
     rows = []
