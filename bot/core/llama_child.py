@@ -58,27 +58,27 @@ def load_cpu_backends() -> str | None:
 
 def sample_grammar_last() -> None:
     """Make ``Llama`` sample without the grammar and fall back to it only on a pick it forbids."""
-    try:
-        from llama_cpp import _internals
-        from llama_cpp.llama import Llama
+    try:  # typed as Any: mypy sees llama-cpp-python only where the 'local' extra is installed
+        internals: Any = importlib.import_module("llama_cpp._internals")
+        llama: Any = importlib.import_module("llama_cpp.llama").Llama
     except ImportError as error:  # not the llama-cpp-python we pin: sample as it does
         print(f"llama_child: grammar-last sampling not installed: {error}", file=sys.stderr)
         return
 
-    original: Any = Llama._init_sampler
+    original: Any = llama._init_sampler
     if getattr(original, "_grammar_last", False):
         return
 
-    def _init_sampler(self: Llama, *args: Any, grammar: Any = None, **kwargs: Any) -> Any:
+    def _init_sampler(self: Any, *args: Any, grammar: Any = None, **kwargs: Any) -> Any:
         chain = original(self, *args, grammar=None, **kwargs)
         if grammar is None:
             return chain
-        only_grammar = _internals.LlamaSampler()  # type: ignore[no-untyped-call]
+        only_grammar = internals.LlamaSampler()
         only_grammar.add_grammar(self._model, grammar)
         return GrammarLastSampler(chain, only_grammar, self._n_vocab)
 
-    _init_sampler._grammar_last = True  # type: ignore[attr-defined]
-    Llama._init_sampler = _init_sampler  # type: ignore[method-assign]
+    setattr(_init_sampler, "_grammar_last", True)  # noqa: B010 (a mark on a function)
+    llama._init_sampler = _init_sampler
 
 
 class GrammarLastSampler:
