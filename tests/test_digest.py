@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.chunking import CountTokens
-from bot.core.digest import ArticleError, Progress
+from bot.core.digest import ArticleError, Progress, whole_sentences
 from bot.core.llm import LLMError, LLMUnavailable, StructuredOutputError
 from bot.core.planning import SMALL_OUTPUT_SHARE, Limits, critical_path, plan
 from bot.core.service import DigestService
@@ -414,3 +415,49 @@ def test_titles_are_cut_at_a_word() -> None:
     )
     assert make_title("短" * 100).endswith("…") and len(make_title("短" * 100)) == 80
     assert make_title("\n\n  Short title \nbody") == "Short title"
+
+
+async def test_a_summary_cut_off_mid_sentence_ends_at_its_last_full_sentence(
+    tmp_path: Path, llm_server: FakeOpenAIServer, model: ScriptedModel, article_text: str
+) -> None:
+    # What the embedded model wrote, stopped by the grammar at its 300-character cap.
+    def cut_summary(request: dict[str, object]) -> str:
+        draft = json.loads(model(request))
+        draft["summary"] = (
+            FIRST + " The summit discussed the plan and promised technological breakthroughs"
+            " and industrial applications of new batteries, integrated die-casting and the"
+            " training of engineers for the region's factories"
+        )[:300]  # cut at the cap, mid-sentence
+        return json.dumps(draft)
+
+    llm_server.responder = cut_summary
+    small = DigestService.from_settings(
+        make_settings(tmp_path, llm_server, small_model=True, context_tokens=32_000)
+    )
+    try:
+        digest = await small.digest(small.save_article("t", article_text), use_cache=False)
+    finally:
+        await small.aclose()
+    assert digest.summary == FIRST
+
+
+FIRST = (
+    "Officials pledged to develop the die-casting industry, with the city and the province"
+    " each putting money into new plants, training and research over five years."
+)
+
+
+def test_whole_sentences() -> None:
+    cap = 60  # what the grammar allowed; a shorter summary was not cut
+    assert (
+        whole_sentences("A summary without a final stop", cap) == "A summary without a final stop"
+    )
+    assert whole_sentences("Done. Fine.", None) == "Done. Fine."
+    cut = "One sentence that runs on and on, cut off by the grammar in the"
+    assert whole_sentences(cut, cap) == cut + "…"
+    assert whole_sentences("市委召开会议。会议强调要加快发展，推进", 20) == "市委召开会议。"
+    # Not a sentence end: an initial or a title before a capital.
+    cut = "Grants went to nine states, said the report of the U.S. Department of Transport and"
+    assert whole_sentences(cut, len(cut)) == cut + "…"
+    cut = "Money was given to the towns and Dr. Ada Obi said that"
+    assert whole_sentences(cut, len(cut)) == cut + "…"

@@ -42,6 +42,7 @@ from bot.core.planning import (
 )
 from bot.core.prompts import PromptLibrary
 from bot.core.schemas import (
+    SMALL_SUMMARY_CHARS,
     ChunkExtraction,
     CitedCommitment,
     CitedOfficial,
@@ -150,6 +151,27 @@ def not_latin_script(text: str) -> bool:
 
 _LETTER = re.compile(r"[^\W\d_]")
 _NOT_LATIN = re.compile(r"[^\W\d_\u0000-\u024f\u1e00-\u1eff]")
+
+
+def whole_sentences(text: str, cap: int | None = None) -> str:
+    """The summary, up to its last full sentence when it reached the grammar's ``cap`` and
+    was cut mid-sentence (a small model's "... promises technological breakthroughs and
+    industry"); an ellipsis marks the cut when no sentence ended well before it."""
+    text = text.strip()
+    if cap is None or len(text) < cap - 10 or text.endswith(_SENTENCE_END):
+        return text
+    ends = [m.end() for m in _SENTENCE_BREAK.finditer(text)]
+    if ends and ends[-1] >= len(text) // 3:
+        return text[: ends[-1]].rstrip()
+    return text.rstrip(" ,") + "…"
+
+
+_SENTENCE_END = (".", "!", "?", "。", "！", "？", '"', "”", ")", "…")
+# A full stop before a capital, not after an initial ("U.S. Department") or a title ("Dr. Obi").
+_SENTENCE_BREAK = re.compile(
+    r"(?<![\s.][A-Z])(?<!^[A-Z])(?<!\bDr)(?<!\bMr)(?<!\bMs)(?<!\bSt)(?<!\bMrs)(?<!\bNo)"
+    r"[.!?][\"”)]?(?=\s+[A-Z\u3400-\u9fff\"“])|[。！？]"
+)
 
 
 def article_message(prompts: PromptLibrary, numbered_text: str) -> ChatMessage:
@@ -322,7 +344,7 @@ class DigestEngine:
             self._ground, article, draft.officials, draft.commitments
         )
         return Digest(
-            summary=draft.summary.strip(),
+            summary=whole_sentences(draft.summary, SMALL_SUMMARY_CHARS if small else None),
             key_points=_clean_points(draft.key_points, 7),
             officials=officials,
             commitments=commitments,

@@ -81,6 +81,7 @@ class DigestDraft(ChunkExtraction):
 # Small models copy whole sentences into short fields; llama.cpp's grammar enforces these
 # lengths (pydantic does not: a longer value from another server is still valid).
 _SHORT: JsonDict = {"maxLength": 60}
+SMALL_SUMMARY_CHARS = 300  # the grammar stops a small model's summary here, mid-sentence
 _PHRASE: JsonDict = {"maxLength": 110}
 
 
@@ -127,7 +128,9 @@ class SmallDigestDraft(_Draft):
         json_schema_extra={"maxItems": 30, "items": {"type": "string", **_SHORT}},
     )
     commitments: list[BriefCommitment] = Field(json_schema_extra={"maxItems": 5})
-    summary: str = Field(description="Two short sentences.", json_schema_extra={"maxLength": 300})
+    summary: str = Field(
+        description="Two short sentences.", json_schema_extra={"maxLength": SMALL_SUMMARY_CHARS}
+    )
 
     def full(self) -> DigestDraft:
         return DigestDraft(
