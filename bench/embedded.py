@@ -7,10 +7,10 @@ and no API key, timed end to end: the model server's start, the digest, the exit
 follow-up from a new process, which finds the server the digest left running
 (``BOT_LOCAL_KEEP_ALIVE``) with the article already read. ``--long`` adds the corpus's
 7,400-token conference article. The server is stopped at the end. ``--backends`` compares
-llama.cpp's per-CPU backends on the seed's prompt (tokens a second reading the prompt and
-writing), each in a process of its own that loads only that one (haswell: what a portable
-AVX2 build runs). Run it on a quiet machine:
-these are CPU-bound minutes, and a second job beside them doubles them.
+llama.cpp's per-CPU backends on the seed article (tokens a second reading it and writing),
+each in a process of its own that loads only that one (haswell: what a portable AVX2 build
+runs). Run it on a quiet machine: these are CPU-bound minutes, and a second job beside them
+doubles them.
 """
 
 from __future__ import annotations
@@ -58,15 +58,13 @@ def _cpu_backend(data_dir: Path) -> str:
 
 
 def backend_speed(model: Path, variant: str) -> str:
-    """Prompt and generation tokens a second with one CPU backend, in a process of its own."""
+    """Tokens a second reading the seed article and writing, with one CPU backend alone, in
+    a process of its own (the backends a process loads stay loaded)."""
     script = f"""
-import ctypes, glob, importlib.util, os, shutil, sys, tempfile, time
-lib = os.path.join(os.path.dirname(importlib.util.find_spec("llama_cpp").origin), "lib")
-only = tempfile.mkdtemp()
-shutil.copy(os.path.join(lib, "libggml-cpu-{variant}.so"), only)
-load = ctypes.CDLL(glob.glob(os.path.join(lib, "libggml.so"))[0]).ggml_backend_load_all_from_path
-load.argtypes = [ctypes.c_char_p]
-load(only.encode())
+import os, time
+from bot.core.llama_child import load_cpu_backends
+if load_cpu_backends(only={variant!r}) is None:
+    raise SystemExit("no CPU backend {variant} in this build")
 from llama_cpp import Llama
 llm = Llama(model_path={str(model)!r}, n_ctx=4096, n_threads=os.cpu_count(), verbose=False)
 prompt = llm.tokenize(open({str(DATA / "zhaoqing-die-casting-summit.txt")!r}, "rb").read())
@@ -80,7 +78,7 @@ write = 64 / (time.perf_counter() - started)
 print(f"{{len(prompt)}} {{read:.1f}} {{write:.1f}}")
 """
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         return f"could not run: {done.stderr.strip().splitlines()[-1:]}"

@@ -440,7 +440,7 @@ async def test_the_next_command_finds_the_server_and_it_stops_when_the_lease_lap
 
 
 async def test_a_server_with_other_settings_is_replaced_and_stops(
-    tmp_path: Path, fake_llama_cpp: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_llama_cpp: Path
 ) -> None:
     first = await _one_command(tmp_path, keep_alive=60)
     llm = LocalLLM(tmp_path, tmp_path / "model.gguf", max_output_tokens=64, keep_alive=60,

@@ -23,7 +23,9 @@ import glob
 import importlib.util
 import math
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 __all__ = ["install", "load_cpu_backends", "sample_grammar_last"]
@@ -37,8 +39,12 @@ def install(server_module: str) -> None:
     sample_grammar_last()
 
 
-def load_cpu_backends() -> str | None:
-    """Load ggml's per-CPU backends when the wheel has them; returns the folder, else None."""
+def load_cpu_backends(only: str | None = None) -> str | None:
+    """Load ggml's per-CPU backends when the wheel has them; returns the folder, else None.
+
+    ggml picks the best this CPU runs; ``only`` ("haswell") loads that one alone, which is
+    how ``bench/embedded.py`` compares them.
+    """
     spec = importlib.util.find_spec("llama_cpp")
     if spec is None or spec.origin is None:
         return None
@@ -46,14 +52,19 @@ def load_cpu_backends() -> str | None:
     ggml = sorted(
         glob.glob(os.path.join(lib, "libggml.*")) + glob.glob(os.path.join(lib, "ggml.dll"))
     )
-    if not ggml or not glob.glob(os.path.join(lib, "*ggml-cpu-*")):
+    variants = glob.glob(os.path.join(lib, f"*ggml-cpu-{only or '*'}.*"))
+    if not ggml or not variants:
         return None  # a build with the CPU backend linked in: nothing to load
+    folder = lib
+    if only is not None:  # ggml loads every backend of a folder: give it one of its own
+        folder = tempfile.mkdtemp(prefix="ggml-cpu-")
+        shutil.copy(variants[0], folder)
     # Loaded before llama_cpp itself, which then links to this same libggml and its registry.
     loader = ctypes.CDLL(ggml[0]).ggml_backend_load_all_from_path
     loader.argtypes = [ctypes.c_char_p]
     loader.restype = None
-    loader(lib.encode())
-    return lib
+    loader(folder.encode())
+    return folder
 
 
 def sample_grammar_last() -> None:
