@@ -2,6 +2,12 @@
 
     python bench/bench.py            # planning, grounding CPU, digests at 1k-100k, CLI start
     python bench/bench.py --chats    # also: 20 Telegram chats pasting at the same moment
+    python bench/bench.py --quality  # only: the corpus table with the model that answers right
+
+``--quality`` runs ``digestbot eval`` on the corpus (``--corpus``, default ``tests/data``) with
+the fake "gold" model (``tests/fakes/gold_model.py``), as a full model and as a small one: what
+the code loses or adds to perfect drafts (duplicates, commitments with words the article does
+not have, key points, summary points covered). A real model is measured with ``digestbot eval``.
 
 Every time is a ratio to one call's latency (``--latency``, default 1.0 s). Targets (issue 11):
 with OpenAI-class limits (128k context, 16k output) at most 2 round trips on the critical path
@@ -379,12 +385,38 @@ async def langchain_note(latency: float) -> None:
     )
 
 
+async def quality_figures(corpus: Path) -> None:
+    """The corpus table of ``digestbot eval`` with the gold model, full and small."""
+    from bot.cli.views import corpus_text
+    from bot.core.evaluation import evaluate_folder
+    from tests.fakes.gold_model import GoldModel
+
+    for small in (False, True):
+        with tempfile.TemporaryDirectory() as folder, FakeOpenAIServer() as server:
+            settings = make_settings(Path(folder), server, server="openai", small_model=small)
+            service = DigestService.from_settings(settings)
+            server.count_tokens = service.tokens
+            server.responder = GoldModel(service.tokens)
+            try:
+                report = await evaluate_folder(service, corpus, max_questions=0)
+            finally:
+                await service.aclose()
+        kind = "small model (names, brief pledges, no key points)" if small else "full model"
+        print(f"\nCorpus {corpus}, the gold model as a {kind}\n")
+        print(corpus_text(report))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--latency", type=float, default=1.0, help="model latency per call")
     parser.add_argument("--chats", action="store_true", help="also the 20-chat Telegram figure")
     parser.add_argument("--chat-latency", type=float, default=2.0)
+    parser.add_argument("--quality", action="store_true", help="only the corpus quality table")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "tests" / "data")
     args = parser.parse_args()
+    if args.quality:
+        asyncio.run(quality_figures(args.corpus))
+        return
     load = os.getloadavg()[0]
     print(f"Machine: {os.cpu_count()} CPUs, load average {load:.1f} (timings grow with load)\n")
     with tempfile.TemporaryDirectory() as folder, FakeOpenAIServer() as server:

@@ -14,7 +14,7 @@ import pytest
 from bot.cli.views import corpus_text
 from bot.core.chunking import CountTokens
 from bot.core.evaluation import CorpusReport, CorpusRow, evaluate, evaluate_folder, score_digest
-from bot.core.schemas import Digest, Official
+from bot.core.schemas import Commitment, Digest, Official
 from bot.core.service import DigestService
 from tests.conftest import DATA, process_env
 from tests.fakes.gold_model import CORPUS, GoldModel
@@ -96,16 +96,33 @@ def test_eval_of_the_corpus_with_a_model_that_knows_the_answers_is_perfect(
     data = json.loads(result.stdout)
     assert [row["article"] for row in data["rows"]] == CORPUS
     total = data["total"]
-    assert total["officials_found"] == total["officials_expected"] == 95
-    assert total["titles_right"] == 95
+    assert total["officials_found"] == total["officials_expected"] == 215
+    assert total["titles_right"] == 215
     assert (total["invented"], total["reporters"], total["non_persons"]) == (0, 0, 0)
     assert total["actors_right"] == total["commitments_found"]
-    assert total["answers_right"] == total["questions"] == 54
+    assert total["answers_right"] == total["questions"] == 104
+    # Nothing to wade through: every listed pledge is a reference one, once, in the
+    # article's words; every digest has 3 to 5 key points.
+    assert total["commitments_listed"] == total["commitments_precise"] == 247
+    assert (total["duplicates"], total["new_words"]) == (0, 0)
+    assert all(3 <= row["key_points"] <= 5 for row in data["rows"])
+    assert total["summary_covered"] * 100 >= 80 * total["summary_points"]
     assert all(row["error"] is None for row in data["rows"])
     rows = {row["article"]: row for row in data["rows"]}
     for slug, row in rows.items():
         if slug != LONG:  # see the next test
             assert row["commitments_found"] == row["commitments_expected"], slug
+
+
+def test_eval_with_a_small_model_gives_key_points_and_the_articles_own_words(
+    tmp_path: Path, gold_server: FakeOpenAIServer
+) -> None:
+    env = process_env(tmp_path / "data", gold_server, BOT_SERVER="openai", BOT_SMALL_MODEL="true")
+    result = _cli(["eval", str(DATA), "--json", "--questions", "0"], env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total"]["new_words"] == 0
+    assert all(3 <= row["key_points"] <= 5 for row in data["rows"])
 
 
 def test_eval_of_the_long_article_keeps_every_pledge(
@@ -130,7 +147,10 @@ def test_eval_of_a_folder_prints_one_table_with_a_total(
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:] if line and line[0] != "-"}
     assert rows["nc-governor-rural-grants"][:6] == ["6/6", "6/6", "0", "0", "0", "7/7"]
     assert rows["lanjiang-project-signing-zh"][:6] == ["10/10", "10/10", "0", "0", "0", "8/8"]
-    assert rows["total"][:8] == ["16/16", "16/16", "0", "0", "0", "15/15", "15/15", "10/10"]
+    assert rows["total"][:11] == [
+        "16/16", "16/16", "0", "0", "0", "15/15", "15/15", "15", "15/15", "0", "0",
+    ]  # fmt: skip
+    assert rows["total"][13] == "10/10"  # after summary points and key points
     assert "officials found 100 %" in result.stdout
 
 
@@ -179,3 +199,132 @@ def test_a_failed_article_is_a_row_of_the_table() -> None:
     table = corpus_text(corpus)
     assert "b: model down" in table
     assert any(line.split()[:2] == ["b", "error"] for line in table.splitlines())
+
+
+# --- what a reader wades through ---------------------------------------------------------------
+
+_ARTICLE = (
+    "Riverton will build a 40 megawatt solar farm by 2027. The county will repave Route 9. "
+    "Mayor Ana Silva said the city would hire 120 teachers. The council met on Monday."
+)
+_GOLD = {
+    "officials": [],
+    "commitments": [
+        {"actor": "Riverton", "via": "Ana Silva", "keywords": ["solar farm", "40 megawatt"]},
+        {"actor": "county", "keywords": ["repave", "Route 9"]},
+        {"actor": "Riverton", "keywords": ["120 teachers"]},
+        {"actor": "state", "keywords": ["broadband", "rural schools"]},
+        {"actor": "state", "keywords": ["flood barrier"]},
+    ],
+    "summary_keywords": [["solar"], ["Riverton", "Ana Silva"], ["teachers"], ["40 megawatt"]],
+}
+
+
+def _pledge(actor: str, text: str, quote: str) -> Commitment:
+    return Commitment(actor=actor, commitment=text, deadline=None, quote=quote, sentences=[1])
+
+
+def _digest(*items: Commitment, summary: str = "", points: tuple[str, ...] = ()) -> Digest:
+    return Digest(summary=summary, key_points=list(points), officials=[], commitments=list(items))
+
+
+SOLAR = "Riverton will build a 40 megawatt solar farm by 2027."
+
+
+def test_precision_counts_listed_commitments_that_match_a_reference_not_references_found() -> None:
+    digest = _digest(
+        _pledge("Riverton", "build a 40 megawatt solar farm", SOLAR),
+        _pledge("Riverton", "a solar farm of 40 megawatt by 2027", SOLAR),  # the same pledge again
+        _pledge("council", "met on Monday", "The council met on Monday."),  # no reference says it
+    )
+    score = score_digest(digest, _ARTICLE, _GOLD)
+    # Recall: 1 of 5 references found. Precision: 2 of the 3 listed say a reference pledge.
+    assert (score["commitments_matched"], score["commitments_expected"]) == (1, 5)
+    assert (score["commitments_precise"], score["commitments_listed"]) == (2, 3)
+    assert score["duplicate_commitments"] == ["Riverton: a solar farm of 40 megawatt by 2027"]
+
+
+def test_duplicates_are_the_same_clause_or_the_same_pledge_to_two_actors() -> None:
+    county = "The county will repave Route 9."
+    digest = _digest(
+        _pledge("county", "repave Route 9", county),
+        _pledge("Ana Silva", "repave Route 9", county),  # the same pledge given to two actors
+        _pledge("Riverton", "build a 40 megawatt solar farm", SOLAR),
+        _pledge(
+            "Riverton",
+            "hire 120 teachers",
+            "Mayor Ana Silva said the city would hire 120 teachers.",
+        ),
+    )
+    score = score_digest(digest, _ARTICLE, _GOLD)
+    assert score["duplicate_commitments"] == ["Ana Silva: repave Route 9"]
+    assert score["commitments_precise"] == 4 and score["commitments_matched"] == 3
+
+
+def test_two_pledges_of_one_sentence_are_not_duplicates() -> None:
+    both = "Riverton will build a 40 megawatt solar farm and the county will repave Route 9."
+    digest = _digest(
+        _pledge("Riverton", "build a 40 megawatt solar farm", both),
+        _pledge("county", "repave Route 9", both),
+    )
+    assert score_digest(digest, _ARTICLE, _GOLD)["duplicate_commitments"] == []
+
+
+def test_summary_coverage_counts_groups_held_by_the_summary_or_the_key_points() -> None:
+    digest = _digest(
+        summary="RIVERTON plans a solar farm.",  # case does not matter
+        points=("The city would hire 120 teachers.",),  # "teachers" from a key point
+    )
+    score = score_digest(digest, _ARTICLE, _GOLD)
+    assert (score["summary_covered"], score["summary_points"]) == (3, 4)
+    assert score["summary_missed"] == ["40 megawatt"]
+    assert score["key_points"] == 1
+    # Whole words only: "solar" is not in "solarium", nor "RO" in "program".
+    other = score_digest(_digest(summary="A solarium opened."), _ARTICLE, _GOLD)
+    assert other["summary_covered"] == 0
+
+
+def test_chinese_summary_groups_are_read_in_chinese() -> None:
+    gold = {"officials": [], "commitments": [], "summary_keywords": [["签约"], ["澜江"], ["36个"]]}
+    digest = _digest(summary="澜江市举行重大项目集中签约活动，共签约项目36个。")
+    assert score_digest(digest, "澜江", gold)["summary_covered"] == 3
+
+
+def test_commitment_words_the_article_does_not_have_are_counted() -> None:
+    digest = _digest(
+        _pledge("Riverton", "jointly promote the high-Qualy solar farm", SOLAR),
+        _pledge("Riverton", "build a 40 megawatt solar farm by 2027", SOLAR),
+    )
+    score = score_digest(digest, _ARTICLE, _GOLD)
+    assert score["new_word_commitments"] == [
+        "Riverton: jointly promote the high-Qualy solar farm (jointly, promote, high-qualy)"
+    ]
+
+
+def test_a_gold_file_without_summary_keywords_scores_no_summary_points() -> None:
+    gold: dict[str, list[str]] = {"officials": [], "commitments": []}
+    score = score_digest(_digest(summary="Anything."), _ARTICLE, gold)
+    assert (score["summary_points"], score["summary_covered"], score["commitments_listed"]) == (
+        0, 0, 0,
+    )  # fmt: skip
+
+
+def test_the_corpus_table_shows_what_a_reader_wades_through() -> None:
+    row = CorpusRow(
+        article="a", commitments_expected=5, commitments_found=1, commitments_listed=3,
+        commitments_precise=2, duplicates=1, summary_points=4, summary_covered=3, key_points=4,
+        new_words=1,
+    )  # fmt: skip
+    short = CorpusRow(article="b", key_points=2, summary_points=5, summary_covered=5)
+    corpus = CorpusReport(rows=[row, short], reports={})
+    assert corpus.total.commitments_listed == 3 and corpus.total.summary_points == 9
+    lines = corpus_text(corpus).splitlines()
+    header = lines[0].split()
+    for column in ("listed", "precise", "dupes", "summary", "key-pts", "new-words"):
+        assert column in header
+    cells = dict(zip(header, lines[2].split(), strict=False))  # "digest s" is two words
+    assert (cells["listed"], cells["precise"], cells["dupes"]) == ("3", "2/3", "1")
+    assert (cells["summary"], cells["key-pts"], cells["new-words"]) == ("3/4", "4", "1")
+    text = corpus_text(corpus)
+    assert "precision 67 %" in text and "summary points 89 %" in text
+    assert "3 to 5 key points on 1 of 2 digests" in text

@@ -70,6 +70,15 @@ def eval_text(report: EvalReport) -> str:
             "commitment actors right",
             f"{report.commitment_actors_right} / {report.commitments_matched}",
         ),
+        ("commitments listed", str(report.commitments_listed)),
+        (
+            "listed that match a reference",
+            f"{report.commitments_precise} / {report.commitments_listed}",
+        ),
+        ("duplicate commitments", str(len(report.duplicate_commitments))),
+        ("commitments with new words", str(len(report.new_word_commitments))),
+        ("summary points covered", f"{report.summary_covered} / {report.summary_points}"),
+        ("key points", str(report.key_points)),
         ("follow-up answers right", f"{report.answers_right} / {len(report.questions)}"),
         ("digest seconds", f"{report.digest_seconds:.1f}"),
         ("digest tokens (prompt + output)", f"{report.prompt_tokens} + {report.completion_tokens}"),
@@ -83,8 +92,11 @@ def eval_text(report: EvalReport) -> str:
         ("invented", report.invented_people),
         ("reporters", report.reporters_listed),
         ("others", report.other_people),
+        ("summary misses", report.summary_missed),
     ]
     lines += [f"  {label}: {', '.join(names)}" for label, names in details if names]
+    lines += [f"  duplicate: {item}" for item in report.duplicate_commitments]
+    lines += [f"  new words: {item}" for item in report.new_word_commitments]
     lines.append("")
     for q in report.questions:
         mark = "right" if q.right else "WRONG"
@@ -95,7 +107,8 @@ def eval_text(report: EvalReport) -> str:
 
 _CORPUS_COLUMNS = (
     "officials", "titles", "invented", "reporters", "non-persons",
-    "commitments", "actors", "follow-ups", "digest s", "total s",
+    "commitments", "actors", "listed", "precise", "dupes", "new-words", "summary", "key-pts",
+    "follow-ups", "digest s", "total s",
 )  # fmt: skip
 
 
@@ -110,6 +123,12 @@ def _corpus_cells(row: CorpusRow) -> list[str]:
         str(row.non_persons),
         f"{row.commitments_found}/{row.commitments_expected}",
         f"{row.actors_right}/{row.commitments_found}",
+        str(row.commitments_listed),
+        f"{row.commitments_precise}/{row.commitments_listed}",
+        str(row.duplicates),
+        str(row.new_words),
+        f"{row.summary_covered}/{row.summary_points}",
+        str(row.key_points),
         f"{row.answers_right}/{row.questions}",
         f"{row.digest_seconds:.1f}",
         f"{row.seconds:.1f}",
@@ -123,6 +142,7 @@ def _percent(part: int, whole: int) -> str:
 def corpus_text(report: CorpusReport) -> str:
     """One line per article and a total: found / expected, right / found, counts, seconds."""
     total = report.total
+    done = [row for row in report.rows if row.error is None]
     table = [["article", *_CORPUS_COLUMNS]]
     table += [[row.article, *_corpus_cells(row)] for row in report.rows]
     table.append(["total", *_corpus_cells(total)])
@@ -142,6 +162,11 @@ def corpus_text(report: CorpusReport) -> str:
         f"commitments found {_percent(total.commitments_found, total.commitments_expected)}, "
         f"actors right {_percent(total.actors_right, total.commitments_found)} of those, "
         f"follow-ups right {_percent(total.answers_right, total.questions)}",
+        f"commitments listed {total.commitments_listed}, precision "
+        f"{_percent(total.commitments_precise, total.commitments_listed)}, duplicates "
+        f"{total.duplicates}, with words the article does not have {total.new_words}; summary "
+        f"points {_percent(total.summary_covered, total.summary_points)}; 3 to 5 key points on "
+        f"{sum(3 <= row.key_points <= 5 for row in done)} of {len(done)} digests",
     ]
     errors = [f"  {row.article}: {row.error}" for row in report.rows if row.error is not None]
     if errors:
@@ -155,6 +180,9 @@ def corpus_text(report: CorpusReport) -> str:
             ("invented", r.invented_people),
             ("reporters", r.reporters_listed),
             ("non-persons", r.other_people),
+            ("summary misses", r.summary_missed),
+            ("duplicates", r.duplicate_commitments),
+            ("new words", r.new_word_commitments),
         )
         if names
     ]

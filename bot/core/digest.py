@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.chunking import Chunk, CountTokens, NumberedArticle, Sentence, render_sentences
+from bot.core.commitments import refine
 from bot.core.fingerprint import code_fingerprint
 from bot.core.grounding import Dropped, ground_drafts
+from bot.core.key_points import MAX_POINTS, with_article_points
 from bot.core.llm import (
     LLM,
     ChatMessage,
@@ -126,9 +128,17 @@ class _Calls:
         return critical_path(self.spans)
 
 
+# Any spelling a model may read as the fence's tag: any case, blanks or invisible characters
+# inside, attributes after, fullwidth brackets. "<articles>" is another word and stays.
+_GAP = r"[\s\u200b-\u200d\u2060\ufeff]*"
+_FENCE_TAG = re.compile(rf"[<\uff1c]{_GAP}(?P<slash>[/\uff0f]?){_GAP}(?P<word>article)\b", re.I)
+
+
 def fence(text: str) -> str:
-    """Keep article text from closing the <article> fence it is placed in."""
-    return text.replace("</article", "<\u200b/article").replace("<article", "<\u200barticle")
+    """Keep article text from opening or closing the <article> fence it is placed in: every
+    spelling of the tag becomes "<", a zero-width space, then "/article" (or "article"): no
+    longer the tag, for a parser or a model, and the words themselves are kept."""
+    return _FENCE_TAG.sub(lambda m: f"<\u200b{'/' if m['slash'] else ''}{m['word']}", text)
 
 
 def system_message(prompts: PromptLibrary, text: str) -> ChatMessage:
@@ -345,7 +355,7 @@ class DigestEngine:
         )
         return Digest(
             summary=whole_sentences(draft.summary, SMALL_SUMMARY_CHARS if small else None),
-            key_points=_clean_points(draft.key_points, 7),
+            key_points=self._key_points(draft.key_points, article),
             officials=officials,
             commitments=commitments,
             stats=DigestStats(
@@ -427,7 +437,7 @@ class DigestEngine:
         usage.add(final.usage)
         return Digest(
             summary=final.value.summary.strip(),
-            key_points=_clean_points(final.value.key_points, 7),
+            key_points=self._key_points(final.value.key_points, article),
             officials=officials,
             commitments=commitments,
             stats=DigestStats(
@@ -507,6 +517,11 @@ class DigestEngine:
 
     # --- shared --------------------------------------------------------------------------------
 
+    def _key_points(self, drafted: list[str], article: NumberedArticle) -> list[str]:
+        """The model's points; fewer than three (a small model writes none): the article's."""
+        language = str(self.prompts.values.get("language", ""))
+        return with_article_points(_clean_points(drafted, MAX_POINTS), article, language)
+
     def _messages(self, numbered_text: str, task: str, **values: object) -> list[ChatMessage]:
         """System, then the article on its own, then the task: a prefix questions can share."""
         return [
@@ -532,9 +547,12 @@ class DigestEngine:
         official_drafts: list[CitedOfficial],
         commitment_drafts: list[CitedCommitment],
     ) -> tuple[list[Official], list[Commitment], Dropped]:
-        officials, commitments, grounder = ground_drafts(
+        officials, grounded, grounder = ground_drafts(
             article, official_drafts, commitment_drafts, read_pledges=self.config.small_model
         )
+        # Pledges only, once each; a small model's text is the article's own clause.
+        commitments, not_pledges = refine(article, grounded, own_words=self.config.small_model)
+        grounder.dropped.commitments += not_pledges
         return officials, commitments, grounder.dropped
 
 

@@ -5,6 +5,13 @@ organisation keywords), wrong titles a model is known to give, people who are no
 (reporters), commitments by actor with keywords, and follow-up questions with what a right
 answer contains. Works with any backend: it only calls the service.
 
+Besides what a digest finds, it counts what a reader must wade through: commitments listed,
+how many say a reference pledge (precision), repeats, commitment texts with a word the article
+does not have, the key points given, and how many of the gold's ``summary_keywords`` groups the
+summary and key points cover (a group is one point a summary must make; any one of its strings
+covers it, case-insensitive, whole words). A Chinese article is digested in Chinese, since its
+gold strings are Chinese.
+
 ``evaluate_folder`` runs every ``<slug>.txt`` of a folder that has a ``<slug>.gold.json``
 beside it (``tests/data/`` is the development corpus) and adds the rows up.
 """
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +30,8 @@ from pydantic import BaseModel
 
 from bot.core.grounding import coverage, normalize
 from bot.core.llm import LLMError
-from bot.core.schemas import Digest, Official
+from bot.core.matching import CJK, words
+from bot.core.schemas import Commitment, Digest, Official
 from bot.core.service import DigestService
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,15 @@ class EvalReport(BaseModel):
     commitments_expected: int
     commitments_matched: int
     commitment_actors_right: int
+    # What a reader wades through (defaults: reports saved before these were counted).
+    commitments_listed: int = 0
+    commitments_precise: int = 0
+    duplicate_commitments: list[str] = []
+    new_word_commitments: list[str] = []
+    summary_points: int = 0
+    summary_covered: int = 0
+    summary_missed: list[str] = []
+    key_points: int = 0
     questions: list[QuestionScore]
     digest_seconds: float
     prompt_tokens: int
@@ -82,6 +100,112 @@ def _title_right(official: Official, entry: dict[str, Any], wrong: list[dict[str
     if any(w["name"] == entry["name"] and _has(official.title, w["not"]) for w in wrong):
         return False
     return any(coverage(k, role) == 1.0 for k in entry.get("title_keywords", []))
+
+
+def _says(text: str, phrase: str) -> bool:
+    """Case-insensitive whole-word containment ("solar" not in "solarium"); plain for CJK."""
+    text, phrase = normalize(text), normalize(phrase)
+    if not phrase:
+        return False
+    if CJK.search(phrase):
+        return phrase in text
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text) is not None
+
+
+def _keyword_hits(text: str, expected: dict[str, Any]) -> int:
+    return sum(_has(text, k) for k in expected["keywords"])
+
+
+def _says_reference(item: Commitment, expected: dict[str, Any]) -> bool:
+    """The corpus rule for a found pledge: at least half its keywords, text or quote."""
+    return _keyword_hits(f"{item.commitment} {item.quote}", expected) * 2 >= len(
+        expected["keywords"]
+    )
+
+
+def _best_reference(item: Commitment, references: list[dict[str, Any]]) -> int | None:
+    """The reference pledge the commitment's own text says most of (its quote, a whole
+    sentence, may hold several pledges)."""
+    scored = [
+        (_keyword_hits(item.commitment, e) / len(e["keywords"]), -i)
+        for i, e in enumerate(references)
+        if e["keywords"] and _says_reference(item, e)
+    ]
+    best = max(scored, default=None)
+    return -best[1] if best is not None and best[0] > 0 else None
+
+
+def _shared_words(a: str, b: str) -> float:
+    first, second = set(words(a)), set(words(b))
+    return len(first & second) / max(1, min(len(first), len(second)))
+
+
+def _label(item: Commitment) -> str:
+    return f"{item.actor}: {item.commitment}"
+
+
+def _duplicates(items: list[Commitment], references: list[dict[str, Any]]) -> list[str]:
+    """Commitments that repeat an earlier one: mostly the same words (whoever it is given
+    to), or the same quote saying the same pledge (the same reference pledge, or the same
+    actor and half the words). Two pledges of one sentence are not repeats."""
+    best = [_best_reference(item, references) for item in items]
+    repeats = []
+    for j, later in enumerate(items):
+        for i, earlier in enumerate(items[:j]):
+            overlap = _shared_words(earlier.commitment, later.commitment)
+            same_quote = normalize(earlier.quote) == normalize(later.quote)
+            same_pledge = same_quote and (
+                (best[i] is not None and best[i] == best[j])
+                or (normalize(earlier.actor) == normalize(later.actor) and overlap >= 0.5)
+            )
+            if overlap >= 0.8 or same_pledge:
+                repeats.append(_label(later))
+                break
+    return repeats
+
+
+def _vocabulary(article: str) -> set[str]:
+    """The article's content words, hyphenated words also by their parts."""
+    found = set(words(article))
+    return found | {part for word in found for part in word.split("-")}
+
+
+def _new_words(item: Commitment, vocabulary: set[str]) -> list[str]:
+    return [
+        w
+        for w in dict.fromkeys(words(item.commitment))
+        if w not in vocabulary and not all(p in vocabulary for p in w.split("-"))
+    ]
+
+
+def _summary_score(digest: Digest, gold: dict[str, Any]) -> tuple[int, int, list[str]]:
+    """(groups, groups covered, groups missed) of the gold's ``summary_keywords``."""
+    text = "\n".join([digest.summary, *digest.key_points])
+    groups = [g for g in gold.get("summary_keywords", []) if g]
+    missed = [" / ".join(g) for g in groups if not any(_says(text, k) for k in g)]
+    return len(groups), len(groups) - len(missed), missed
+
+
+def reading_load(digest: Digest, article: str, gold: dict[str, Any]) -> dict[str, Any]:
+    """What a reader wades through: listed, precise, repeated, new-worded; summary points."""
+    references = gold.get("commitments", [])
+    items = digest.commitments
+    vocabulary = _vocabulary(article)
+    new_worded = []
+    for item in items:
+        if found := _new_words(item, vocabulary):
+            new_worded.append(f"{_label(item)} ({', '.join(found)})")
+    groups, covered, missed = _summary_score(digest, gold)
+    return {
+        "commitments_listed": len(items),
+        "commitments_precise": sum(any(_says_reference(c, e) for e in references) for c in items),
+        "duplicate_commitments": _duplicates(items, references),
+        "new_word_commitments": new_worded,
+        "summary_points": groups,
+        "summary_covered": covered,
+        "summary_missed": missed,
+        "key_points": len(digest.key_points),
+    }
 
 
 def score_digest(digest: Digest, article: str, gold: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +261,7 @@ def score_digest(digest: Digest, article: str, gold: dict[str, Any]) -> dict[str
         "commitments_expected": len(gold.get("commitments", [])),
         "commitments_matched": matched,
         "commitment_actors_right": actors_right,
+        **reading_load(digest, article, gold),
     }
 
 
@@ -149,6 +274,14 @@ def answer_right(answer: str, quotes: list[str], stated: bool, expected: dict[st
     return stated and any(_has(text, e) for e in expected.get("expect_any", []))
 
 
+def article_language(text: str) -> str | None:
+    """The language to digest an article in for scoring: Chinese for one mostly in Chinese
+    characters (as the Chinese reader takes it), else None (the service's own)."""
+    sample = text[:20_000]
+    letters = sum(c.isalpha() for c in sample)
+    return "Chinese" if letters and len(CJK.findall(sample)) * 2 >= letters else None
+
+
 async def evaluate(
     service: DigestService,
     article_text: str,
@@ -158,6 +291,9 @@ async def evaluate(
 ) -> EvalReport:
     """Digest the article and ask its follow-up questions (the first ``max_questions``: a
     small local model takes most of a minute for each)."""
+    # Chinese gold strings are Chinese: such an article's digest is scored in Chinese.
+    if (language := article_language(article_text)) is not None:
+        service = service.in_language(language)
     # A scope of its own per run, so earlier runs' questions are not in the history.
     article = service.save_article(f"eval:{time.time_ns()}", article_text)
     digest = await service.digest(article, use_cache=False)
@@ -201,6 +337,13 @@ class CorpusRow(BaseModel):
     commitments_expected: int = 0
     commitments_found: int = 0
     actors_right: int = 0
+    commitments_listed: int = 0
+    commitments_precise: int = 0
+    duplicates: int = 0
+    new_words: int = 0  # commitment texts holding a word the article does not have
+    summary_points: int = 0
+    summary_covered: int = 0
+    key_points: int = 0
     questions: int = 0
     answers_right: int = 0
     digest_seconds: float = 0.0
@@ -220,6 +363,13 @@ class CorpusRow(BaseModel):
             commitments_expected=report.commitments_expected,
             commitments_found=report.commitments_matched,
             actors_right=report.commitment_actors_right,
+            commitments_listed=report.commitments_listed,
+            commitments_precise=report.commitments_precise,
+            duplicates=len(report.duplicate_commitments),
+            new_words=len(report.new_word_commitments),
+            summary_points=report.summary_points,
+            summary_covered=report.summary_covered,
+            key_points=report.key_points,
             questions=len(report.questions),
             answers_right=report.answers_right,
             digest_seconds=round(report.digest_seconds, 2),
