@@ -5,7 +5,8 @@ names, titles, organisations, pledges and actors; sentence numbers found by loca
 gold's names and keywords in the numbered article). Whatever grounding and merging then
 lose is the code's fault, not the model's. Trap drafts (a neighbour's title, an invented
 person or pledge, reporters, organisations, a title inside the name field) must be dropped
-or repaired. No model, no network: this runs in the fast suite.
+or repaired. No model, no network: this runs in the fast suite. ``python -m
+tests.test_corpus_grounding`` prints the figures of every article.
 """
 
 from __future__ import annotations
@@ -332,7 +333,30 @@ def test_code_finds_most_officials_written_with_their_role(count_tokens: CountTo
         titled += score["titles_right"]
         wrong = score["invented_people"] + score["reporters_listed"] + score["other_people"]
         assert wrong == [], (slug, wrong)
-    assert found >= 0.75 * expected, f"{found}/{expected} officials found by code"  # 76/95 today
-    # One miss today: "the second-level inspection of the Provincial Department ... Member
-    # Zhuang Lecong", a machine translation whose title starts with a lower-case word.
-    assert titled >= 0.95 * found, f"{titled}/{found} titles right"
+    # 173/215 today (76/95 on the first eleven articles, the same as before the new ten).
+    assert found >= 0.75 * expected, f"{found}/{expected} officials found by code"
+    assert titled >= 0.95 * found, f"{titled}/{found} titles right"  # 170/173 today
+
+
+def main() -> None:
+    """Print the gold-draft figures of every article: ``python -m tests.test_corpus_grounding``."""
+    import tempfile
+    from pathlib import Path
+
+    from bot.core.encodings import load_encoding
+
+    encoding = load_encoding("o200k_base", Path(tempfile.gettempdir()) / "digestbot-tiktoken")
+    totals = [0, 0, 0]
+    for slug in CORPUS:
+        found = run(slug, lambda text: len(encoding.encode_ordinary(text)))
+        totals = [totals[0] + found.kept, totals[1] + found.titles_right,
+                  totals[2] + found.officials]  # fmt: skip
+        print(found.row(slug))
+        for label in ("missed", "wrong_titles", "non_persons", "duplicates", "lost_pledges"):
+            if getattr(found, label):
+                print(f"    {label}: {getattr(found, label)}")
+    print(f"officials kept {totals[0]}/{totals[2]}, titles right {totals[1]}/{totals[2]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -29,7 +29,7 @@ def test_no_foreign_script_example_for_a_latin_article() -> None:
     english = system_message(library, "[1] Mayor Xu Xiaoxiong spoke. [2] Dr. Ada Obi agreed.")
     assert not re.search(r"[\u3400-\u9fff]", english["content"])
     chinese = system_message(library, "[1] 市委书记周启航出席并讲话。[2] Mayor Lin spoke.")
-    assert "周启航 stays 周启航" in chinese["content"]
+    assert "韦思远 stays 韦思远" in chinese["content"]
     assert english["content"] in chinese["content"]  # the same rules, one more
     assert not_latin_script("Привет, мир. Мэр выступил.")
     assert not not_latin_script("Jörg Altenhöfer, Nguyễn Văn An and Zoë spoke in Zürich.")

@@ -2,18 +2,26 @@
 
 The model cites sentence numbers; each claim is checked against those sentences with the
 comparisons of ``bot.core.matching``. What is read from the text itself (titles, lists,
-bylines, pledge subjects) comes from the article's language reader (``bot.core.readers``).
+bylines, pledge subjects) comes from the article's language reader (``bot.core.readers``);
+which sentences are evidence and where they name whom, from ``bot.core.evidence``.
 
-Where a title can come from, in this order:
+The code checks claims; it does not overrule what the article backs. Where a title can come
+from, in this order:
 1. the model's title (or the title it put in the name field, "Lieutenant Governor Jane Doe"),
-   kept only where it stands as a phrase in the clause naming the person, or a neighbouring
-   clause that names nobody else (so a neighbour's title in a roll-call is not passed on);
-2. otherwise the position the text writes beside the name: the words right before it
+   kept where it stands as a phrase in the clause naming the person, a neighbouring clause
+   that names nobody else (so a neighbour's title in a roll-call is not passed on), or a
+   position the text writes for this person (below);
+2. otherwise the position the text writes for the person: the words right before the name
    ("Gov. Maria Okafor-Reyes"), the clause right after it ("Pan Ruoxi, vice-governor of
-   Jiangxi"), or the clause that opens the sentence ("Mayor of X, Tom Gadsby, said:").
-A person with neither is not an official (a quoted resident, a press contact); so is anyone
-named only in a credit line, only inside injected instructions, or a name that reads as a
-body or place ("High-tech Zone", "People's Congress"). Quotes are exact slices of the text.
+   Jiangxi"), the clause that opens the sentence ("Mayor of X, Tom Gadsby, said:"), or the
+   plural title over a list the name is in ("Reps. A (D-N.M.), B and C", "leaders of X,
+   including A, B and C", "市领导A、B、C");
+3. otherwise, when the model gave a title and a sentence naming the person writes positions
+   the code could not tie to the name, the person is kept with no title (shown as such)
+   rather than lost.
+Dropped: names the article never writes, credit lines, names only inside injected
+instructions, names that read as a body or place ("High-tech Zone", "Corvane Medical,
+Inc."), and a surname used alone with no title beside it. Quotes are exact slices of the text.
 """
 
 from __future__ import annotations
@@ -21,19 +29,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from itertools import chain
 
 from bot.core.chunking import NumberedArticle, Sentence
+from bot.core.evidence import Evidence, text_pattern
 from bot.core.matching import (
     CJK,
-    SentenceIndex,
     aligned,
     coverage,
     has_phrase,
-    name_pattern,
     normalize,
     terms,
-    words,
 )
 from bot.core.merging import (
     canonical_name,
@@ -41,7 +47,6 @@ from bot.core.merging import (
     merge_commitment_drafts,
     merge_official_drafts,
 )
-from bot.core.readers import Reader, is_injected, reader_for
 from bot.core.schemas import CitedCommitment, CitedOfficial, Commitment, Official
 
 __all__ = ["Dropped", "Grounder", "coverage", "ground_drafts", "normalize", "terms"]
@@ -87,36 +92,12 @@ def ground_drafts(
     return officials, dedupe_commitments(commitments), grounder
 
 
-class Grounder:
+class Grounder(Evidence):
     """Checks drafts against one article; counts what it drops."""
 
-    claim_threshold = 0.5
-
     def __init__(self, article: NumberedArticle) -> None:
-        self.article = article
-        self.reader: Reader = reader_for(article.text)
+        super().__init__(article)
         self.dropped = Dropped()
-        self.index = SentenceIndex(article.sentences)
-        self._normalized = self.index.normalized
-        paragraphs: dict[int, list[Sentence]] = {}
-        for sentence in article.sentences:
-            paragraphs.setdefault(sentence.paragraph, []).append(sentence)
-        self._paragraphs = paragraphs
-        self._injected = {
-            s.number
-            for group in paragraphs.values()
-            if is_injected(" ".join(s.text for s in group))
-            for s in group
-        }
-        sentence_words = {s.number: set(words(s.text)) for s in article.sentences}
-        self._paragraph_words = {
-            p: set().union(*(sentence_words[s.number] for s in group))
-            for p, group in paragraphs.items()
-        }
-        self._evidence = [s for s in article.sentences if s.number not in self._injected]
-        self._vocabulary = set().union(*(sentence_words[s.number] for s in self._evidence))
-        self._person: dict[str, bool] = {}
-        self._written: dict[str, str] = {}  # name as the model wrote it -> as the article does
 
     # --- officials ---------------------------------------------------------------------------
 
@@ -124,37 +105,45 @@ class Grounder:
         """The draft with the name spelt as the article spells it, and a title the model put
         in the name field moved to the title."""
         title, name = self.reader.split_title(self._as_written(" ".join(draft.name.split())))
+        title, name = self._written_split(title, name)
         if name == draft.name:
             return draft
         claimed = draft.title.strip() or title
         return draft.model_copy(update={"name": name, "title": claimed})
 
-    def _as_written(self, name: str) -> str:
-        """The article's own casing of a name the model wrote in another ("PAN RUOXI", copied
-        from the style of an upper-case byline, for "Pan Ruoxi"); else the name unchanged."""
-        if (known := self._written.get(name)) is not None:
-            return known
-        text = self.article.text
-        found = None
-        if name and name not in text:
-            found = re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text, re.IGNORECASE)
-        self._written[name] = written = found.group(0) if found else name
-        return written
+    def _written_split(self, title: str, name: str) -> tuple[str, str]:
+        """Where a title ends in the name field, as the article writes the name: "Vice
+        President for Eastern and Southern Africa Priya Raghunathan" is Priya Raghunathan
+        when the article never writes "Africa Priya Raghunathan"."""
+        words = name.split()
+        if not title or len(words) < 3 or CJK.search(name) or self.index.naming(normalize(name)):
+            return title, name
+        for cut in range(1, len(words) - 1):
+            shorter = " ".join(words[cut:])
+            if self.index.naming(normalize(shorter)) and self.reader.is_person(shorter):
+                return f"{title} {' '.join(words[:cut])}", shorter
+        return title, name
 
     def official(self, draft: CitedOfficial, known_names: Iterable[str]) -> Official | None:
         draft = self.clean(draft)
         name = " ".join(draft.name.split())
         key = normalize(name)
         mentions = self._mentions(key)
-        if not self.reader.is_person(name) or not mentions or self.is_byline_name(key):
+        known_names = list(known_names)
+        alone = self._is_surname_only(name, known_names)
+        person = alone or self._is_person_cached(name)
+        if not person or not mentions or self.is_byline_name(key):
             self.dropped.officials += 1
             return None
         forms = [key, *self.reader.short_forms(name)]
         others = self._others(key, known_names)
         cited = [n for n in dict.fromkeys(draft.sentences) if self._names_person(n, forms)]
         sentences = cited or mentions[:1]
-        # Computed as the search reaches them: a title is usually found in the first window.
-        windows = _Windows(self._window(n, forms, others) for n in sentences)
+        # Computed as the search reaches them: a title is usually found in the first window;
+        # then the positions the text writes for this person (beside the name, over a list).
+        own = (self._window(n, forms, others) for n in sentences)
+        roles = (span for _, _, span in self._roles(name, others))
+        windows = _Windows(chain(own, roles))
         title, title_window = self._grounded_part(draft.title, windows)
         organization, _ = self._grounded_part(draft.organization, windows)
         if not title and (role := self.role_in_text(name, others)) is not None:
@@ -162,7 +151,7 @@ class Grounder:
             # read the position the article writes beside the name instead.
             title, derived_organization, title_window = role
             organization = organization or derived_organization
-        if not title:
+        if not title and (alone or not draft.title.strip() or not self._positioned(key)):
             self.dropped.officials += 1  # no position anywhere beside the name
             return None
         quote_window = title_window or windows.first()
@@ -176,54 +165,45 @@ class Grounder:
         )
 
     def role_in_text(self, name: str, others: list[str]) -> tuple[str, str, tuple[int, int]] | None:
-        """(title, organization, span) of the position the article writes beside the name."""
+        """(title, organization, span) of the position the article writes beside the name,
+        or over a list the name is in ("Reps. A (D-N.M.), B (R-Minn.) and C")."""
+        return next(self._roles(name, others), None)
+
+    def _roles(self, name: str, others: list[str]) -> Iterator[tuple[str, str, tuple[int, int]]]:
+        """Every position the text writes for the person, in the order of the mentions."""
         key = normalize(name)
         for number in self._mentions(key):
             sentence = self.article.sentences[number - 1]
             if self._is_credit(sentence, key):
                 continue
             for start, end in self._spans(sentence, key):
-                role = self.reader.role_beside(sentence.text, start, end, others)
-                if role is not None:
-                    span = (sentence.start + role.span[0], sentence.start + role.span[1])
-                    return role.title, role.organization, span
-        return None
+                for read in (self.reader.role_beside, self.reader.list_role):
+                    role = read(sentence.text, start, end, others)
+                    if role is not None:
+                        span = (sentence.start + role.span[0], sentence.start + role.span[1])
+                        yield role.title, role.organization, span
+                        break
 
-    def is_byline_name(self, key: str) -> bool:
-        """True if every mention of the name is a credit line (reporter, photographer...)."""
-        naming = [self.article.sentences[n - 1] for n in self.index.naming(key)]
-        return bool(naming) and all(self._is_credit(s, key) for s in naming)
+    def _positioned(self, key: str) -> bool:
+        """True if a sentence naming the person gives positions (a title the code could not
+        tie to the name) and does not call the person a reporter, resident or the like: the
+        person is kept with no title rather than lost."""
+        for number in self._mentions(key):
+            sentence = self.article.sentences[number - 1]
+            if self._is_credit(sentence, key) or not self.reader.has_position(sentence.text):
+                continue
+            spans = self._spans(sentence, key)
+            if spans and not any(self.reader.is_not_office(sentence.text, *s) for s in spans):
+                return True
+        return False
 
-    def _is_credit(self, sentence: Sentence, key: str) -> bool:
-        before = self._lines_before(sentence)
-        return any(
-            self.reader.is_credit(before, sentence.text, start, end)
-            for start, end in self._spans(sentence, key)
-        )
-
-    def _lines_before(self, sentence: Sentence) -> str:
-        """The heading above a run of short lines ("Press contacts:"), if any."""
-        number = sentence.number - 1
-        while number >= 1:
-            previous = self.article.sentences[number - 1]
-            if previous.text.rstrip().endswith(":") or len(previous.text.split()) > 8:
-                return previous.text
-            number -= 1
-        return ""
-
-    def _spans(self, sentence: Sentence, key: str) -> list[tuple[int, int]]:
-        """Where the name stands in the sentence's own text (offsets into ``sentence.text``)."""
-        pattern = _text_pattern(key)
-        return [(m.start(), m.end()) for m in pattern.finditer(aligned(sentence.text))]
-
-    def _mentions(self, key: str) -> list[int]:
-        return [n for n in self.index.naming(key) if n not in self._injected]
-
-    def _names_person(self, number: int, forms: list[str]) -> bool:
-        text = self._normalized.get(number)
-        if text is None or number in self._injected:
+    def _is_surname_only(self, name: str, known_names: list[str]) -> bool:
+        """A surname the article uses alone for an official it never names in full ("said
+        Sawatzky, the commission's general manager"); kept only with a title beside it."""
+        if not self.reader.is_surname(name) or self.reader.reads_as_body(self.article.text, name):
             return False
-        return any(name_pattern(f).search(text) for f in forms)
+        key = normalize(name)
+        return not any(key in normalize(k).split() and normalize(k) != key for k in known_names)
 
     def _others(self, key: str, known_names: Iterable[str]) -> list[str]:
         """Other people's names (not bodies: "Voltaris" may stand in a title)."""
@@ -236,11 +216,6 @@ class Grounder:
                 found.append(other)
         return found
 
-    def _is_person_cached(self, name: str) -> bool:
-        if name not in self._person:
-            self._person[name] = self.reader.is_person(name)
-        return self._person[name]
-
     def _window(self, number: int, forms: list[str], others: list[str]) -> tuple[int, int] | None:
         """The words that belong to the person: their clause, and the clause after it (or a
         clause opening the sentence, or a 、-joined title before it) if it names nobody else.
@@ -252,13 +227,13 @@ class Grounder:
         if sentence is None:
             return None
         text, folded = sentence.text, aligned(sentence.text)
-        spans = [(m.start(), m.end()) for f in forms for m in _text_pattern(f).finditer(folded)]
+        spans = [(m.start(), m.end()) for f in forms for m in text_pattern(f).finditer(folded)]
         if not spans:
             return None
         own = min(spans)
         present = [o for o in others if o in self._normalized[number]]
         theirs = sorted(
-            (m.start(), m.end()) for o in present for m in _text_pattern(o).finditer(folded)
+            (m.start(), m.end()) for o in present for m in text_pattern(o).finditer(folded)
         )
         breaks = [m.start() for m in _SEGMENT_BREAK.finditer(text)]
         bounds = [0, *(b + 1 for b in breaks), len(text) + 1]
@@ -300,6 +275,8 @@ class Grounder:
             if not part:
                 continue
             found = _TRANSLATED.fullmatch(part)
+            if found and bool(CJK.search(found.group(1))) == bool(CJK.search(found.group(2))):
+                found = None  # "Additional Secretary (Planning)": one title, not a translation
             checks = [part, *(found.groups() if found else ())]
             for window in windows:
                 near = self.article.text[window[0] : window[1]]
@@ -432,8 +409,11 @@ class Grounder:
         found: list[CitedOfficial] = []
         for sentence in self._evidence:
             for name in self.reader.listed_names(sentence.text):
+                name = self._uncut(sentence, name)
                 key = normalize(name)
-                if key in seen or canonical_name(name, known) != name:
+                if key in seen or canonical_name(name, known) != name or _extends(key, seen):
+                    continue
+                if not self._is_person_cached(name):
                     continue
                 if self.is_byline_name(key):
                     continue
@@ -443,18 +423,20 @@ class Grounder:
                                            sentences=[sentence.number]))  # fmt: skip
         return found
 
-    # --- answers -------------------------------------------------------------------------------
-
-    def quotes(self, numbers: Iterable[int]) -> list[str]:
-        found = (self.article.sentence(n) for n in dict.fromkeys(numbers))
-        return [s.text for s in found if s is not None]
-
-    def supporting_sentence(self, claim: str) -> Sentence | None:
-        """The sentence that best backs a claim, if one backs it well enough."""
-        best = max(self.article.sentences, key=lambda s: coverage(claim, s.text), default=None)
-        if best is not None and coverage(claim, best.text) >= self.claim_threshold:
-            return best
-        return None
+    def _uncut(self, sentence: Sentence, name: str) -> str:
+        """A name that opens a sentence with its initial left at the end of the one before
+        ("... and Ch." | "Venkata Rao, Deputy High Commissioner"), made whole again."""
+        previous = self.article.sentence(sentence.number - 1)
+        if (
+            previous is None
+            or previous.paragraph != sentence.paragraph
+            or not sentence.text.startswith(name)
+            or not previous.text.endswith(".")
+        ):
+            return name
+        last = previous.text.split()[-1]
+        whole = f"{last} {name}"
+        return whole if self.reader.is_person(whole) else name
 
 
 class _Windows:
@@ -499,15 +481,11 @@ def _lead_in(text: str, start: int, other: int) -> int:
     return cut
 
 
+def _extends(key: str, known: set[str]) -> bool:
+    """True if a name read by code only runs on past a known one ("苗颖对" for "苗颖")."""
+    return bool(CJK.search(key)) and any(k and key.startswith(k) for k in known)
+
+
 def _names_other(text: str, segment: tuple[int, int], others: list[str]) -> bool:
     piece = normalize(text[segment[0] : segment[1]])
     return any(other in piece for other in others)
-
-
-@lru_cache(maxsize=4096)
-def _text_pattern(key: str) -> re.Pattern[str]:
-    """The normalised name as a pattern over the raw text (any case, spacing, accents)."""
-    if CJK.search(key):
-        return re.compile(re.escape(key).replace("·", "[·•・‧]"))
-    parts = [re.escape(p) for p in key.split()]
-    return re.compile(r"(?<![\w'-])" + r"\s+".join(parts) + r"(?![\w])")

@@ -162,7 +162,25 @@ def has_phrase(phrase: str, text: str) -> bool:
         start -= 1
     while end < len(haystack) and haystack[end].isalnum():
         end += 1
-    return fuzz.ratio(wanted, haystack[start:end]) >= 88
+    found_words = haystack[start:end].split()
+    return fuzz.ratio(wanted, haystack[start:end]) >= 88 and _inflections(
+        wanted.split(), found_words
+    )
+
+
+def _inflections(wanted: list[str], found: list[str]) -> bool:
+    """True if the words differ at most by their endings ("authority"/"authorities"), never
+    at the start ("Under-Secretary-General" is not "UN Secretary-General")."""
+    if len(wanted) != len(found):
+        return False
+    for a, b in zip(wanted, found, strict=True):
+        if a == b:
+            continue
+        common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), 0)
+        common = common or min(len(a), len(b))
+        if common < 4 or common < max(len(a), len(b)) - 3:
+            return False
+    return True
 
 
 def name_pattern(key: str) -> re.Pattern[str]:

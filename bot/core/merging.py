@@ -29,7 +29,8 @@ def merge_official_drafts(drafts: Iterable[CitedOfficial]) -> list[CitedOfficial
     for key in sorted(by_name, key=len):
         targets = [other for other in by_name if other != key and _abbreviates(key, other)]
         if len(targets) == 1:
-            by_name[targets[0]] = _combine(by_name[targets[0]], by_name.pop(key))
+            full = by_name[targets[0]]
+            by_name[targets[0]] = _combine(full, _given_names_out(by_name.pop(key), full.name))
     return list(by_name.values())
 
 
@@ -43,12 +44,29 @@ def canonical_name(name: str, full_names: Iterable[str]) -> str:
 
 
 def _abbreviates(short: str, full: str) -> bool:
+    """A lone surname or given name, a name cut short ("Yang Qing"), or the name without
+    its leading given names or initials ("Venkata Rao" for "Ch. Venkata Rao")."""
     if len(short) >= len(full):
         return False
     short_words, full_words = short.split(), full.split()
     if len(short_words) == 1:
         return short in full_words
+    if full_words[-len(short_words) :] == short_words:
+        return True
     return full.startswith(short) and short_words[0] == full_words[0]
+
+
+def _given_names_out(short: CitedOfficial, full_name: str) -> CitedOfficial:
+    """A short form's title without the given names a model pushed into it: "Quintanilla
+    Ortiz" with title "Reps. Teresa" is Teresa Quintanilla Ortiz, a Rep."""
+    missing = [w for w in full_name.split() if normalize(w) not in normalize(short.name).split()]
+    title = short.title.split()
+    while missing and title and normalize(title[-1]) == normalize(missing[-1]):
+        title.pop()
+        missing.pop()
+    if len(title) == len(short.title.split()):
+        return short
+    return short.model_copy(update={"title": " ".join(title)})
 
 
 def _combine(kept: CitedOfficial, other: CitedOfficial) -> CitedOfficial:

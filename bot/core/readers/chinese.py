@@ -14,36 +14,13 @@ import re
 
 from bot.core.matching import CJK, normalize
 from bot.core.readers import Role
+from bot.core.readers.words import word_list
 
-# The common family names (single and compound); a CJK "name" starting otherwise is a body.
-_SURNAMES = frozenset(
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任"
-    "沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴"
-    "莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯"
-    "纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉"
-    "缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇"
-    "桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
-)
-_COMPOUND_SURNAMES = tuple(
-    "欧阳 司马 诸葛 上官 司徒 东方 皇甫 尉迟 公孙 慕容 "
-    "长孙 宇文 夏侯 令狐 端木 独孤 南宫 西门".split()
-)
-_BODY_ENDINGS = (
-    *tuple("市省县区府委局厅部门会院司团办所处社组队站校馆厂场园镇乡村州"),
-    "中心",
-    "公司",
-    "集团",
-    "政府",
-    "部门",
-    "委员会",
-)
-TITLE_WORDS = (
-    "常务副市长", "副市长", "市长", "副省长", "省长", "副书记", "书记", "副主任", "主任", "副主席",
-    "主席", "常委", "委员", "副部长", "部长", "副厅长", "厅长", "副局长", "局长", "处长", "县长",
-    "区长", "镇长", "副总理", "总理", "总裁", "副总裁", "董事长", "总经理", "副总经理", "经理",
-    "院士", "教授", "院长", "校长", "会长", "秘书长", "总工程师", "负责人", "代表", "主任委员",
-    "首席执行官", "行长", "社长", "台长", "主编",
-)  # fmt: skip
+_SURNAMES = frozenset("".join(word_list("chinese", "surnames")))
+_COMPOUND_SURNAMES = tuple(sorted(word_list("chinese", "compound_surnames")))
+_BODY_ENDINGS = tuple(sorted(word_list("chinese", "body_endings"), key=len, reverse=True))
+TITLE_WORDS = tuple(sorted(word_list("chinese", "titles"), key=len, reverse=True))
+_PREDICATE_OPENERS = word_list("chinese", "predicate_openers")
 _TITLE = re.compile("|".join(sorted(TITLE_WORDS, key=len, reverse=True)))
 # Pledges, plans and what is required of others: "will" (将), "must" (要, 必须), "strive to"
 # (力争), "ensure" (确保), "plans to" (计划, 拟), "promise" (承诺).
@@ -85,6 +62,44 @@ class ChineseReader:
     def short_forms(self, name: str) -> list[str]:
         return []
 
+    def _is_name_in(self, text: str, name: str) -> bool:
+        return self.is_person(name) or self.written_as_name(text, name)
+
+    def written_as_name(self, text: str, name: str) -> bool:
+        """A name whose family name is not on the common list (祁, 訾, 阚...) is still a name
+        where the article writes it in a name's place: glued after a title and ended by a
+        mark, a verb or a preposition ("副市长阚钧骞、"), as a member of a 、-list, or opening a
+        clause before one ("阚钧表示", "晋瑾骁在讲话中")."""
+        name = normalize(name).replace(" ", "")
+        if not 2 <= len(name) <= 3 or not all(CJK.match(c) for c in name):
+            return False
+        if name.endswith(_BODY_ENDINGS) or _TITLE.search(name) or _NAME_ENDS.search(name):
+            return False  # a body, a title, or a verb after a title ("发言", "等参加")
+        if name[0] in _PREDICATE_OPENERS:
+            return False
+        for found in re.finditer(re.escape(name), text):
+            before, after = text[max(0, found.start() - 8) : found.start()], text[found.end() :]
+            ends = not after or _NAME_ENDS.match(after) or after[:1] in _PREDICATE_OPENERS
+            opens = not before or before.endswith((*TITLE_WORDS, _LIST_BREAK, *"。，；：\n"))
+            if ends and opens:
+                return True
+        return False
+
+    def is_surname(self, name: str) -> bool:
+        return False  # a Chinese name is written whole; a lone surname is no name
+
+    def reads_as_body(self, text: str, name: str) -> bool:
+        return False  # is_person already reads body endings (市, 局, 公司)
+
+    def list_role(self, sentence: str, start: int, end: int, others: list[str]) -> Role | None:
+        return None  # a 、-list's title is read by role_beside, glued to the first name
+
+    def has_position(self, sentence: str) -> bool:
+        return _TITLE.search(sentence) is not None
+
+    def is_not_office(self, sentence: str, start: int, end: int) -> bool:
+        return False  # credits (记者, 通讯员) are read by is_credit
+
     def role_beside(self, sentence: str, start: int, end: int, others: list[str]) -> Role | None:
         group_start = max((m.end() for m in _GROUP_BREAK.finditer(sentence, 0, start)), default=0)
         items = sentence[group_start:start].split(_LIST_BREAK)
@@ -103,10 +118,19 @@ class ChineseReader:
             span_start = group_start + sum(len(i) + 1 for i in items[:index])
             return Role("、".join(items[index:]), "", (span_start, end))
         if not own and len(items) > 1:
-            # "副市长李红梅、艾克拜尔·吐尔洪": one title before a 、-list covers every name in it.
+            # "副市长李红梅、艾克拜尔·吐尔洪", "市领导A、B、C": one title before a 、-list of bare
+            # names covers every name in it; a member with its own title breaks the list.
             head = items[0]
             found = _TITLE.search(head)
-            if found is not None and self._names(head[found.end() :], others):
+            members = [head[found.end() :] if found else "", *items[1:-1]]
+            if (
+                found is not None
+                and head.endswith(members[0])
+                and all(
+                    self._is_name_in(sentence, m) or self._names(m, others) for m in members if m
+                )
+                and all(not _TITLE.search(m) for m in members)
+            ):
                 return Role(head[: found.end()], "", (group_start, end))
         return None
 
@@ -124,9 +148,12 @@ class ChineseReader:
             rest = sentence[title.end() :]
             named = _INTERPUNCT_NAME.match(rest)
             candidates = [named.group()] if named else [rest[:3], rest[:2]]
+            if not named and rest[2:3] in _PREDICATE_OPENERS:
+                candidates = [rest[:2], rest[:3]]  # "苗颖对…作了说明": 对 opens the predicate
             for name in candidates:
                 after = rest[len(name) :]
-                if self.is_person(name) and (not after or _NAME_ENDS.match(after)):
+                ends = not after or _NAME_ENDS.match(after) or after[:1] in _PREDICATE_OPENERS
+                if ends and self._is_name_in(sentence, name):
                     found.append(name)
                     break
         return list(dict.fromkeys(found))

@@ -13,62 +13,34 @@ import re
 
 from bot.core.matching import normalize
 from bot.core.readers import Role
+from bot.core.readers.english_names import (
+    CONNECTORS,
+    DOTTED_TITLES,
+    HONORIFICS,
+    MODIFIERS,
+    PARTICLES,
+    POSTNOMINALS,
+    PRONOUNS,
+    REPORTING,
+    TITLE_WORDS,
+    is_initial,
+    is_name_word,
+    is_person,
+    is_plural_title,
+    is_surname,
+    is_title_word,
+    plain,
+    reads_as_body,
+    short_forms,
+    singular,
+)
+from bot.core.readers.lists import in_list, list_role
+from bot.core.readers.words import word_list
 
-# fmt: off
-TITLE_WORDS = frozenset(
-    "mayor governor minister secretary director president chairman chairwoman chair chief "
-    "head member professor academician manager officer inspector commissioner ambassador "
-    "spokesperson spokesman spokeswoman deputy vice general leader representative delegate "
-    "founder ceo cto cfo coo executive premier chancellor senator mp mps councillor councilor "
-    "judge president-elect editor-in-chief dean rector principal partner adviser advisor "
-    "consultant lecturer researcher scientist engineer expert lieutenant collector magistrate "
-    "speaker whip treasurer comptroller attorney sheriff alderman mla mep superintendent "
-    "provost trustee vice-governor vice-premier vice-president vice-chairman vice-chair "
-    "vice-mayor co-chair co-sponsor sponsor ranking commissioners board-member congressman "
-    "congresswoman assemblyman assemblywoman selectman administrator registrar controller "
-    "secretary-general director-general deputy-director second-level pm "
-    "cllr chairperson envoy counsellor counselor auditor ombudsman governor-general".split()
-)
-# Abbreviated titles that are also surnames ("Dr. Anirudh Sen"): titles only with their dot.
-DOTTED_TITLES = frozenset("gov. lt. sen. rep. sens. reps. supt. sec. cmdr. gen. col. capt.".split())
-# Words a title cannot end with: it goes on to a noun ("Commissioner for ... and Grids").
-_MODIFIERS = frozenset(
-    "and of for the & on in at to regional national provincial municipal federal local global "
-    "international public rural urban economic social digital foreign chief deputy vice "
-    "executive people's state".split()
-)
-ORG_WORDS = frozenset(
-    "committee society university association branch center centre ministry department agency "
-    "group company government city district province county bureau office council institute "
-    "academy school college bank party union federation court police army corporation fund "
-    "partnership zone engineering authority assembly commission taskforce task force cpc "
-    "congress parliament senate board alliance foundation trust network mission programme "
-    "program project initiative facility act bill plan regulation energy storage technology "
-    "technologies industry industries heavy robotics composites systems solutions materials "
-    "holdings partners capital media news daily times post dispatch courier press wire "
-    "railway rail line airport port estate state states region valley valleys falls river "
-    "lake mountain mountains island islands bay street road highway avenue hall tower building "
-    "station market exchange inc ltd llc plc co corp sa ag gmbh commerce transportation "
-    "transport health education treasury defence defense justice affairs services service "
-    "works utilities cooperative coalition consortium chamber forum conference summit "
-    "secretariat directorate division unit team administration republic kingdom nation "
-    "people's people national provincial municipal federal regional local global international "
-    "capitol centre town village township community communities computing".split()
-)
-# fmt: on
-HONORIFICS = frozenset(
-    "mr mrs ms miss mx dr prof sir dame lord lady shri sri smt shrimati kumari hon honble "
-    "hon'ble honourable honorable rt right the cllr his her excellency h.e excellencies".split()
-)
-_POSTNOMINALS = frozenset("mp mla mep ias ips ifs qc kc obe mbe cbe phd md jr sr ii iii".split())
-_PARTICLES = frozenset("de da di du van von der den del dos das la le bin binti al el ibn".split())
-_CONNECTORS = frozenset("of the and for & on in at".split())
-_CREDIT_WORDS = frozenset(
-    "reporter reporters correspondent correspondents photographer photographers photo photos "
-    "editor editors review reviewer writer writers contact contacts intern compiled translated "
-    "text graphics video enquiries inquiries by".split()
-)
-_REPORTING = frozenset("said says told tells added noted stated asked urged".split())
+__all__ = ["DOTTED_TITLES", "HONORIFICS", "TITLE_WORDS", "EnglishReader"]
+
+_CREDIT_WORDS = word_list("english", "credit_words")
+_NOT_OFFICE = word_list("english", "not_office")
 _SEGMENT_BREAK = re.compile(r"[,;:]")
 _WILL_SUBJECT = re.compile(
     r"^(?:[^,]{0,100}, )?(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*))"
@@ -90,14 +62,12 @@ _PLEDGE_MARK = re.compile(
     r"|\b(?:announced|announces|invests|allocates|earmarks|commits|sanctioned|approved)\s+"
     r"(?:an?\s+|the\s+|plans\s+|that\s+|funding\s+|grants?\s+)?(?:[$€£₹¥]|Rs\.?\s|\d)"
 )
-_INITIAL = re.compile(r"[A-Z]\.")
 _QUOTE_CLOSE = re.compile(r"[,.!?]?[\"”](?:\s|$)")
 # A headline's "Ministry to train 25,000 women", "£2.4bn to transform buses".
 _HEADLINE_PLEDGE = re.compile(r"^[^.!?]{3,120}?\bto\s+[a-z]{3,}")
 _SAID_THAT = re.compile(
     r"\b(?:said|says|told\s+[^,]{1,60}?|added|announced|stated)\s+(?:that\s+)?$"
 )
-_NAME_WORD = re.compile(r"(?:[A-Z][a-zà-öø-ÿ]*\.|[A-ZÀ-ÖØ-Þ][\w'’-]*[\w])$")
 _ROLE_EDGES = re.compile(
     r"^(?:(?:and|the|with|as|is|was|a|an|who|its|their|his|her|now)\s+)+|[\s,;:()]+$",
     re.IGNORECASE,
@@ -105,39 +75,10 @@ _ROLE_EDGES = re.compile(
 _ABBREVIATION_END = re.compile(r"\b(?:Co|Ltd|Inc|Corp|Bros|Dept|Univ)\.$")
 
 
-_FUNCTION = frozenset(
-    "by with from to the and of for on in at as or but if when while after before said says "
-    "told during under over into".split()
-)
-_PRONOUNS = frozenset("i we he she it they you this that these those our us".split())
-
-
-_NOT_NAME = TITLE_WORDS | ORG_WORDS | _FUNCTION | HONORIFICS | _POSTNOMINALS
-
-
-def _plain(word: str) -> str:
-    return normalize(word).strip(".,;:()[]\"'")
-
-
-def _is_name_word(word: str) -> bool:
-    plain = _plain(word)
-    if plain in _PARTICLES:
-        return True
-    if not _NAME_WORD.match(word) or any(c.isdigit() for c in word):
-        return False
-    if word.isupper() and len(word.strip(".")) <= 5 and "." not in word[:-1]:
-        return len(word) == 2 and word.endswith(".")  # an initial, not an acronym (CPPCC, EIB)
-    if normalize(word) in DOTTED_TITLES:
-        return False
-    return plain not in _NOT_NAME
-
-
-def _is_title_word(word: str) -> bool:
-    return _plain(word) in TITLE_WORDS or normalize(word) in DOTTED_TITLES
-
-
 def clean_role(text: str) -> str:
     role = _ROLE_EDGES.sub("", " ".join(text.split()))
+    if text.rstrip(" ,;:").endswith(")") and role.count("(") > role.count(")"):
+        role += ")"  # "Additional Secretary (Planning)" keeps its closing bracket
     role = re.sub(r"^(?:hon'?ble|honourable|the rt hon|rt hon)\s+", "", role, flags=re.IGNORECASE)
     last = normalize(role.split()[-1]) if role else ""
     if _ABBREVIATION_END.search(role) or last in DOTTED_TITLES or re.fullmatch(r"\w\.", last):
@@ -152,7 +93,7 @@ def looks_like_role(role: str) -> bool:
         and any(
             w.strip("()'.,") in TITLE_WORDS or w.strip("().,") + "." in DOTTED_TITLES for w in found
         )
-        and not any(w in _REPORTING for w in found)
+        and not any(w in REPORTING for w in found)
     )
 
 
@@ -163,6 +104,45 @@ def split_role(role: str) -> tuple[str, str]:
     if not sep or len(title.split()) > 4 or (second_role and second_role[1].lower() in TITLE_WORDS):
         return role, ""  # "secretary of X and president of Y" stays whole
     return title.strip(), re.sub(r"^the\s+", "", organization.strip(), flags=re.IGNORECASE)
+
+
+def _singular_head(role: str) -> str:
+    """A plural title before one name is that member's, in the singular ("Sens. X" -> "Sen.")."""
+    head, sep, rest = role.partition(" of ")
+    words = head.split()
+    if words and is_plural_title(words[-1]):
+        words[-1] = singular(words[-1])
+    return " ".join(words) + sep + rest
+
+
+def _title_first(clause: str) -> bool:
+    """A clause that opens with a title: "The Minister of ...", "Norway's Minister ...";
+    every word before the first title word is capitalised (not "After meeting Governor")."""
+    for word in clause.split():
+        if is_title_word(word):
+            return True
+        if not (word[:1].isupper() or plain(word) in CONNECTORS):
+            return False
+    return False
+
+
+def _coordinated_to(sentence: str, segments: list[tuple[int, int]], at: int) -> int:
+    """The last segment of a title whose comma-separated parts coordinate capitalised names
+    of areas ("Minister of Housing, Infrastructure and Communities"): ``at`` if none."""
+    for last in range(at + 1, len(segments)):
+        gap = sentence[segments[last - 1][1] : segments[last][0]]
+        if ";" in gap:
+            break
+        words = sentence[segments[last][0] : segments[last][1]].split()
+        if (
+            not words
+            or is_person(" ".join(words))
+            or any(not (w[:1].isupper() or plain(w) in CONNECTORS) for w in words)
+        ):
+            break
+        if "and" in words or "&" in words:
+            return last
+    return at
 
 
 def _segments(text: str) -> list[tuple[int, int]]:
@@ -184,105 +164,142 @@ class EnglishReader:
 
     def split_title(self, name: str) -> tuple[str, str]:
         tokens = name.replace(",", " ").split()
-        while tokens and _plain(tokens[-1]) in _POSTNOMINALS:
+        while tokens and plain(tokens[-1]) in POSTNOMINALS:
             tokens.pop()
         start = len(tokens)
-        while start > 0 and _is_name_word(tokens[start - 1]):
+        while start > 0 and is_name_word(tokens[start - 1]):
             start -= 1
         bare = tokens[start:]
-        while bare and _plain(bare[0]) in _PARTICLES:
+        while bare and bare[0].islower() and plain(bare[0]) in PARTICLES:
             bare = bare[1:]
         prefix = tokens[: len(tokens) - len(bare)]
-        while prefix and _plain(prefix[0]) in HONORIFICS:
+        while prefix and plain(prefix[0]) in HONORIFICS:
             prefix = prefix[1:]  # "The Rt Hon", "Shri", "Dr."
         while len(bare) > 2 and (
-            (prefix and _plain(prefix[-1]) in _MODIFIERS) or _plain(bare[0]) + "." in DOTTED_TITLES
+            (prefix and plain(prefix[-1]) in MODIFIERS) or plain(bare[0]) + "." in DOTTED_TITLES
         ):
             prefix.append(bare.pop(0))  # "... Energy and" + "Grids": the title goes on
         title = " ".join(prefix)
         if not bare or (
             title
             and not looks_like_role(title)
-            and (len(bare) < 2 or _plain(prefix[-1]) in _MODIFIERS)
+            and (len(bare) < 2 or plain(prefix[-1]) in MODIFIERS)
         ):
-            return "", " ".join(t for t in name.split() if _plain(t) not in HONORIFICS) or name
+            return "", " ".join(t for t in name.split() if plain(t) not in HONORIFICS) or name
         return title, " ".join(bare)
 
     def is_person(self, name: str) -> bool:
-        tokens = name.split()
-        if not 2 <= len(tokens) <= 5 or not all(_is_name_word(t) for t in tokens):
-            return False
-        return not all(_plain(t) in _PARTICLES for t in tokens) and tokens[-1][:1].isupper()
+        return is_person(name)
+
+    def is_surname(self, name: str) -> bool:
+        return is_surname(name)
+
+    def written_as_name(self, text: str, name: str) -> bool:
+        return False  # an English name's shape is read by is_person alone
+
+    def reads_as_body(self, text: str, name: str) -> bool:
+        return reads_as_body(text, name)
 
     def short_forms(self, name: str) -> list[str]:
-        tokens = normalize(name).split()
-        if len(tokens) < 2:
-            return []
-        forms = [tokens[-1]] if len(tokens[-1]) >= 3 else []
-        forms += [f"{h} {tokens[0]}" for h in ("sir", "dame", "lord", "lady")]
-        return forms
+        return short_forms(name)
 
     def role_beside(self, sentence: str, start: int, end: int, others: list[str]) -> Role | None:
+        """The title right before the name, in the clause right after it, or in the clause
+        that opens the sentence with the name set off by commas."""
         segments = _segments(sentence)
         index = next((i for i, (s, e) in enumerate(segments) if s <= start < e + 1), None)
         if index is None:
             return None
         seg_start, seg_end = segments[index]
-        before = sentence[seg_start:start].split()
-        taken: list[str] = []
-        while before:
-            word = before[-1]
-            plain = _plain(word)
-            if plain in _REPORTING or (word[:1].islower() and not _is_title_word(word)
-                                       and plain not in _CONNECTORS):  # fmt: skip
-                break
-            taken.insert(0, before.pop())
-        while taken and _plain(taken[-1]) in HONORIFICS:
-            taken.pop()  # "Union Minister of Jal Shakti Shri Raghavendra Patil"
-        plain = normalize(" ".join(taken))
-        cut = max((plain.rfind(o) + len(o) for o in others if o and o in plain), default=-1)
-        if cut >= 0:  # "Sen. A (D-N.Y.) and Rep. B": only what follows the other name
-            rest = len(plain[cut:].split())
-            taken = taken[len(taken) - rest :] if rest else []
-        # "Callum Ainsworth MP and The Rt Hon Priya ...": the MP is the other name's.
-        while taken and (
-            _plain(taken[0]) in _CONNECTORS | _POSTNOMINALS or taken[0].startswith("(")
-        ):
-            taken = taken[1:]
-        prefix = clean_role(" ".join(taken))
-        if looks_like_role(prefix) and not self._names_other(prefix, others):
-            title, organization = split_role(prefix)
-            return Role(title, organization, (sentence.rfind(taken[0], seg_start, start), end))
+        found = self._prefix_role(sentence, seg_start, start, end, others)
+        if found is not None:
+            return found
         after = sentence[end:seg_end].strip(" ()")
+        while after and plain(after.split()[0]) in POSTNOMINALS:  # "Daniel Ashworth-Reid MP"
+            after = after.partition(" ")[2].strip()
         following = segments[index + 1 :]
         if following and (not after or after.startswith("(")):
             candidates = following[:2]
             first = sentence[candidates[0][0] : candidates[0][1]]
-            if _plain(first) in _POSTNOMINALS and len(candidates) > 1:
+            if plain(first) in POSTNOMINALS and len(candidates) > 1:
                 candidates = candidates[1:]
+            at = segments.index(candidates[0])
             role_start, role_end = candidates[0]
+            role_end = segments[_coordinated_to(sentence, segments, at)][1]
             role = clean_role(sentence[role_start:role_end])
             if looks_like_role(role) and not self._names_other(role, others):
                 title, organization = split_role(role)
                 return Role(title, organization, (seg_start, role_end))
-        if index == 1 and not sentence[seg_start:start].strip() and not after.strip():
-            # "Mayor of the Pennine Valleys, Tom Gadsby, said:": the opening clause is the role.
-            role = clean_role(sentence[segments[0][0] : segments[0][1]])
+        # "Mayor of the Pennine Valleys, Tom Gadsby, said:" and "The Minister of A, B and C of
+        # Djibouti, Ahmed Houmed Daher, said": the opening clause is the role.
+        alone = index >= 1 and not sentence[seg_start:start].strip() and not after.strip()
+        opening = sentence[segments[0][0] : segments[0][1]]
+        if alone and _title_first(opening) and _coordinated_to(sentence, segments, 0) >= index - 1:
+            role = clean_role(sentence[segments[0][0] : segments[index - 1][1]])
             if looks_like_role(role) and not self._names_other(role, others):
                 title, organization = split_role(role)
                 return Role(title, organization, (segments[0][0], seg_end))
         return None
 
+    def _prefix_role(
+        self, sentence: str, seg_start: int, start: int, end: int, others: list[str]
+    ) -> Role | None:
+        """The title written right before the name: "Ashcombe Mayor", "President of Kenya"."""
+        before = sentence[seg_start:start].split()
+        taken: list[str] = []
+        while before:
+            word = before[-1]
+            folded = plain(word)
+            if folded in REPORTING or (word[:1].islower() and not is_title_word(word)
+                                        and folded not in CONNECTORS):  # fmt: skip
+                break
+            taken.insert(0, before.pop())
+        while taken and plain(taken[-1]) in HONORIFICS:
+            taken.pop()  # "Union Minister of Jal Shakti Shri Raghavendra Patil"
+        if taken and plain(taken[-1]) in CONNECTORS:
+            return None  # "chief executive officer of Corvane Medical": the name is a body's
+        joined = normalize(" ".join(taken))
+        cut = max((joined.rfind(o) + len(o) for o in others if o and o in joined), default=-1)
+        if cut >= 0:  # "Sen. A (D-N.Y.) and Rep. B": only what follows the other name
+            rest = len(joined[cut:].split())
+            taken = taken[len(taken) - rest :] if rest else []
+        # "Callum Ainsworth MP and The Rt Hon Priya ...": the MP is the other name's.
+        while taken and (plain(taken[0]) in CONNECTORS | POSTNOMINALS or taken[0].startswith("(")):
+            taken = taken[1:]
+        prefix = clean_role(" ".join(taken))
+        if looks_like_role(prefix) and not self._names_other(prefix, others):
+            title, organization = split_role(_singular_head(prefix))
+            return Role(title, organization, (sentence.rfind(taken[0], seg_start, start), end))
+        return None
+
+    def list_role(self, sentence: str, start: int, end: int, others: list[str]) -> Role | None:
+        """The plural title governing the list the name stands in (``readers.lists``)."""
+        role = list_role(sentence, start, end)
+        if role is None or self._names_other(role.title + " " + role.organization, others):
+            return None
+        return role
+
+    def has_position(self, sentence: str) -> bool:
+        """True if the sentence writes a title or position anywhere."""
+        return any(is_title_word(w) for w in sentence.split())
+
+    def is_not_office(self, sentence: str, start: int, end: int) -> bool:
+        """True if the words beside the name say what someone without an office is ("Fatuma
+        Abdi, a reporter for ...", "Mrs. K.A. Chandrawathie, a resident of ...")."""
+        after = sentence[end : end + 60].lstrip(" ,(").split()[:4]
+        before = sentence[max(0, start - 40) : start].split()[-3:]
+        return any(plain(w) in _NOT_OFFICE for w in [*after, *before])
+
     @staticmethod
     def _names_other(text: str, others: list[str]) -> bool:
-        plain = normalize(text)
-        return any(o in plain for o in others)
+        folded = normalize(text)
+        return any(o in folded for o in others)
 
     def listed_names(self, sentence: str) -> list[str]:
         """Names written with their role: in a list ("Mayor Xu Xiaoxiong", "Sun Xing,
         director", "Mayor of the Pennine Valleys, Tom Gadsby, said"), or inside a clause
         right after a title ("Council Member Phil Gantz cast", "said EIB Vice-President
-        Jörg Altenhöfer.")."""
+        Jörg Altenhöfer."), or in a list under a shared title ("Reps. A, B and C")."""
         segments = _segments(sentence)
         found = []
         for index, (start, end) in enumerate(segments):
@@ -292,15 +309,20 @@ class EnglishReader:
             if name is None or name in found:
                 continue
             lead = words[: -len(name.split())]
-            said = [i for i, w in enumerate(lead) if _plain(w) in _REPORTING]
+            while lead and plain(lead[-1]) in HONORIFICS and lead[-1][:1].isupper():
+                lead = lead[:-1]  # "Shri", "Smt.", "Dr.": a form of address, not a role
+            said = [i for i, w in enumerate(lead) if plain(w) in REPORTING]
             role = clean_role(" ".join(lead[said[-1] + 1 :] if said else lead))  # said EIB ...
             if role:
-                if len(role.split()) <= 20 and looks_like_role(role):
+                # "... officer of Corvane Medical": a role ending in "of" leads into a body.
+                last = role.split()[-1].lower()
+                if len(role.split()) <= 20 and looks_like_role(role) and last not in CONNECTORS:
                     found.append(name)
                 continue
-            # A bare name, its role in the next clause or the one before.
+            # A bare name: its role in the next clause or the one before, or over its list.
             beside = [segments[i] for i in (index + 1, index - 1) if 0 <= i < len(segments)]
-            if any(looks_like_role(clean_role(sentence[s:e])) for s, e in beside):
+            in_role = any(looks_like_role(clean_role(sentence[s:e])) for s, e in beside)
+            if in_role or in_list(sentence, start) or list_role(sentence, start, end):
                 found.append(name)
         return list(dict.fromkeys(found))
 
@@ -309,10 +331,13 @@ class EnglishReader:
         verb: "Chairman Dale Strickland said"): the longest 2- to 4-word name there."""
         found = []
         for i in range(1, len(words) - 2):
-            if not _is_title_word(words[i - 1]) or not words[i][:1].isupper():
+            if not is_title_word(words[i - 1]) or not words[i][:1].isupper():
                 continue
             for size in (4, 3, 2):
-                after = words[i + size] if i + size < len(words) else ""
+                rest = words[i + size :]
+                while rest and rest[0].startswith("(") and not rest[0][1:2].islower():
+                    rest = rest[next((k for k, w in enumerate(rest) if w.endswith(")")), 0) + 1 :]
+                after = rest[0] if rest else ""  # past a code: "Sen. A (D-N.Y.) and"
                 name = " ".join(words[i : i + size])
                 if after[:1].islower() and self.is_person(name) and not name.endswith("."):
                     found.append(name)
@@ -320,28 +345,44 @@ class EnglishReader:
         return found
 
     def _trailing_name(self, words: list[str]) -> str | None:
-        """The longest 2- to 4-word name that ends a clause, after a role or an organisation."""
-        if not words or not words[-1][:1].isupper() or not _is_name_word(words[-1]):
+        """The longest 2- to 5-word name that ends a clause, after a role or an organisation."""
+        if not words or not words[-1][:1].isupper() or not is_name_word(words[-1]):
             return None  # every candidate ends with this word: most clauses stop here
-        for size in (4, 3, 2):
+        for size in (5, 4, 3, 2):
             if len(words) < size:
                 continue
             candidate, before = words[-size:], words[:-size]
             name = " ".join(candidate)
-            dotted = [w for w in candidate if w.endswith(".") and not _INITIAL.fullmatch(w)]
+            dotted = [w for w in candidate if w.endswith(".") and not is_initial(w)]
             if not self.is_person(name) or dotted:  # "J. Tomas Whitfield", not "St. Louis"
                 continue
-            if not before or before[-1][:1].isupper() or _is_title_word(before[-1]):
+            if not before or before[-1][:1].isupper() or is_title_word(before[-1]):
                 return name
         return None
 
     def is_credit(self, before: str, sentence: str, start: int, end: int) -> bool:
+        """A credit names its label right before the name ("Photo by reporter X", "Text: X |
+        Photos: Y", "Author: X", "(Reporter A Correspondent B C)"): only names and labels
+        stand between the label and the name, never running words ("In a video message,
+        President of Finland X" is no credit)."""
         lead = normalize(sentence[:start]).replace("|", " ").replace("[", " ").split()
         if lead == ["by"] or (lead and lead[-1] == "by" and len(lead) <= 2):
             return True
-        near = [w.strip(":,()") for w in lead[-5:]]
-        for i, word in enumerate(near):
-            if word in _CREDIT_WORDS - {"by"} and not (i and near[i - 1] in _REPORTING | {"to"}):
+        raw = sentence[:start].replace("|", " ").replace("[", " ").split()[-8:]
+        for i, word in enumerate(raw):
+            folded = plain(word)
+            if folded not in _CREDIT_WORDS - {"by"}:
+                continue
+            if i and plain(raw[i - 1]) in REPORTING | {"to"}:
+                continue
+            between = raw[i + 1 :]
+            if all(
+                w[:1].isupper()
+                or plain(w) in _CREDIT_WORDS
+                or w in {":", "|", "-", "—"}
+                or is_initial(w)
+                for w in between
+            ) and not any(is_title_word(w) for w in between):
                 return True
         if len(sentence.split()) <= 8 and not lead:
             # A bare name line under "Media contact:" or "Press contacts:".
@@ -357,13 +398,13 @@ class EnglishReader:
         if found is None:
             return None
         subject = found.group(1)
-        return subject, subject.lower() in _PRONOUNS
+        return subject, subject.lower() in PRONOUNS
 
     def pledges(self, sentence: str) -> list[tuple[str, str]]:
         """(subject, what) of the sentence's first pledge; the subject is "" when the text
         does not name one before the pledge ("he would", "the city will", "I call on")."""
         found = _WILL_SUBJECT.match(sentence)
-        if found is not None and found.group(1).lower() not in _PRONOUNS:
+        if found is not None and found.group(1).lower() not in PRONOUNS:
             return [(found.group(1), _clause(sentence[found.end() - len("will") :]))]
         mark = _PLEDGE_MARK.search(sentence)
         if mark is None:
@@ -381,7 +422,7 @@ class EnglishReader:
         found = re.fullmatch(
             r"(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*)){0,10})", lead
         )
-        if found is None or found.group(1).lower() in _PRONOUNS or self.is_person(found.group(1)):
+        if found is None or found.group(1).lower() in PRONOUNS or self.is_person(found.group(1)):
             return ""  # a person is attributed by grounding, from the names it knows
         return found.group(1)
 
