@@ -232,3 +232,23 @@ async def test_webhook_without_a_secret_generates_one_and_keeps_it(
     finally:
         process.kill()
     assert kept not in (tmp_path / "bot.log").read_text()
+
+
+def test_a_taken_webhook_port_is_one_line_naming_the_setting(
+    env: dict[str, str], tg: FakeTelegramServer
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        webhook = {
+            "BOT_WEBHOOK_URL": "https://bot.example.com/hook",
+            "BOT_WEBHOOK_LISTEN": "127.0.0.1",
+            "BOT_WEBHOOK_PORT": str(port),
+            "BOT_LOG_LEVEL": "WARNING",
+        }
+        result = run_briefly(env | webhook)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "BOT_WEBHOOK_PORT" in line and str(port) in line and "Errno" not in line
+    assert tg.calls_to("setWebhook") == []  # Telegram is not pointed at a bot that cannot listen

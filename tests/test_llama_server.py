@@ -17,15 +17,22 @@ import signal
 import sys
 import textwrap
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
 from bot.core.gguf import LocalModelError
-from bot.core.llama_server import LocalModelServer, llama_cpp_available, usable_cpus
+from bot.core.llama_server import (
+    AttachedServer,
+    LocalModelServer,
+    llama_cpp_available,
+    usable_cpus,
+)
 from bot.core.llm import LLMUnavailable
 from bot.core.local_llm import LocalLLM
+from bot.core.server_lease import Lease
 
 FAKE_SERVER = textwrap.dedent(
     """
@@ -68,6 +75,9 @@ FAKE_SERVER = textwrap.dedent(
                         os.remove(os.path.join(flags, flag))
                     print(f"fake server {os.getpid()} crashing on a request", flush=True)
                     os._exit(1)
+            slow = os.path.join(flags, "slow") if flags else ""
+            if slow and os.path.exists(slow):  # a long digest: GET /v1/models waits behind it
+                time.sleep(float(open(slow).read() or 5))
             facts = {"pid": os.getpid(), "argv": sys.argv[1:]}
             body = json.dumps({
                 "id": "chatcmpl-fake", "object": "chat.completion", "created": 0,
@@ -462,3 +472,125 @@ async def test_without_keep_alive_the_server_stops_with_the_command(
     pid = await _one_command(tmp_path, keep_alive=0)
     assert await _gone(pid, within=10)
     assert not (tmp_path / "local-model-server.json").exists()
+
+
+# --- a busy server is not a dead one (issue 18) ----------------------------------------------
+
+# Accepts TCP at once (the kernel's backlog) but answers each HTTP request only after DELAY
+# seconds, one at a time: the embedded server while it reads an article.
+SLOW_SERVER = """
+import sys, time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+delay = float(sys.argv[2])
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        time.sleep(delay)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *args):
+        pass
+server = HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+print("ready", flush=True)
+server.serve_forever()
+"""
+CONFIG = {"model": "/models/m.gguf", "threads": 2, "bot": "test"}
+
+
+@contextlib.asynccontextmanager
+async def slow_server(delay: float) -> AsyncIterator[tuple[int, int]]:
+    """A stand-in server process answering HTTP after ``delay`` s; yields (pid, port)."""
+    port = _free_tcp_port()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SLOW_SERVER, str(port), str(delay), stdout=asyncio.subprocess.PIPE
+    )
+    assert child.stdout is not None
+    try:
+        assert await asyncio.wait_for(child.stdout.readline(), 20) == b"ready\n"
+        yield child.pid, port
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        await child.wait()
+
+
+def _free_tcp_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _lease(tmp_path: Path, pid: int, port: int, **config: object) -> Lease:
+    lease = Lease(tmp_path / "local-model-server.json", 60)
+    lease.write(pid=pid, port=port, model_alias="local", **(config or CONFIG))
+    return lease
+
+
+async def test_a_busy_server_is_found_at_once(tmp_path: Path) -> None:
+    """Its GET /v1/models waits behind the request it is answering: still alive."""
+    async with slow_server(delay=30) as (pid, port):
+        lease = _lease(tmp_path, pid, port)
+        started = asyncio.get_running_loop().time()
+        found = await AttachedServer.find(lease, CONFIG)
+        assert found is not None and found.pid == pid and found.running
+        assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_a_dead_or_impostor_server_is_not_found(tmp_path: Path) -> None:
+    async with slow_server(delay=0) as (pid, port):
+        pass  # exited and reaped
+    assert await AttachedServer.find(_lease(tmp_path, pid, port), CONFIG) is None
+    async with slow_server(delay=0) as (pid, port):
+        # The pid is alive but it is another process now (a reused pid): its start differs.
+        lease = _lease(tmp_path, pid, port)
+        info = lease.read() or {}
+        lease.write(**{**info, "pid_started": int(info.get("pid_started") or 0) + 1})
+        assert await AttachedServer.find(lease, CONFIG) is None
+        # Alive but not listening on the recorded port.
+        assert await AttachedServer.find(_lease(tmp_path, pid, _free_tcp_port()), CONFIG) is None
+    zombie = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await asyncio.sleep(1.0)  # exited; not reaped yet: a zombie
+    try:
+        found = await AttachedServer.find(_lease(tmp_path, zombie.pid, port), CONFIG)
+        assert found is None
+    finally:
+        await zombie.wait()
+
+
+async def test_a_busy_server_with_other_settings_is_waited_for_not_replaced(
+    tmp_path: Path,
+) -> None:
+    async with slow_server(delay=30) as (pid, port):
+        lease = _lease(tmp_path, pid, port)
+        other = {**CONFIG, "threads": 7}
+        with pytest.raises(LocalModelError, match="other settings"):
+            await AttachedServer.find(lease, other, busy_wait=1.0)
+        assert _alive(pid) and (lease.read() or {}).get("pid") == pid
+    async with slow_server(delay=0) as (pid, port):  # idle: nobody's request is lost
+        assert await AttachedServer.find(_lease(tmp_path, pid, port), other) is None
+
+
+async def test_a_second_command_attaches_to_a_busy_server(
+    tmp_path: Path, fake_llama_cpp: Path
+) -> None:
+    """Issue 18: two commands side by side; the first's server must not die mid-request."""
+    (fake_llama_cpp / "slow").write_text("8")  # the first command's request takes 8 s
+    first = asyncio.create_task(_one_command(tmp_path, keep_alive=60))
+    lease = Lease(tmp_path / "local-model-server.json", 60)
+    for _ in range(200):  # the first command's server is up, and its request on the way
+        if isinstance(started := (lease.read() or {}).get("pid"), int):
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)
+    (fake_llama_cpp / "slow").write_text("0.1")
+    llm = LocalLLM(tmp_path, tmp_path / "model.gguf", max_output_tokens=64, keep_alive=60)
+    try:
+        second = (await llm.structured(MESSAGES, ServerFacts)).value.pid
+    finally:
+        await llm.aclose()
+    # One server: the first command's answer came from the server it started, not a new one.
+    assert await first == started == second
+    os.kill(second, signal.SIGTERM)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
+import os
 import socket
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpcore
@@ -629,3 +633,231 @@ def test_cli_refusals_are_one_line(env: dict[str, str], web: FakeWebServer, tmp_
     assert result.stderr.strip() == (
         "digestbot: This PDF has no text layer (it looks scanned); send the text instead."
     )
+
+
+# --- issue 18: addresses inside addresses, passwords in links, bodies that inflate --------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "fec0::1",  # site-local
+        "feff::1",
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+        "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",
+        "64:ff9b:1::a00:1",  # local-use NAT64
+        "::127.0.0.1",  # IPv4-compatible
+    ],
+)
+def test_addresses_that_carry_a_private_one(address: str) -> None:
+    assert not is_public_address(address)
+
+
+def test_a_6to4_address_of_a_public_one_is_public() -> None:
+    assert is_public_address("2002:808:808::1")
+
+
+@pytest.mark.parametrize("userinfo", ["editor:hunter2@", "editor@", ":hunter2@"])
+async def test_a_link_with_a_user_or_password_is_refused(userinfo: str, web: FakeWebServer) -> None:
+    link = web.url("/news/zhaoqing").replace("http://", f"http://{userinfo}")
+    with pytest.raises(SourceError, match="user name or password") as err:
+        await fetch_link(link, settings())
+    assert "hunter2" not in str(err.value) and "editor" not in str(err.value)
+    assert web.requests == []
+
+
+async def test_a_redirect_to_a_link_with_a_password_is_refused(web: FakeWebServer) -> None:
+    target = web.url("/news/zhaoqing").replace("http://", "http://editor:hunter2@")
+    web.routes["/go"] = Route(status=302, headers={"Location": target})
+    with pytest.raises(SourceError, match="user name or password"):
+        await fetch_link(web.url("/go"), settings())
+    assert [path for path, _ in web.requests] == ["/go"]
+
+
+def _gzip(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return packer.compress(data) + packer.flush()
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return packer.compress(data) + packer.flush()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pack"),
+    [("gzip", _gzip), ("x-gzip", _gzip), ("deflate", zlib.compress), ("deflate", _raw_deflate),
+     ("identity", bytes), ("GZip", _gzip)],
+)  # fmt: skip
+async def test_compressed_pages_are_read(
+    encoding: str, pack: Callable[[bytes], bytes], web: FakeWebServer
+) -> None:
+    lines = paragraphs(ZHAOQING)
+    body = pack(news_page(lines[0], lines[1:]).encode())
+    web.routes["/packed"] = Route(body=body, headers={"Content-Encoding": encoding})
+    source = await fetch_link(web.url("/packed"), settings())
+    assert source.title == lines[0] and "Xu Xiaoxiong" in source.text
+
+
+@pytest.mark.parametrize("encoding", ["gzip, gzip", "gzip,deflate", "br", "zstd", "compress"])
+async def test_stacked_or_unknown_compression_is_refused(encoding: str, web: FakeWebServer) -> None:
+    page = news_page("Title", ["Mayor Jane Doe spoke."]).encode()
+    web.routes["/packed"] = Route(body=_gzip(_gzip(page)), headers={"Content-Encoding": encoding})
+    with pytest.raises(SourceError, match="compression I can't read") as err:
+        await fetch_link(web.url("/packed"), settings())
+    assert "\n" not in str(err.value)
+
+
+async def test_a_gzip_bomb_is_counted_as_it_inflates(web: FakeWebServer) -> None:
+    """1 MB on the wire, 1 GB inflated: refused at the 1 MB cap with little memory used."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = packer.compress(bytes(1 << 20)) + packer.flush(zlib.Z_SYNC_FLUSH)
+    web.routes["/bomb"] = Route(body=chunk * 1024, headers={"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(SourceError, match=r"larger than 1 MB"):
+            await fetch_link(web.url("/bomb"), settings())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 5
+    assert peak < 12_000_000, f"{peak / 1e6:.0f} MB held while inflating"
+
+
+async def test_a_download_is_cut_at_its_cap(web: FakeWebServer) -> None:
+    """The Telegram file download: streamed, refused at the cap, the rest never read."""
+    from bot.core.sources.download import download
+
+    size = 50_000_000
+    web.routes["/file"] = Route(body=repeat(b"x" * 65536, size), content_type=None)
+    with pytest.raises(SourceError, match=r"too large for me: I read files of up to 1 MB"):
+        await download(web.url("/file"), max_bytes=1_000_000, time_limit=5)
+    await asyncio.sleep(0.2)
+    assert web.sent.get("/file", 0) < size // 5
+    web.routes["/small"] = Route(body=b"Mayor Jane Doe spoke.", content_type=None)
+    assert await download(web.url("/small"), max_bytes=1_000_000, time_limit=5) == (
+        b"Mayor Jane Doe spoke."
+    )
+
+
+# --- issue 18: every read in a worker process with a time and memory budget --------------------
+
+
+def big_page(paragraph_count: int) -> bytes:
+    lines = paragraphs(ZHAOQING)
+    body = [f"{lines[1 + n % (len(lines) - 1)]} ({n})" for n in range(paragraph_count)]
+    return news_page(lines[0], body).encode()
+
+
+def _worker_children() -> list[int]:
+    """Our live child processes that are source readers."""
+    found = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except FileNotFoundError:
+                continue
+            if b"bot.core.sources.sandbox" in cmdline:
+                found.append(int(pid))
+    return found
+
+
+async def test_a_read_over_its_time_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.core.sources import worker
+
+    monkeypatch.setattr(worker, "READ_SECONDS", 0.5)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"took longer than 0\.5 s"):
+        await read_document(big_page(12_000), filename="big.html", settings=settings(
+            fetch_max_bytes=10_000_000))  # fmt: skip
+    assert time.monotonic() - started < 3
+    assert _worker_children() == []
+
+
+async def test_a_read_over_its_memory_is_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.core.sources import worker
+
+    monkeypatch.setattr(worker, "READ_MEMORY_BYTES", 40_000_000)
+    with pytest.raises(SourceError, match="more memory"):
+        await read_document(big_page(12_000), filename="big.html", settings=settings(
+            fetch_max_bytes=10_000_000))  # fmt: skip
+
+
+async def test_a_cancelled_read_stops_its_worker() -> None:
+    reading = asyncio.create_task(
+        read_document(big_page(12_000), filename="big.html",
+                      settings=settings(fetch_max_bytes=10_000_000))
+    )  # fmt: skip
+    for _ in range(250):
+        if _worker_children():
+            break
+        await asyncio.sleep(0.02)
+    assert _worker_children(), "the read runs in a worker process"
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    assert _worker_children() == []
+
+
+async def test_the_event_loop_keeps_turning_while_a_big_file_is_read() -> None:
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    try:
+        source = await read_document(big_page(2_000), filename="big.html",
+                                     settings=settings(fetch_max_bytes=10_000_000))  # fmt: skip
+    finally:
+        ticker.cancel()
+    assert "Xu Xiaoxiong" in source.text
+    assert max(gaps) < 0.25, f"the loop stalled {max(gaps):.2f} s"
+
+
+# --- issue 18: every reader error is one line ---------------------------------------------------
+
+
+def test_an_unexpected_parser_error_is_one_line_and_logged_without_text(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bot.core.sources import extract
+
+    def boom(data: bytes, *args: object, **kwargs: object) -> object:
+        raise ZeroDivisionError("Mayor Secret Name said")
+
+    monkeypatch.setattr(extract, "_read_pdf", boom)
+    with caplog.at_level(logging.WARNING), pytest.raises(SourceError) as err:
+        read_bytes(make_pdf([["Mayor Secret Name said hello."]]), filename="a.pdf")
+    assert str(err.value) == "This file could not be read; send the text instead."
+    assert "ZeroDivisionError" in caplog.text and "Secret" not in caplog.text
+
+
+def test_a_pdf_of_too_many_pages_is_refused() -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(1200):
+        writer.add_blank_page(width=595, height=842)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match="1,200 pages"):
+        read_bytes(buffer.getvalue(), filename="long.pdf")
+    assert time.monotonic() - started < 5
+
+
+def test_text_beyond_an_article_is_refused_early() -> None:
+    with pytest.raises(SourceError, match="more text than an article"):
+        read_bytes(b"Mayor Jane Doe spoke. " * 200_000, filename="a.txt", max_chars=1_000_000)

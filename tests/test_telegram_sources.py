@@ -187,3 +187,33 @@ async def test_help_and_the_command_menu_name_the_new_commands(
     assert {"who", "pledges", "search", "language", "export"} <= commands
     for command in ("/who", "/pledges", "/search", "/export register", "/language", "PDF"):
         assert command in help_text
+
+
+async def test_a_file_of_unknown_size_is_refused_at_the_cap_while_it_downloads(
+    bot_settings: Settings, tg: FakeTelegramServer, llm_server: FakeOpenAIServer
+) -> None:
+    """Telegram may leave file_size out: the download stops at the cap, nothing is held whole."""
+    import tracemalloc
+
+    small = bot_settings.model_copy(update={"fetch_max_bytes": 100_000})
+    content = b"Mayor Jane Doe said the bridge will open in May. " * 600_000  # 30 MB
+    with tg._cond:  # the fake always writes file_size; register the file by hand
+        file_id = f"uploads/{len(tg._files) + 1}/big.txt"
+        tg._files[file_id] = content
+    async with running(small):
+        tracemalloc.start()
+        try:
+            document = {"file_id": file_id, "file_unique_id": file_id, "file_name": "big.txt",
+                        "mime_type": "text/plain"}  # fmt: skip
+            tg.user_sends(CHAT, USER, {"document": document})
+            await tg.wait_for(lambda: any("too large" in t for t in texts(tg)), timeout=15)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        (reply,) = tg.bot_messages(CHAT)
+        assert reply.text == (
+            "That file is too large for me: I read files of up to 0.1 MB. "
+            "Send a smaller file, a link, or the text."
+        )
+        assert peak < 10_000_000, f"{peak / 1e6:.0f} MB held for a file refused at 0.1 MB"
+    assert llm_server.requests == []

@@ -22,10 +22,10 @@ from types import TracebackType
 from typing import Self
 
 from bot.core.gguf import LocalModelError
-from bot.core.server_lease import Lease, pid_alive
+from bot.core.server_lease import Lease, server_alive
 
 __all__ = [
-    "AttachedServer", "LocalModelServer", "answers", "llama_cpp_available", "log_tail",
+    "AttachedServer", "LocalModelServer", "accepts", "answers", "llama_cpp_available", "log_tail",
     "usable_cpus",
 ]  # fmt: skip
 
@@ -74,6 +74,10 @@ def usable_cpus() -> int:
             return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
 
+
+# How long a command waits for a busy server with other settings before it gives up: the
+# longest an embedded-model request takes (LocalLLM's request timeout).
+BUSY_WAIT_SECONDS = 900.0
 
 # What the embedded server is started with; LocalLLM declares the same to the planner.
 LOCAL_CONTEXT_TOKENS = 8192
@@ -320,22 +324,48 @@ class LocalModelServer:
 class AttachedServer:
     """A leased server another process started, with the surface ``LocalLLM`` uses."""
 
-    def __init__(self, lease: Lease, pid: int, port: int, model_alias: str) -> None:
+    def __init__(
+        self, lease: Lease, pid: int, port: int, model_alias: str, started: int | None = None
+    ) -> None:
         self.lease, self.pid, self.port, self.model_alias = lease, pid, port, model_alias
+        self.started = started  # the process's start time, when the lease recorded it
         self.returncode: int | None = None  # not our child: its exit code is not ours to read
 
     @classmethod
-    async def find(cls, lease: Lease, config: Mapping[str, object]) -> AttachedServer | None:
-        """The server the lease names, if it runs with ``config`` and answers; else None."""
+    async def find(
+        cls, lease: Lease, config: Mapping[str, object], *, busy_wait: float = BUSY_WAIT_SECONDS
+    ) -> AttachedServer | None:
+        """The server the lease names, if it runs with ``config``; None when there is none to
+        use (the caller then starts one and takes the lease over).
+
+        Alive is asked of the process and the port (``server_alive``, a TCP connect), never of
+        an HTTP call: the server answers one request at a time, so a busy server's
+        ``GET /v1/models`` waits in line, and taking such a server for dead started a second
+        one whose lease made the first exit mid-request. A live server with other settings is
+        replaced only once it is idle; while it is busy this waits up to ``busy_wait`` s.
+        """
         info = lease.read() or {}
-        pid, port = info.get("pid"), info.get("port")
-        if not isinstance(pid, int) or not isinstance(port, int) or not pid_alive(pid):
+        pid, port, started = info.get("pid"), info.get("port"), info.get("pid_started")
+        if not isinstance(pid, int) or not isinstance(port, int):
             return None
-        if any(info.get(key) != value for key, value in config.items()):
-            return None  # another model or thread count: a new server takes the lease over
-        if not await answers("127.0.0.1", port, "/v1/models"):
-            return None
-        return cls(lease, pid, port, str(info.get("model_alias", "local")))
+        if not server_alive(pid, started) or not await accepts("127.0.0.1", port):
+            return None  # dead, or not the server any more: starting a new one loses nothing
+        if all(info.get(key) == value for key, value in config.items()):
+            return cls(lease, pid, port, str(info.get("model_alias", "local")),
+                       started if isinstance(started, int) else None)  # fmt: skip
+        # Another model or thread count. Replacing it stops it: only when nobody waits on it.
+        deadline = time.monotonic() + busy_wait
+        while server_alive(pid, started):
+            if await answers("127.0.0.1", port, "/v1/models", within=1.0):
+                return None  # idle: the new server takes the lease over, this one exits
+            if time.monotonic() > deadline:
+                raise LocalModelError(
+                    f"the local model server of this data folder (pid {pid}) is busy with "
+                    "other settings (another model or thread count) for another command; "
+                    "try again when that command has finished"
+                )
+            await asyncio.sleep(1.0)
+        return None
 
     @property
     def base_url(self) -> str:
@@ -343,7 +373,7 @@ class AttachedServer:
 
     @property
     def running(self) -> bool:
-        return pid_alive(self.pid)
+        return server_alive(self.pid, self.started)
 
     async def exited(self, within: float = 0.0) -> bool:
         for _ in range(int(within / 0.1)):  # not our child: no wait() to await
@@ -379,8 +409,22 @@ def _free_port(host: str) -> int:
         return port
 
 
-async def answers(host: str, port: int, path: str) -> bool:
-    """True when ``GET path`` answers 200; a raw request so no HTTP client is needed."""
+async def accepts(host: str, port: int, within: float = 2.0) -> bool:
+    """True when the port takes a TCP connection: a busy server's does (the kernel accepts it
+    into the backlog); a dead server's, or a port nobody listens on, does not."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), within)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def answers(host: str, port: int, path: str, within: float = 5.0) -> bool:
+    """True when ``GET path`` answers 200 within ``within`` s; a raw request so no HTTP
+    client is needed. Only for readiness and idleness: a busy server answers late."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 2.0)
     except (OSError, TimeoutError):
@@ -389,7 +433,7 @@ async def answers(host: str, port: int, path: str) -> bool:
         request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
         writer.write(request.encode("ascii"))
         await writer.drain()
-        status_line = await asyncio.wait_for(reader.readline(), 5.0)
+        status_line = await asyncio.wait_for(reader.readline(), within)
     except (OSError, TimeoutError):
         return False
     finally:

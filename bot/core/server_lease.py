@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Lease", "pid_alive", "watch_lease"]
+__all__ = ["Lease", "pid_alive", "process_start", "server_alive", "watch_lease"]
 
 _ENV_PATH = "BOT_SERVER_LEASE"
 _ENV_SECONDS = "BOT_SERVER_LEASE_SECONDS"
@@ -49,7 +49,13 @@ class Lease:
         return data if isinstance(data, dict) else None
 
     def write(self, **fields: Any) -> None:
-        """Record a server atomically (a reader never sees half a file); renews the lease."""
+        """Record a server atomically (a reader never sees half a file); renews the lease.
+
+        A server's pid is recorded with its start time, so a pid reused by another process
+        is never taken for the server (``server_alive``)."""
+        pid = fields.get("pid")
+        if isinstance(pid, int) and "pid_started" not in fields:
+            fields["pid_started"] = process_start(pid)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         scratch = self.path.with_suffix(f".{os.getpid()}.tmp")
         scratch.write_text(json.dumps(fields), encoding="utf-8")
@@ -83,6 +89,38 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:  # alive, someone else's
         return True
     return True
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (Linux); None elsewhere or gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()  # the name may hold spaces and parentheses
+
+
+def process_start(pid: int) -> int | None:
+    """When the process started (clock ticks since boot); None where /proc is not there."""
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None  # stat field 22
+
+
+def server_alive(pid: int, started: object = None) -> bool:
+    """The recorded server's process still runs: the pid is alive, not a zombie (exited, not
+    yet reaped by the command that started it), and, when its start time was recorded, the
+    same process rather than another one given the pid since.
+
+    Only the process is asked: an HTTP call would wait in line behind the request the server
+    is answering, and a busy server is not a dead one."""
+    if not pid_alive(pid):
+        return False
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc (macOS): the pid is all there is
+    if fields[0] in ("Z", "X"):
+        return False
+    return not isinstance(started, int) or process_start(pid) == started
 
 
 def watch_lease(environ: Mapping[str, str] = os.environ) -> bool:

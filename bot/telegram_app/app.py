@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import secrets
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # Only what the handlers read: no channel posts, reactions or member updates to wake us.
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+_LISTEN_ERRORS = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
 
 
 # Files read as articles (bot.core.sources reads them); old Word, RTF and OpenDocument files
@@ -51,6 +54,35 @@ for _suffix in _DOCUMENT_SUFFIXES:
     DOCUMENTS = DOCUMENTS | filters.Document.FileExtension(_suffix)
 
 
+class WebhookBodyFilter(logging.Filter):
+    """PTB logs a webhook body it cannot parse whole, at CRITICAL with a traceback, and every
+    body at DEBUG: an article's text in the log. Keep one line saying a malformed update came
+    (it had the right secret, so it is worth a WARNING), without the body."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith("Something went wrong processing the data received"):
+            error = record.exc_info[1] if record.exc_info else None
+            record.msg = "a malformed update arrived on the webhook and was refused (%s)"
+            record.args = (type(error).__name__ if error else "unreadable",)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        elif message.startswith("Webhook received data"):
+            record.msg, record.args = (
+                "webhook received an update (%d characters)",
+                (sum(len(str(a)) for a in record.args or ()),),
+            )
+        return True
+
+
+def redact_webhook_bodies() -> None:
+    """Install WebhookBodyFilter once on PTB's webhook logger (a logger filter, so it holds
+    whatever handlers the process has)."""
+    logger = logging.getLogger("telegram.ext.Updater")  # webhookhandler.py's _LOGGER
+    if not any(isinstance(f, WebhookBodyFilter) for f in logger.filters):
+        logger.addFilter(WebhookBodyFilter())
+
+
 def file_base_url(base_url: str) -> str:
     """Telegram serves files beside the API: .../bot -> .../file/bot."""
     head, _, tail = base_url.rstrip("/").rpartition("/")
@@ -60,6 +92,7 @@ def file_base_url(base_url: str) -> str:
 def build_application(settings: Settings, service: DigestService) -> Application:  # type: ignore[type-arg]
     if settings.telegram_bot_token is None:
         raise ConfigError("TELEGRAM_BOT_TOKEN is not set (get one from @BotFather)")
+    redact_webhook_bodies()
     access = AccessPolicy.from_settings(settings)
     if access.nobody:
         log.warning("no user is allowed yet: set BOT_ALLOWED_USERS (IDs, or '*' for everyone)")
@@ -196,6 +229,41 @@ def check_token(settings: Settings) -> None:
         ) from None
 
 
+def listen_error(settings: Settings, error: OSError) -> ConfigError:
+    """The webhook listener's OSError as one line naming the setting to change."""
+    where = f"{settings.webhook_listen}:{settings.webhook_port}"
+    if error.errno == errno.EADDRINUSE:
+        return ConfigError(
+            f"the webhook port {settings.webhook_port} is taken ({where} is already in use by "
+            "another program); stop it or set BOT_WEBHOOK_PORT to a free port"
+        )
+    if error.errno == errno.EACCES:
+        return ConfigError(
+            f"not allowed to listen on {where} (ports below 1024 need privileges); "
+            "set BOT_WEBHOOK_PORT to a port above 1023"
+        )
+    return ConfigError(
+        f"cannot listen on {where} ({error.strerror or type(error).__name__}); "
+        "check BOT_WEBHOOK_LISTEN and BOT_WEBHOOK_PORT"
+    )
+
+
+def check_listen(settings: Settings) -> None:
+    """Bind the webhook's address once before anything starts: a taken port is then one line,
+    before Telegram is pointed at a bot that cannot listen (PTB sets the webhook first)."""
+    try:
+        found = socket.getaddrinfo(
+            settings.webhook_listen or None, settings.webhook_port,
+            type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE,
+        )  # fmt: skip
+        for family, kind, proto, _, address in found:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as tornado does
+                probe.bind(address)
+    except OSError as error:
+        raise listen_error(settings, error) from None
+
+
 def run_bot(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM; PTB then waits for running digests before it exits."""
     service = DigestService.from_settings(settings)
@@ -203,6 +271,7 @@ def run_bot(settings: Settings) -> int:
     check_token(settings)
     try:
         if settings.webhook_url:
+            check_listen(settings)
             secret = webhook_secret(settings)
             logs.add_secret(secret)
             # Telegram calls the public URL; we listen on the same path behind the proxy.
@@ -221,4 +290,8 @@ def run_bot(settings: Settings) -> int:
         raise ConfigError(
             "TELEGRAM_BOT_TOKEN was rejected by the Bot API; check it with @BotFather"
         ) from None
+    except OSError as error:
+        if settings.webhook_url and error.errno in _LISTEN_ERRORS:  # taken since check_listen
+            raise listen_error(settings, error) from None
+        raise
     return 0

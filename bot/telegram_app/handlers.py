@@ -330,7 +330,9 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     d = deps(context)
     limit = file_limit(d)
-    if (document.file_size or 0) > limit:  # refused before a byte is downloaded
+    # A size given and too big is refused before a byte is downloaded; a size left out (as
+    # Telegram may) is not taken for small: the download stops at the same cap (work.py).
+    if document.file_size is not None and document.file_size > limit:
         await message.reply_text(
             f"That file is too large for me: I read files of up to {limit / 1_000_000:g} MB. "
             "Send a smaller file, a link, or the text."

@@ -6,6 +6,9 @@ Telegram edge both call it, so a new format is added here and nowhere else.
 - ``find_link(message)``: the URL when a message is (or holds only) a link, else None.
 - ``await fetch_link(url, settings)``: fetch a link within every guard, then extract it.
 - ``await read_document(data, filename=..., content_type=..., settings=...)``: a file's bytes.
+
+Every read runs in a worker process with a time and memory budget (``worker``); every
+failure is a ``SourceError`` whose message is one line for the user.
 - ``await load(path_or_url, settings)``: what the command line is given.
 
 Each returns a ``Source`` (text, title, kind, url, filename) or raises ``SourceError`` whose
@@ -14,14 +17,13 @@ message is one line for the user.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from bot.core.sources.base import Kind, Source, SourceError
-from bot.core.sources.extract import kind_of, read_bytes
+from bot.core.sources.extract import MAX_TEXT_CHARS, kind_of, read_bytes
 
 if TYPE_CHECKING:
     from bot.core.settings import Settings
@@ -52,6 +54,11 @@ def _too_big(settings: Settings) -> SourceError:
     return SourceError(f"This file is larger than {limit}; send a smaller file or the text.")
 
 
+def _max_chars(settings: Settings) -> int:
+    """Characters beyond any article the digest would take (a token is rarely 12 of them)."""
+    return max(MAX_TEXT_CHARS, 12 * settings.max_article_tokens)
+
+
 async def read_document(
     data: bytes,
     *,
@@ -59,15 +66,22 @@ async def read_document(
     content_type: str | None = None,
     settings: Settings,
 ) -> Source:
-    """A document's bytes as an article (PDF, .docx, .html, .txt, .md), read off the loop."""
+    """A document's bytes as an article (PDF, .docx, .html, .txt, .md), read in a bounded
+    worker process (``worker``): its time and memory are capped, and it is killed when the
+    caller is cancelled."""
+    from bot.core.sources.worker import read_in_worker  # asyncio: kept out of the sandbox
+
     if len(data) > settings.fetch_max_bytes:
         raise _too_big(settings)
-    return await asyncio.to_thread(read_bytes, data, filename=filename, content_type=content_type)
+    return await read_in_worker(
+        data, filename=filename, content_type=content_type, max_chars=_max_chars(settings)
+    )
 
 
 async def fetch_link(url: str, settings: Settings) -> Source:
     """The article behind a link, fetched with every guard (see ``fetch``), then extracted."""
     from bot.core.sources.fetch import fetch
+    from bot.core.sources.worker import read_in_worker
 
     fetched = await fetch(
         url,
@@ -76,13 +90,13 @@ async def fetch_link(url: str, settings: Settings) -> Source:
         time_limit=settings.fetch_timeout,
     )
     name = unquote(PurePosixPath(fetched.url.split("?", 1)[0]).name) or None
-    return await asyncio.to_thread(
-        read_bytes,
+    return await read_in_worker(
         fetched.body,
         filename=name,
         content_type=fetched.media_type,
         charset=fetched.charset,
         url=fetched.url,
+        max_chars=_max_chars(settings),
     )
 
 
@@ -90,6 +104,8 @@ async def load(target: str, settings: Settings) -> Source:
     """What ``digestbot digest URL|FILE`` is given: a link is fetched, a file read."""
     if re.match(r"^[a-z][a-z0-9+.-]*://", target, re.IGNORECASE):
         return await fetch_link(target, settings)
+    import asyncio
+
     data = await asyncio.to_thread(_read_file, Path(target), settings)
     return await read_document(data, filename=Path(target).name, settings=settings)
 

@@ -7,17 +7,21 @@ a line of print, not a paragraph, and the sentence splitter reads one paragraph 
 
 from __future__ import annotations
 
+import importlib
 import io
+import logging
 import re
 import statistics
-import zipfile
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from bot.core.sources.base import Kind, Source, SourceError
 
 if TYPE_CHECKING:
-    from pypdf import PageObject
+    from pypdf import PageObject, PdfReader
+    from pypdf.generic import StreamObject
+
+log = logging.getLogger(__name__)
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 _TYPE_KINDS: dict[str, Kind] = {
@@ -46,6 +50,21 @@ _OLD_FORMATS = {
     ".odt": "OpenDocument files can't be read; save it as .docx or PDF, or send the text.",
 }
 _SCANNED = "This PDF has no text layer (it looks scanned); send the text instead."
+UNREADABLE = "This file could not be read; send the text instead."
+# Far more characters than any article: a file past this is refused before its text is
+# numbered (the digest's own token limit gives the precise line for anything below it).
+MAX_TEXT_CHARS = 2_000_000
+# A PDF: pages read, and decoded page content (content streams and the forms they draw,
+# counted once per page that uses them) processed, before it is refused as no article.
+MAX_PDF_PAGES = 1000
+MAX_PDF_CONTENT_BYTES = 40_000_000
+_PDF_STREAM_BYTES = 20_000_000  # the most one stream may inflate to (pypdf's default: 75 MB)
+_LIBRARIES: dict[str, tuple[str, ...]] = {
+    "pdf": ("pypdf",),
+    "docx": ("lxml.etree",),
+    "html": ("trafilatura",),
+    "text": ("charset_normalizer",),
+}
 # A PDF with fewer visible characters than this per page has no real text layer.
 _MIN_PDF_CHARS_PER_PAGE = 20
 _SENTENCE_END = re.compile(r"""[.!?:;。！？；：…]["'”’)\]」』»）]*$""")
@@ -74,6 +93,12 @@ def kind_of(filename: str | None, content_type: str | None, data: bytes = b"") -
     return None
 
 
+def preload(kind: Kind | None) -> None:
+    """Import what reading ``kind`` needs (the worker does it before limiting its memory)."""
+    for name in _LIBRARIES.get(kind or "text", ()):
+        importlib.import_module(name)
+
+
 def read_bytes(
     data: bytes,
     *,
@@ -81,8 +106,49 @@ def read_bytes(
     content_type: str | None = None,
     charset: str | None = None,
     url: str | None = None,
+    max_chars: int | None = None,
 ) -> Source:
-    """The article in a file or page body; a SourceError says why it cannot be read."""
+    """The article in a file or page body; a SourceError says why it cannot be read.
+
+    Every failure of a parser ends here as a SourceError: the user gets one line, the log
+    gets the exception's type (never its message, which may quote the article).
+    """
+    try:
+        return _read(data, filename, content_type, charset, url, max_chars or MAX_TEXT_CHARS)
+    except SourceError:
+        raise
+    except MemoryError:
+        raise SourceError(
+            "This file needs more memory to read than I allow; send the text instead."
+        ) from None
+    except RecursionError:
+        raise SourceError(
+            "This file is nested too deeply to read; send the text instead."
+        ) from None
+    except Exception as error:
+        log.warning("reading a %s file failed: %s", _kind_name(filename), type(error).__name__)
+        raise SourceError(UNREADABLE) from None
+
+
+def _kind_name(filename: str | None) -> str:
+    return PurePosixPath(filename or "").suffix.lower() or "nameless"
+
+
+def too_much_text(max_chars: int) -> SourceError:
+    return SourceError(
+        f"This file holds more text than an article (over {max_chars:,} characters); send "
+        "just the article's text."
+    )
+
+
+def _read(
+    data: bytes,
+    filename: str | None,
+    content_type: str | None,
+    charset: str | None,
+    url: str | None,
+    max_chars: int,
+) -> Source:
     suffix = PurePosixPath(filename or "").suffix.lower()
     kind = kind_of(filename, content_type, data)
     if kind is None:
@@ -98,13 +164,17 @@ def read_bytes(
     if not data.strip():
         raise SourceError("This file is empty.")
     if kind == "pdf":
-        title, text = _read_pdf(data)
+        title, text = _read_pdf(data, max_chars)
     elif kind == "docx":
-        title, text = _read_docx(data)
+        from bot.core.sources.word import read_docx
+
+        title, text = read_docx(data, max_chars)
     elif kind == "html":
         title, text = _read_html(data, charset=charset, url=url)
     else:
         title, text = None, decode_text(data, charset)
+    if len(text) > max_chars:
+        raise too_much_text(max_chars)
     text = _with_headline(title, text)
     if not text.strip():
         raise SourceError("This file has no text in it.")
@@ -186,30 +256,128 @@ def _read_html(data: bytes, *, charset: str | None, url: str | None) -> tuple[st
 # --- PDF -------------------------------------------------------------------------------------
 
 
-def _read_pdf(data: bytes) -> tuple[str | None, str]:
+def _read_pdf(data: bytes, max_chars: int = MAX_TEXT_CHARS) -> tuple[str | None, str]:
     import pypdf
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError, PyPdfError
 
+    locked = "This PDF is password-protected; send an unlocked copy or the text."
+    limits = pypdf.apply_configuration(
+        zlib_maximum_output_length=_PDF_STREAM_BYTES,
+        lzw_maximum_output_length=_PDF_STREAM_BYTES,
+        run_length_maximum_output_length=_PDF_STREAM_BYTES,
+        brotli_maximum_output_length=_PDF_STREAM_BYTES,
+        array_based_stream_maximum_output_length=_PDF_STREAM_BYTES,
+        stream_decoding_work_maximum_length=4 * _PDF_STREAM_BYTES,
+        image_maximum_buffer_size=_PDF_STREAM_BYTES,
+        jbig2dec_binary=None,  # never run an external decoder on a stranger's bytes
+    )
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise SourceError("This PDF is password-protected; send an unlocked copy or the text.")
-        pages = [_page_text(page) for page in reader.pages]
-        metadata = reader.metadata
+        with limits:
+            reader = pypdf.PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                raise SourceError(locked)
+            pages = _pdf_pages(reader, max_chars)
+            metadata = reader.metadata
     except SourceError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError) as error:
+    except LimitReachedError:
+        raise _too_complex() from None
+    except FileNotDecryptedError:
+        raise SourceError(locked) from None
+    except DependencyError:  # an encryption pypdf cannot undo with what is installed
+        raise SourceError(
+            "This PDF is encrypted in a way I can't read; send an unlocked copy or the text."
+        ) from None
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as error:
         if "password" in str(error).lower() or "decrypt" in str(error).lower():
-            raise SourceError(
-                "This PDF is password-protected; send an unlocked copy or the text."
-            ) from None
+            raise SourceError(locked) from None
         raise SourceError("This file is not a readable PDF; send the text instead.") from None
     visible = sum(len(re.sub(r"\s+", "", page)) for page in pages)
     if visible < _MIN_PDF_CHARS_PER_PAGE * max(1, min(len(pages), 3)):
         raise SourceError(_SCANNED)
     text = "\n".join(paragraph for page in pages for paragraph in reflow(page))
     title = metadata.title if metadata is not None else None
-    return _document_title(title), text
+    return document_title(title), text
+
+
+def _too_complex() -> SourceError:
+    return SourceError(
+        "This PDF is too large or complex to read (its pages unpack to more than "
+        f"{MAX_PDF_CONTENT_BYTES // 1_000_000} MB); send the text instead."
+    )
+
+
+def _pdf_pages(reader: PdfReader, max_chars: int) -> list[str]:
+    """Each page's text, within the page and content budgets.
+
+    A page drawn by the very streams of an earlier page (one 70 MB stream shared by every
+    page is a known bomb) has that page's text: it is not read again, nor repeated.
+    """
+    count = len(reader.pages)
+    if count > MAX_PDF_PAGES:
+        raise SourceError(
+            f"This PDF has {count:,} pages; I read up to {MAX_PDF_PAGES:,}. Send the "
+            "article's pages or its text."
+        )
+    seen: set[tuple[int, ...]] = set()
+    work = 0
+    chars = 0
+    texts: list[str] = []
+    for page in reader.pages:
+        streams = _page_streams(page)
+        key = tuple(sorted(id(stream) for stream in streams))
+        if streams and key in seen:
+            continue
+        seen.add(key)
+        # Layout mode and the plain fallback may each walk the content once.
+        work += 2 * sum(len(stream.get_data()) for stream in streams)
+        if work > MAX_PDF_CONTENT_BYTES:
+            raise _too_complex()
+        text = _page_text(page)
+        chars += len(text)
+        if chars > max_chars:
+            raise too_much_text(max_chars)
+        texts.append(text)
+    return texts
+
+
+def _page_streams(page: PageObject) -> list[StreamObject]:
+    """The content streams a page draws, and the forms (XObjects) it may draw, deduplicated.
+
+    Reading ``get_data`` here decodes each (within pypdf's per-stream cap) once; pypdf keeps
+    the decoded bytes on the shared object, so extraction does not inflate it again.
+    """
+    from pypdf.generic import ArrayObject, DictionaryObject
+    from pypdf.generic import StreamObject as Stream
+
+    found: dict[int, Stream] = {}
+
+    def resolve(value: object) -> object:
+        return value.get_object() if hasattr(value, "get_object") else value
+
+    def add(value: object, depth: int) -> None:
+        resolved = resolve(value)
+        if isinstance(resolved, ArrayObject):
+            for item in resolved:
+                add(item, depth)
+        elif isinstance(resolved, Stream) and id(resolved) not in found:
+            found[id(resolved)] = resolved
+            if depth < 4 and resolved.get("/Subtype") == "/Form":
+                forms(resolved.get("/Resources"), depth + 1)
+
+    def forms(resources: object, depth: int) -> None:
+        resources = resolve(resources)
+        if isinstance(resources, DictionaryObject):
+            xobjects = resolve(resources.get("/XObject"))
+            if isinstance(xobjects, DictionaryObject):
+                for value in xobjects.values():
+                    form = resolve(value)
+                    if isinstance(form, Stream) and form.get("/Subtype") == "/Form":
+                        add(form, depth)  # images are not drawn as text: never decoded
+
+    add(page.get("/Contents"), 0)
+    forms(page.get("/Resources"), 0)
+    return list(found.values())
 
 
 def _page_text(page: PageObject) -> str:
@@ -226,7 +394,7 @@ def _page_text(page: PageObject) -> str:
     return "\n".join(_SPACES.sub(" ", line.strip()) for line in laid_out.splitlines())
 
 
-def _document_title(title: object) -> str | None:
+def document_title(title: object) -> str | None:
     """A title from a file's properties, unless it is a tool's placeholder."""
     if not isinstance(title, str):
         return None
@@ -276,37 +444,3 @@ def _join(left: str, right: str) -> str:
     if _CJK_EDGE.match(left[-1]) and _CJK_EDGE.match(right[0]):
         return left + right
     return f"{left} {right}"
-
-
-# --- Word ------------------------------------------------------------------------------------
-
-
-def _read_docx(data: bytes) -> tuple[str | None, str]:
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-    from docx.table import Table
-
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError):
-        raise SourceError(
-            "This file is not a readable Word .docx document; send the text instead."
-        ) from None
-    lines: list[str] = []
-    heading: str | None = None
-    for block in document.iter_inner_content():
-        if isinstance(block, Table):
-            for row in block.rows:
-                cells = list(dict.fromkeys(c.text.strip() for c in row.cells if c.text.strip()))
-                if cells:
-                    lines.append(" | ".join(cells))
-            continue
-        text = block.text.strip()
-        if not text:
-            continue
-        style = (block.style.name if block.style is not None else "") or ""
-        if heading is None and not lines and style.lower().startswith(("title", "heading")):
-            heading = text
-        lines.append(text)
-    title = _document_title(document.core_properties.title) or heading
-    return title, "\n".join(lines)

@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
+import zlib
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
@@ -49,11 +50,25 @@ class Fetched:
     charset: str | None
 
 
-def is_public_address(address: str) -> bool:
-    """True for an address on the public internet; False for private, local and special ones."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64 (well-known and
+# local-use prefixes) and the deprecated IPv4-compatible form. 6to4 and Teredo have their own
+# properties in ``ipaddress``.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses a packet to ``ip`` may end up at (mapped, 6to4, Teredo, NAT64)."""
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
+    if ip.teredo is not None:
+        found += list(ip.teredo)  # the relay server and the client behind it
+    if any(ip in net for net in _NAT64) or ip in _IPV4_COMPATIBLE:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not (
         ip.is_private
         or ip.is_loopback
@@ -62,6 +77,22 @@ def is_public_address(address: str) -> bool:
         or ip.is_reserved
         or ip.is_unspecified
     )
+
+
+def is_public_address(address: str) -> bool:
+    """True for an address on the public internet; False for private, local and special ones,
+    and for an IPv6 address that carries a private IPv4 one (6to4 2002:7f00:1::1 is 127.0.0.1)."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _SITE_LOCAL:
+            return False
+        embedded = _embedded_ipv4(ip)
+        if embedded:
+            if not all(_is_public(v4) for v4 in embedded):
+                return False
+            if ip.ipv4_mapped is not None:
+                return True
+    return _is_public(ip)
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -201,6 +232,12 @@ def check_url(url: str | httpx.URL) -> httpx.URL:
         raise SourceError(f"Only http and https links can be read{scheme}.")
     if not parsed.host:
         raise SourceError("That link has no site name; check it.")
+    if parsed.userinfo:
+        # httpx would send it as Basic auth, and the link is kept with the article.
+        raise SourceError(
+            "That link has a user name or password in it; I don't send those to sites. "
+            "Remove it from the link, or send the text."
+        )
     return parsed
 
 
@@ -225,23 +262,97 @@ def _accepted_type(media_type: str, url: httpx.URL) -> str:
     )
 
 
+def _too_large(max_bytes: int) -> SourceError:
+    return SourceError(
+        f"That page is larger than {_megabytes(max_bytes)}, far more than an article; "
+        "send the text instead."
+    )
+
+
+class _Inflater:
+    """One content-coding layer undone as the bytes arrive, never past ``limit`` bytes out.
+
+    httpx inflates a whole network read at once (a few KB of ``gzip, gzip`` is gigabytes)
+    before anyone can count it; here each call gets ``max_length`` and the body is refused
+    the moment it passes the cap. Stacked or unknown codings are refused outright.
+    """
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self._coding = coding
+        self._limit = limit
+        self._out = 0
+        self._head = b""  # deflate: the first bytes, until they say zlib or raw
+        self._decoder: zlib._Decompress | None = None
+
+    @classmethod
+    def for_response(cls, response: httpx.Response, limit: int) -> _Inflater:
+        codings = [
+            c.strip().lower()
+            for c in response.headers.get("content-encoding", "").split(",")
+            if c.strip() and c.strip().lower() != "identity"
+        ]
+        if len(codings) > 1 or (codings and codings[0] not in _CODINGS):
+            raise SourceError(
+                "That site sent the page in a compression I can't read; send the text instead."
+            )
+        return cls(codings[0] if codings else "identity", limit)
+
+    def feed(self, data: bytes) -> bytes:
+        if self._coding == "identity":
+            return self._count(data)
+        if self._decoder is None:
+            self._head += data
+            if len(self._head) < 2:
+                return b""
+            data, self._head = self._head, b""
+            self._decoder = zlib.decompressobj(self._wbits(data))
+        out = bytearray()
+        try:
+            while data and not (self._decoder.eof and self._coding == "deflate"):
+                if self._decoder.eof:  # gzip members may follow one another
+                    self._decoder = zlib.decompressobj(self._wbits(data))
+                room = self._limit - self._out - len(out) + 1
+                out += self._decoder.decompress(data, room)
+                if self._out + len(out) > self._limit:
+                    raise _too_large(self._limit)
+                data = self._decoder.unused_data if self._decoder.eof else b""
+        except zlib.error:
+            raise SourceError(
+                "That page's compressed data is broken; try again later or send the text."
+            ) from None
+        return self._count(bytes(out))
+
+    def _wbits(self, head: bytes) -> int:
+        if self._coding != "deflate":
+            return zlib.MAX_WBITS | 16  # gzip
+        # "deflate" is meant to be zlib-wrapped; some servers send it raw.
+        wrapped = head[0] & 0x0F == 8 and (head[0] << 8 | head[1]) % 31 == 0
+        return zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS
+
+    def _count(self, data: bytes) -> bytes:
+        self._out += len(data)
+        if self._out > self._limit:
+            raise _too_large(self._limit)
+        return data
+
+
+_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+ACCEPT_ENCODING = "gzip, deflate"
+
+
 async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    """The body, decoded here as it arrives and counted decoded; refused past ``max_bytes``."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise SourceError(
-            f"That page is larger than {_megabytes(max_bytes)}, far more than an article; "
-            "send the text instead."
-        )
+        raise _too_large(max_bytes)
+    inflater = _Inflater.for_response(response, max_bytes)
     parts: list[bytes] = []
-    size = 0
-    async for part in response.aiter_bytes():
-        size += len(part)
-        if size > max_bytes:
-            raise SourceError(
-                f"That page is larger than {_megabytes(max_bytes)}, far more than an article; "
-                "send the text instead."
-            )
-        parts.append(part)
+    received = 0
+    async for raw in response.aiter_raw():
+        received += len(raw)
+        if received > max_bytes:
+            raise _too_large(max_bytes)
+        parts.append(inflater.feed(raw))
     return b"".join(parts)
 
 
@@ -278,7 +389,7 @@ async def fetch(url: str, *, allow_private: bool, max_bytes: int, time_limit: fl
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(time_limit),
-        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
     )
     try:
         async with client, asyncio.timeout(time_limit):
