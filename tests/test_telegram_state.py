@@ -194,3 +194,49 @@ def test_cancel_takes_the_oldest_pending_digest_of_the_chat(store: Store) -> Non
     assert state.job_status(running.id) == "cancelled"
     assert sorted(state.cancel_chat_jobs(1)) == sorted([answer.id, queued.id])
     assert state.pending_jobs() == []
+
+
+def test_concurrent_reservations_never_overshoot_the_quota(
+    store: Store, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Twelve pastes of one user at once, from four replicas' connections, against 3,000
+    tokens with 600 already spent: exactly four reservations of 600 fit."""
+    TelegramState(store)
+    article = _article(store, 1)
+    store.record_usage("tg:5", "digest", 1, 400, 200)
+
+    def replica() -> Store:
+        if store.dialect == "sqlite":
+            return Store.open(tmp_path / "store.sqlite3")
+        return Store.connect(request.getfixturevalue("postgres_url"), tmp_path / "unused")
+
+    replicas = [replica() for _ in range(4)]
+    start = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def paste(index: int) -> None:
+        opened = replicas[index % 4]
+        state = TelegramState(opened)
+
+        def used() -> int:
+            time.sleep(0.02)  # weighing takes a moment: a race would show here
+            return opened.tokens_used("tg:5")
+
+        start.wait()
+        try:
+            state.create_job(index, 5, article, None, cost=600, quota=3000, used_today=used)
+            outcomes.append("queued")
+        except OverQuota:
+            outcomes.append("refused")
+
+    try:
+        threads = [threading.Thread(target=paste, args=(i,)) for i in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        for opened in replicas:
+            opened.close()
+    assert outcomes.count("queued") == 4 and outcomes.count("refused") == 8
+    assert TelegramState(store).pending_cost(5) == 2400

@@ -92,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot import logs
     from bot.cli import migrate, register
     from bot.core.digest import ArticleError
+    from bot.core.encodings import EncodingUnavailable
     from bot.core.llm import LLMError
     from bot.core.prompts import PromptError
     from bot.core.service import ConfigError
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error), 2)
     except LLMError as error:
         return _fail(user_line(error), 1)
-    except (ArticleError, StoreError, PromptError, OSError) as error:
+    except (ArticleError, StoreError, PromptError, EncodingUnavailable, OSError) as error:
         return _fail(str(error), 1)
     except KeyboardInterrupt:
         return 130
@@ -152,6 +153,7 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "digest":
             digest = await service.digest(article, use_cache=not args.no_cache)
             print(digest.model_dump_json(indent=2) if args.json else digest_text(digest))
+            _warn_unsaved(service, article)
         elif args.command == "ask":
             answer = await service.ask(article, args.question)
             if args.json:
@@ -160,10 +162,17 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
                 print(answer_text(answer))
         else:
             digest = await service.digest(article)
+            _warn_unsaved(service, article)
             await _chat(service, article, digest)
     finally:
         await service.aclose()
     return 0
+
+
+def _warn_unsaved(service: DigestService, article: StoredArticle) -> None:
+    """The model's work is shown even when the store could not keep it: say so, once."""
+    if (why := service.not_saved(article)) is not None:
+        print(f"digestbot: the digest above was not saved: {why}", file=sys.stderr)
 
 
 async def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -213,6 +222,7 @@ async def _chat(service: DigestService, article: StoredArticle, digest: Digest) 
     import asyncio
 
     from bot.cli.views import answer_text, digest_text
+    from bot.core.digest import ArticleError
     from bot.core.llm import LLMError
 
     print(digest_text(digest))
@@ -228,6 +238,8 @@ async def _chat(service: DigestService, article: StoredArticle, digest: Digest) 
             print(answer_text(await service.ask(article, question)))
         except LLMError as error:
             print(f"(could not answer: {user_line(error)})", file=sys.stderr)
+        except ArticleError as error:  # e.g. a question of bytes that are not UTF-8
+            print(f"(could not answer: {error})", file=sys.stderr)
 
 
 def user_line(error: LLMError) -> str:
@@ -241,7 +253,7 @@ def _read_article(name: str) -> str:
     from bot.core.digest import ArticleError
 
     if name == "-":
-        return sys.stdin.read()
+        return _stdin()
     path = Path(name)
     if not path.is_file():
         raise ArticleError(f"no such file: {name}")
@@ -251,7 +263,7 @@ def _read_article(name: str) -> str:
 async def _read_source(name: str, settings: Settings) -> str:
     """The article of a file of any supported format or of a link (bot.core.sources)."""
     if name == "-":
-        return sys.stdin.read()
+        return _stdin()
     from bot.core.digest import ArticleError
     from bot.core.sources import SourceError, load
 
@@ -259,6 +271,12 @@ async def _read_source(name: str, settings: Settings) -> str:
         return (await load(name, settings)).text
     except SourceError as error:
         raise ArticleError(str(error)) from None
+
+
+def _stdin() -> str:
+    """Standard input as text whatever the locale: bytes that are not UTF-8 become U+FFFD
+    (the service refuses an input made only of them, in one line)."""
+    return sys.stdin.buffer.read().decode("utf-8", errors="replace")
 
 
 def _progress(row: Any) -> None:

@@ -34,6 +34,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
     """Print what the register holds for the query; 1 when it holds nothing."""
+    from bot.core.cleaning import clean
     from bot.core.register import Register, as_dict
 
     store = settings.open_store()
@@ -44,13 +45,13 @@ def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
             return 0
         found: Sequence[Mention | Pledge | Found]
         if args.command == "who":
-            query = " ".join(args.name)
+            query = clean(" ".join(args.name))  # argv: undecodable bytes as U+FFFD
             found = register.who(query, [scope])
         elif args.command == "pledges":
-            query = " ".join(args.actor)
+            query = clean(" ".join(args.actor))  # argv: undecodable bytes as U+FFFD
             found = register.pledges(query, [scope])
         else:
-            query = " ".join(args.words)
+            query = clean(" ".join(args.words))  # argv: undecodable bytes as U+FFFD
             found = register.search(query, [scope])
     finally:
         store.close()

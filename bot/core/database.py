@@ -6,14 +6,24 @@ whose DDL must differ (identity keys, full-text search) carries a PostgreSQL tex
 and plain ``INTEGER`` columns become ``BIGINT`` (Telegram ids outgrow 32 bits). Migrations
 are named per component and run once, by whichever process gets there first: on PostgreSQL
 under an advisory lock, so replicas starting together never run one twice.
+
+A database that cannot take work right now (PostgreSQL away, the SQLite file's disk full)
+raises ``DatabaseUnavailable`` with one line naming the cause, never a driver's traceback;
+work already paid for waits in the spool (``bot.core.spool``) meanwhile. While PostgreSQL is
+away, calls fail at once instead of each waiting out the pool's timeout, and one probe a
+second finds it back.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import re
+import shutil
 import sqlite3
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -22,10 +32,35 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 Dialect = Literal["sqlite", "postgres"]
+DATA_FOLDER_NEEDS = "about 4 MB"  # the tokenizer (3.6 MB) and a fresh store; see the README
+log = logging.getLogger(__name__)
 
 
 class DatabaseError(RuntimeError):
     """The database cannot be reached or used; the message says why."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The database cannot take work now (server away, disk full); it may later."""
+
+
+class DiskFull(DatabaseUnavailable):
+    """The disk holding the SQLite file is full."""
+
+
+def disk_full_message(folder: Path) -> str:
+    return (
+        f"the disk of the data folder {folder} is full: free some space there "
+        f"(the data folder needs {DATA_FOLDER_NEEDS}) or set BOT_DATA_DIR to another disk"
+    )
+
+
+def nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    """Whether the disk holding ``folder`` has less than ``margin`` bytes free."""
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
 
 
 class Result(Protocol):
@@ -101,6 +136,8 @@ class Database(ABC):
                 migration = step if isinstance(step, Migration) else Migration(step)
                 try:
                     self._script(migration.text(self.dialect))
+                except DatabaseUnavailable:
+                    raise  # not the migration's fault: say what is
                 except Exception as error:  # a bug in a migration: one line, never half-done
                     raise DatabaseError(
                         f"migration {number} of {component!r} failed on {self.dialect}: "
@@ -133,10 +170,11 @@ class SQLiteDatabase(Database):
     shared = False
     skip_locked = ""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path | None = None) -> None:
         self.db = connection
         self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self.path = path
 
     @classmethod
     def open(cls, path: Path) -> SQLiteDatabase:
@@ -147,11 +185,24 @@ class SQLiteDatabase(Database):
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA busy_timeout=5000")
         except (OSError, sqlite3.Error) as error:
+            if _full(error, path.parent):
+                raise DiskFull(f"cannot open the store: {disk_full_message(path.parent)}") from None
             raise DatabaseError(f"cannot open the store at {path}: {error}") from error
-        return cls(connection)
+        return cls(connection, path)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """A full disk as DiskFull, naming the folder; other errors as they are."""
+        try:
+            yield
+        except sqlite3.OperationalError as error:
+            folder = self.path.parent if self.path is not None else Path(".")
+            if _full(error, folder):
+                raise DiskFull(disk_full_message(folder)) from None
+            raise
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Result:
-        with self._lock:
+        with self._lock, self._translated():
             return self.db.execute(sql, params)
 
     @contextmanager
@@ -160,24 +211,45 @@ class SQLiteDatabase(Database):
             if self.db.in_transaction:  # nested: the outer one commits
                 yield
                 return
-            self.db.execute("BEGIN IMMEDIATE")
+            with self._translated():
+                self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
+            try:
+                with self._translated():
+                    self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:  # a failed COMMIT leaves the transaction open
+                    self.db.execute("ROLLBACK")
+                raise
 
     def _lock_migrations(self) -> None:
         pass  # BEGIN IMMEDIATE already holds the file's write lock
 
     def _script(self, script: str) -> None:
         # executescript would COMMIT the open transaction; run the statements one by one.
-        for statement in _statements(script):
-            self.db.execute(statement)
+        with self._translated():
+            for statement in _statements(script):
+                self.db.execute(statement)
 
     def close(self) -> None:
         self.db.close()
+
+
+def _full(error: BaseException, folder: Path) -> bool:
+    """Whether a SQLite or OS error means the disk is full (SQLite reports some writes on a
+    full disk as a plain I/O error: then the free space decides)."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) or nearly_full(folder)
+    code = getattr(error, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL or "disk is full" in str(error):
+        return True
+    io_error = code is not None and code & 0xFF == sqlite3.SQLITE_IOERR
+    return (io_error or "disk I/O error" in str(error)) and nearly_full(folder)
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -215,43 +287,136 @@ def postgres_sql(sql: str) -> str:
 
 
 class PostgresDatabase(Database):
-    """PostgreSQL through a psycopg 3 connection pool (extra ``postgres``)."""
+    """PostgreSQL through a psycopg 3 connection pool (extra ``postgres``).
+
+    A lost server is noticed within ``WAIT`` seconds (not the pool's full timeout) and then
+    every call fails at once with DatabaseUnavailable, except one probe a second; the first
+    probe that connects brings a fresh pool (the old one may sit in its reconnect back-off).
+    """
 
     dialect: Dialect = "postgres"
     shared = True
     skip_locked = "FOR UPDATE SKIP LOCKED"
+    WAIT = 2.0  # seconds a call waits for a connection before asking whether the server is up
+    TIMEOUT = 10.0  # seconds a call waits in all while the server is up (a busy pool)
+    PROBE_EVERY = 1.0
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
         try:
             import psycopg
-            from psycopg_pool import ConnectionPool
+            from psycopg_pool import PoolTimeout
         except ImportError as error:
             raise DatabaseError(
                 "BOT_DATABASE_URL names PostgreSQL, but psycopg is not installed: "
                 "pip install 'article-digest-bot[postgres]'"
             ) from error
         self._errors: type[Exception] = psycopg.Error
+        self._lost: tuple[type[Exception], ...] = (psycopg.OperationalError, PoolTimeout)
         self._local = threading.local()
+        self._url = url
+        self._sizes = (min_size, max_size)
+        self._state = threading.Lock()
+        self._down_since: float | None = None
+        self._next_probe = 0.0
         try:
-            self.pool = ConnectionPool(
-                url,
-                min_size=min_size,
-                max_size=max_size,
-                kwargs={"autocommit": True, "row_factory": _row_factory},
-                open=True,
-                timeout=10,
-            )
-            self.pool.wait(timeout=10)
+            self.pool = self._new_pool()
+            self.pool.wait(timeout=self.TIMEOUT)
         except Exception as error:  # PoolTimeout, OperationalError: one clear line
             raise DatabaseError(f"cannot reach PostgreSQL ({_redacted(url)}): {error}") from error
+
+    def _new_pool(self) -> Any:
+        from psycopg_pool import ConnectionPool
+
+        return ConnectionPool(
+            self._url,
+            min_size=self._sizes[0],
+            max_size=self._sizes[1],
+            kwargs={"autocommit": True, "row_factory": _row_factory, "connect_timeout": 5},
+            check=ConnectionPool.check_connection,  # a connection the server dropped is not lent
+            open=True,
+            timeout=self.TIMEOUT,
+        )
+
+    @property
+    def available(self) -> bool:
+        """False while the server is known to be away."""
+        return self._down_since is None
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A pooled connection; DatabaseUnavailable at once while the server is away."""
+        if self._down_since is not None:
+            self._probe()
+        try:
+            with self._borrow() as connection:
+                yield connection
+        except self._lost as error:
+            self._mark_down(error)
+            raise DatabaseUnavailable("the database is not answering") from None
+
+    @contextmanager
+    def _borrow(self) -> Iterator[Any]:
+        from psycopg_pool import PoolTimeout
+
+        pool = self.pool
+        try:
+            connection = pool.getconn(timeout=self.WAIT)
+        except PoolTimeout:
+            if not self._reachable():
+                raise
+            connection = pool.getconn(timeout=self.TIMEOUT - self.WAIT)  # merely busy
+        try:
+            yield connection
+        finally:
+            pool.putconn(connection)
+
+    def _reachable(self) -> bool:
+        import psycopg
+
+        try:
+            psycopg.connect(self._url, connect_timeout=1).close()
+        except psycopg.Error:
+            return False
+        return True
+
+    def _mark_down(self, error: Exception) -> None:
+        with self._state:
+            if self._down_since is None:
+                log.warning("PostgreSQL is not answering (%s); calls fail fast until it is "
+                            "back", type(error).__name__)  # fmt: skip
+                self._down_since = time.monotonic()
+            self._next_probe = time.monotonic() + self.PROBE_EVERY
+
+    def _probe(self) -> None:
+        """While the server is away: fail at once, or (once a second) see if it is back."""
+        with self._state:
+            if self._down_since is None:
+                return
+            if time.monotonic() < self._next_probe:
+                raise DatabaseUnavailable("the database is not answering")
+            self._next_probe = time.monotonic() + self.PROBE_EVERY
+        if not self._reachable():
+            raise DatabaseUnavailable("the database is not answering")
+        with self._state:
+            if self._down_since is None:
+                return
+            old, self.pool = self.pool, self._new_pool()
+            log.warning("PostgreSQL answers again after %.0f s",
+                        time.monotonic() - self._down_since)  # fmt: skip
+            self._down_since = None
+        threading.Thread(target=old.close, kwargs={"timeout": 1}, daemon=True).start()
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Result:
         translated = postgres_sql(sql)
         held = getattr(self._local, "connection", None)
         if held is not None:
-            result: Result = held.execute(translated, tuple(params))
+            try:
+                result: Result = held.execute(translated, tuple(params))
+            except self._lost as error:
+                self._mark_down(error)
+                raise DatabaseUnavailable("the database is not answering") from None
             return result
-        with self.pool.connection() as connection:
+        with self._connection() as connection:
             cursor = connection.execute(translated, tuple(params))
             # Rows are read after the connection goes back: fetch them now.
             return _Fetched(cursor.fetchall() if cursor.description else [], cursor.rowcount)
@@ -261,7 +426,7 @@ class PostgresDatabase(Database):
         if getattr(self._local, "connection", None) is not None:
             yield  # nested: the outer one commits
             return
-        with self.pool.connection() as connection, connection.transaction():
+        with self._connection() as connection, connection.transaction():
             self._local.connection = connection
             try:
                 yield

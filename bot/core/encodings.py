@@ -10,6 +10,8 @@ tiktoken's sha256) and then let the fast Rust tiktoken load them as usual.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import hashlib
 import os
@@ -20,6 +22,8 @@ from pathlib import Path
 
 import tiktoken
 
+from bot.core.database import DATA_FOLDER_NEEDS
+
 _BLOB = "https://openaipublic.blob.core.windows.net/encodings/{name}.tiktoken"
 _SHA256 = {
     "o200k_base": "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
@@ -27,8 +31,11 @@ _SHA256 = {
 }
 
 
+_SIZE_MB = 3.6  # o200k_base uncompressed; cl100k_base is 1.7 MB
+
+
 class EncodingUnavailable(RuntimeError):
-    """The encoding is neither cached nor bundled."""
+    """The encoding is neither cached nor bundled, or cannot be copied where tiktoken looks."""
 
 
 def seed_cache(cache_dir: Path, name: str) -> Path:
@@ -42,11 +49,28 @@ def seed_cache(cache_dir: Path, name: str) -> Path:
     data = gzip.decompress(bundled.read_bytes())
     if hashlib.sha256(data).hexdigest() != _SHA256[name]:
         raise EncodingUnavailable(f"bundled {name} does not match tiktoken's published hash")
-    cache_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_bytes(data)
-    partial.replace(target)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        partial.replace(target)
+    except OSError as error:  # a full disk above all: leave nothing half-written behind
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise EncodingUnavailable(
+            f"cannot copy the tokenizer into {cache_dir}: {_cause(error)}"
+        ) from None
     return target
+
+
+def _cause(error: OSError) -> str:
+    """Why a write failed, in the user's terms."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (
+            f"the disk is full (the data folder needs {DATA_FOLDER_NEEDS}; the tokenizer "
+            f"alone is {_SIZE_MB} MB)"
+        )
+    return error.strerror or str(error)
 
 
 @cache

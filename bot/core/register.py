@@ -171,34 +171,35 @@ class Register:
             (name, kind, row_id, article_id),
         )
 
-    def _ids(self, words: str, kind: str) -> list[int]:
+    def _named(self, words: str, kind: str) -> tuple[str, tuple[object, ...]] | None:
+        """The condition on ``reg_names`` finding ``words`` among names of ``kind``, with its
+        parameters; None when nothing in ``words`` is searchable.
+
+        It goes into the same statement as the scope filter: collecting every chat's matches
+        first and filtering them after made one query parameter per match, which a large
+        register elsewhere pushes past the database's limit (SQLite: 32,766).
+        """
         query = match_query(words, self.store.dialect)
         if query is None:
-            return []
+            return None
         if _CJK.search(words):  # word parsers differ on CJK (and by locale): substrings
             tokens = _WORD.findall(words)
-            likes = " AND ".join("name LIKE ?" for _ in tokens)
-            rows = self.store.execute(
-                f"SELECT row_id FROM reg_names WHERE {likes} AND kind = ?",
-                (*(f"%{t}%" for t in tokens), kind),
-            ).fetchall()
-            return [int(r["row_id"]) for r in rows]
-        rows = self.store.execute(
-            f"SELECT row_id FROM reg_names WHERE {self._matches('reg_names')} AND kind = ?",
-            (query, kind),
-        ).fetchall()
-        return [int(r["row_id"]) for r in rows]
+            likes = " AND ".join("reg_names.name LIKE ?" for _ in tokens)
+            return f"{likes} AND reg_names.kind = ?", (*(f"%{t}%" for t in tokens), kind)
+        return f"{self._matches('reg_names')} AND reg_names.kind = ?", (query, kind)
 
     def who(self, name: str, scopes: list[str], limit: int = 20) -> list[Mention]:
         """Articles naming the person, newest first, with that article's title and pledges."""
-        ids = self._ids(name, "official")
-        if not ids or not scopes:
+        named = self._named(name, "official")
+        if named is None or not scopes:
             return []
+        condition, params = named
         rows = self.store.execute(
-            f"SELECT o.*, a.title AS article_title, a.created_at FROM reg_officials o "
-            f"JOIN articles a ON a.id = o.article_id WHERE o.id IN ({_marks(ids)}) "
+            "SELECT o.*, a.title AS article_title, a.created_at FROM reg_names "
+            "JOIN reg_officials o ON o.id = reg_names.row_id "
+            f"JOIN articles a ON a.id = o.article_id WHERE {condition} "
             f"AND a.scope IN ({_marks(scopes)}) ORDER BY a.created_at DESC, a.id DESC LIMIT ?",
-            (*ids, *scopes, limit),
+            (*params, *scopes, limit),
         ).fetchall()
         mentions = []
         for r in rows:
@@ -223,14 +224,16 @@ class Register:
 
     def pledges(self, actor: str, scopes: list[str], limit: int = 50) -> list[Pledge]:
         """Every commitment by a person, body or city, newest first, each with its quote."""
-        ids = self._ids(actor, "commitment")
-        if not ids or not scopes:
+        named = self._named(actor, "commitment")
+        if named is None or not scopes:
             return []
+        condition, params = named
         rows = self.store.execute(
-            f"SELECT c.*, a.title AS article_title, a.created_at FROM reg_commitments c "
-            f"JOIN articles a ON a.id = c.article_id WHERE c.id IN ({_marks(ids)}) "
+            "SELECT c.*, a.title AS article_title, a.created_at FROM reg_names "
+            "JOIN reg_commitments c ON c.id = reg_names.row_id "
+            f"JOIN articles a ON a.id = c.article_id WHERE {condition} "
             f"AND a.scope IN ({_marks(scopes)}) ORDER BY a.created_at DESC, c.id DESC LIMIT ?",
-            (*ids, *scopes, limit),
+            (*params, *scopes, limit),
         ).fetchall()
         return [
             Pledge(
@@ -325,5 +328,5 @@ def as_dict(item: Mention | Pledge | Found) -> dict[str, object]:
     return asdict(item)
 
 
-def _marks(values: list[int] | list[str]) -> str:
+def _marks(values: list[str]) -> str:
     return ", ".join("?" for _ in values)

@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core.answer import AnswerConfig, QuestionAnswerer
 from bot.core.chunking import CountTokens, NumberedArticle
-from bot.core.digest import DigestConfig, DigestEngine, OnProgress
+from bot.core.cleaning import clean, undecodable
+from bot.core.database import DatabaseUnavailable
+from bot.core.digest import ArticleError, DigestConfig, DigestEngine, OnProgress
 from bot.core.encodings import load_encoding
 from bot.core.llama_server import llama_cpp_available
 from bot.core.llm import LLM, LLMError
@@ -33,6 +35,19 @@ if TYPE_CHECKING:
 
 class ConfigError(RuntimeError):
     """Settings that cannot work; the message names the setting to fix."""
+
+
+class UnreadableText(ArticleError):
+    """Text made only of bytes that are not UTF-8: there is nothing in it to read."""
+
+
+def readable(text: str, what: str) -> str:
+    """``text`` cleaned (``bot.core.cleaning``); UnreadableText when undecodable bytes are all
+    it holds, which a model would only be paid to guess at."""
+    text = clean(text)
+    if undecodable(text):
+        raise UnreadableText(f"{what} is not readable: its bytes are not UTF-8 text")
+    return text
 
 
 def make_title(text: str, limit: int = 80) -> str:
@@ -126,6 +141,7 @@ class DigestService:
         self.llm = llm
         self.store = store
         self.register = Register(store)
+        store.spool.on("register", self._replay_register)
         self.prompts = (prompts or PromptLibrary()).with_values(language=settings.digest_language)
         self._count: CountTokens = _LazyCounter(settings)
         self.engine = DigestEngine(
@@ -160,14 +176,16 @@ class DigestService:
     @classmethod
     def from_settings(cls, settings: Settings, llm: LLM | None = None) -> DigestService:
         store = settings.open_store()
-        return cls(settings, llm or build_llm(settings), store)
+        service = cls(settings, llm or build_llm(settings), store)
+        service.flush_unsaved()  # what a previous run could not write (disk full, outage)
+        return service
 
     async def aclose(self) -> None:
         await self.llm.aclose()
         self.store.close()
 
     def tokens(self, text: str) -> int:
-        return self._count(text)
+        return self._count(clean(text))
 
     def warm_up(self) -> None:
         """What a long-running process pays once, now rather than at its first long article:
@@ -179,14 +197,17 @@ class DigestService:
 
     def check_article(self, text: str) -> NumberedArticle:
         """Raise ArticleError with a clear reason if the text cannot be digested."""
-        return self.engine.prepare(text)
+        return self.engine.prepare(readable(text, "the article"))
 
     def save_article(
         self, scope: str, text: str, title: str | None = None, origin: str | None = None
     ) -> StoredArticle:
         """Store an article; its title is the page's or file's when known, else its first line;
-        ``origin`` is the link or file it came from."""
-        return self.store.save_article(scope, text, make_title(title or text), origin)
+        ``origin`` is the link or file it came from. Every text is cleaned here, the core's
+        front door, so no later step meets a lone surrogate or a control character."""
+        text = clean(text)
+        title = make_title(clean(title or "") or text)
+        return self.store.save_article(scope, text, title, clean(origin) if origin else None)
 
     async def digest(
         self,
@@ -203,9 +224,12 @@ class DigestService:
         except LLMError as error:  # a failed digest still cost what its calls cost
             self._record_failure(user_key, "digest", error)
             raise
-        self.register.record(article, digest)
+        # Off the event loop: with the database away these wait for its answer (or keep the
+        # work in the spool), and the bot's other chats must not wait with them.
+        await asyncio.to_thread(self._register, article, digest)
         if not digest.stats.cached:
-            self._record(
+            await asyncio.to_thread(
+                self._record,
                 user_key,
                 "digest",
                 digest.stats.llm_calls,
@@ -214,16 +238,41 @@ class DigestService:
             )
         return digest
 
+    def _register(self, article: StoredArticle, digest: Digest) -> None:
+        """Put the digest in the register; with the database away it waits in the spool."""
+        try:
+            self.register.record(article, digest)
+        except DatabaseUnavailable as error:
+            payload = {"article_id": article.id, "scope": article.scope,
+                       "digest": digest.model_dump_json()}  # fmt: skip
+            self.store.spool.keep("register", str(article.id), payload, str(error))
+
+    def _replay_register(self, payload: dict[str, Any]) -> None:
+        article = self.store.article(payload["article_id"], payload["scope"])
+        if article is not None:  # forgotten meanwhile: nothing to register
+            self.register.record(article, Digest.model_validate_json(payload["digest"]))
+
+    def not_saved(self, article: StoredArticle) -> str | None:
+        """Why this article's digest is not in the database yet (it waits in the spool)."""
+        kept = self.store.spool.find("register", str(article.id))
+        if kept is not None:
+            return kept.reason or "the database is not answering"
+        return self.store.unsaved(article.sha256)
+
+    def flush_unsaved(self) -> int:
+        """Write what waits in the spool, if the database takes it now; how many went in."""
+        return self.store.spool.flush()
+
     # --- the register: who said and pledged what, across articles -----------------------
 
     def who(self, name: str, scopes: list[str]) -> list[Mention]:
-        return self.register.who(name, scopes)
+        return self.register.who(clean(name), scopes)
 
     def pledges(self, actor: str, scopes: list[str]) -> list[Pledge]:
-        return self.register.pledges(actor, scopes)
+        return self.register.pledges(clean(actor), scopes)
 
     def search(self, words: str, scopes: list[str]) -> list[Found]:
-        return self.register.search(words, scopes)
+        return self.register.search(clean(words), scopes)
 
     def export_register(self, scopes: list[str], fmt: str = "json") -> str:
         return self.register.export(scopes, fmt)
@@ -251,12 +300,13 @@ class DigestService:
 
     def is_digested(self, text: str) -> bool:
         """Whether a digest of this text with today's model and prompts is kept."""
-        return self.engine.cached(text) is not None
+        return self.engine.cached(clean(text)) is not None
 
     def cached_digest(self, article: StoredArticle) -> Digest | None:
         return self.engine.cached(article.text)
 
     async def ask(self, article: StoredArticle, question: str, *, user_key: str = "cli") -> Answer:
+        question = readable(question, "the question")
         # Numbering a long article is CPU work: off the event loop, so other chats go on.
         numbered = await asyncio.to_thread(self.check_article, article.text)
         digest = self.engine.cached(article.text)

@@ -5,11 +5,14 @@ URL by the caller; nothing here knows about Telegram. A
 ``scope`` string keeps one conversation's articles apart from another's ("cli",
 "chat:123"). Migrations are numbered SQL scripts applied in order, each in a transaction,
 with a version kept per component, so an edge can add its own tables with ``migrate``.
+A digest the database cannot take when it is finished (server away, disk full) waits in the
+store's spool (``bot.core.spool``) and is served from there, so it is never paid for twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from typing import Any
 from bot.core.database import (
     Database,
     DatabaseError,
+    DatabaseUnavailable,
     Dialect,
     Migration,
     Result,
@@ -27,6 +31,9 @@ from bot.core.database import (
     open_database,
 )
 from bot.core.schemas import Answer, Digest
+from bot.core.spool import Spool
+
+SPOOL_FOLDER = "unsaved"  # in the data folder: finished work waiting for the database
 
 CORE_MIGRATIONS: tuple[str, ...] = (
     """
@@ -73,7 +80,8 @@ CORE_MIGRATIONS: tuple[str, ...] = (
 
 
 def article_hash(text: str) -> str:
-    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+    """The article's key; any str hashes (a lone surrogate as itself, never a crash)."""
+    return hashlib.sha256(text.strip().encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _now() -> str:
@@ -108,19 +116,24 @@ StoreError = DatabaseError
 class Store:
     """All persistent state of the bot, on a SQLite file or a PostgreSQL server."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, spool: Spool | None = None) -> None:
         self.database = database
+        self.spool = spool if spool is not None else Spool()
+        self.spool.on("digest", self._replay_digest)
+        self.spool.on("usage", self._replay_usage)
+        self.spool.on("exchange", self._replay_exchange)
         self.migrate("core", CORE_MIGRATIONS)
 
     @classmethod
     def open(cls, path: Path) -> Store:
         """The SQLite file at ``path`` (the embedded default)."""
-        return cls(SQLiteDatabase.open(path))
+        return cls(SQLiteDatabase.open(path), Spool(path.parent / SPOOL_FOLDER))
 
     @classmethod
     def connect(cls, url: str | None, sqlite_path: Path) -> Store:
-        """PostgreSQL when ``url`` names it (BOT_DATABASE_URL), else the SQLite file."""
-        return cls(open_database(url, sqlite_path))
+        """PostgreSQL when ``url`` names it (BOT_DATABASE_URL), else the SQLite file; either
+        way the spool is in the data folder (the SQLite file's)."""
+        return cls(open_database(url, sqlite_path), Spool(sqlite_path.parent / SPOOL_FOLDER))
 
     @property
     def dialect(self) -> Dialect:
@@ -195,6 +208,10 @@ class Store:
     # --- digests -------------------------------------------------------------------------------
 
     def cached_digest(self, sha256: str, model: str, prompt_version: str) -> Digest | None:
+        """The kept digest: one still waiting in the spool first, else the database's."""
+        kept = self.spool.find("digest", _digest_key(sha256, model, prompt_version))
+        if kept is not None:
+            return Digest.model_validate_json(kept.payload["body"])
         row = self.execute(
             "SELECT body FROM digests WHERE sha256 = ? AND model = ? AND prompt_version = ?",
             (sha256, model, prompt_version),
@@ -202,19 +219,48 @@ class Store:
         return Digest.model_validate_json(row["body"]) if row else None
 
     def save_digest(self, sha256: str, model: str, prompt_version: str, digest: Digest) -> None:
+        """Keep a finished digest; with the database away it waits in the spool (its tokens
+        are spent: losing it here would mean paying for it again)."""
+        payload = {"sha256": sha256, "model": model, "prompt_version": prompt_version,
+                   "body": digest.model_dump_json(), "created_at": _now()}  # fmt: skip
+        try:
+            self._replay_digest(payload)
+        except DatabaseUnavailable as error:
+            key = _digest_key(sha256, model, prompt_version)
+            self.spool.keep("digest", key, payload, str(error))
+
+    def _replay_digest(self, payload: dict[str, Any]) -> None:
         self.execute(
             "INSERT INTO digests VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (sha256, model, prompt_version) "
             "DO UPDATE SET body = excluded.body, created_at = excluded.created_at",
-            (sha256, model, prompt_version, digest.model_dump_json(), _now()),
-        )
+            (payload["sha256"], payload["model"], payload["prompt_version"], payload["body"],
+             payload["created_at"]),
+        )  # fmt: skip
+
+    def unsaved(self, sha256: str) -> str | None:
+        """Why a digest of this article is still waiting for the database, or None."""
+        for entry in self.spool.entries("digest"):
+            if entry.payload["sha256"] == sha256:
+                return entry.reason or "the database is not answering"
+        return None
 
     # --- questions and answers -----------------------------------------------------------------
 
     def save_exchange(self, article_id: int, question: str, answer: Answer) -> None:
+        """Keep a paid-for answer; with the database away it waits in the spool."""
+        payload = {"article_id": article_id, "question": question,
+                   "body": answer.model_dump_json(), "at": _now()}  # fmt: skip
+        try:
+            self._replay_exchange(payload)
+        except DatabaseUnavailable as error:
+            self.spool.keep("exchange", uuid.uuid4().hex, payload, str(error))
+
+    def _replay_exchange(self, p: dict[str, Any]) -> None:
         self.execute(
-            "INSERT INTO exchanges (article_id, question, body, created_at) VALUES (?, ?, ?, ?)",
-            (article_id, question, answer.model_dump_json(), _now()),
+            "INSERT INTO exchanges (article_id, question, body, created_at) "
+            "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM articles WHERE id = ?)",
+            (p["article_id"], p["question"], p["body"], p["at"], p["article_id"]),
         )
 
     def exchanges(self, article_id: int, limit: int = 20) -> list[Exchange]:
@@ -230,19 +276,40 @@ class Store:
     def record_usage(
         self, user_key: str, kind: str, calls: int, prompt_tokens: int, completion_tokens: int
     ) -> None:
+        """Count tokens spent; with the database away they wait in the spool, dated today."""
+        payload = {"user_key": user_key, "kind": kind, "calls": calls, "prompt": prompt_tokens,
+                   "completion": completion_tokens, "day": today(), "at": _now()}  # fmt: skip
+        try:
+            self._replay_usage(payload)
+        except DatabaseUnavailable as error:
+            self.spool.keep("usage", f"{user_key}:{uuid.uuid4().hex}", payload, str(error))
+
+    def _replay_usage(self, p: dict[str, Any]) -> None:
         self.execute(
             "INSERT INTO usage (user_key, day, kind, calls, prompt_tokens, completion_tokens, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (user_key, today(), kind, calls, prompt_tokens, completion_tokens, _now()),
-        )
+            (p["user_key"], p["day"], p["kind"], p["calls"], p["prompt"], p["completion"],
+             p["at"]),
+        )  # fmt: skip
 
     def tokens_used(self, user_key: str, day: str | None = None) -> int:
+        """Tokens counted for the user on ``day`` (today), those still in the spool too."""
+        day = day or today()
         row = self.execute(
             "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS used FROM usage "
             "WHERE user_key = ? AND day = ?",
-            (user_key, day or today()),
+            (user_key, day),
         ).fetchone()
-        return int(row["used"])
+        kept = sum(
+            e.payload["prompt"] + e.payload["completion"]
+            for e in self.spool.entries("usage")
+            if e.payload["user_key"] == user_key and e.payload["day"] == day
+        )
+        return int(row["used"]) + int(kept)
+
+
+def _digest_key(sha256: str, model: str, prompt_version: str) -> str:
+    return f"{sha256}:{model}:{prompt_version}"
 
 
 def _article(row: Any) -> StoredArticle:

@@ -15,12 +15,13 @@ seconds from each replica's clock, so replicas need synchronised clocks (NTP), a
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.core.database import Migration, postgres_ddl
+from bot.core.database import DatabaseUnavailable, Migration, postgres_ddl
 from bot.core.store import Store
 
 _FIRST = """
@@ -98,6 +99,7 @@ TELEGRAM_MIGRATIONS: tuple[Migration | str, ...] = (
     # tg_pastes; tg_users has a row per user to lock while a cost is weighed against the quota.
     Migration(_SHARED, postgres_ddl(_SHARED).replace(" REAL", " DOUBLE PRECISION")),
 )
+SEEN_WHILE_AWAY = 10_000  # update ids remembered in memory while the database is away
 UPDATE_RETENTION_DAYS = 3  # Telegram redelivers an update for at most 24 hours
 PRUNE_EVERY = 1000  # updates between two prunings, besides the one at start
 _JOB = "id, chat_id, user_id, article_id, reply_to, kind, question, cost, status_message"
@@ -158,7 +160,9 @@ class TelegramState:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._seen = 0
+        self._seen_while_away: OrderedDict[int, None] = OrderedDict()
         store.migrate("telegram", TELEGRAM_MIGRATIONS)
+        store.spool.on("delivery", self._replay_delivery)
 
     @property
     def shared(self) -> bool:
@@ -166,11 +170,23 @@ class TelegramState:
         return self.store.database.shared
 
     def first_sight(self, update_id: int) -> bool:
-        """True the first time an update ID is seen, False for a redelivery."""
-        cursor = self.store.execute(
-            "INSERT INTO tg_updates VALUES (?, ?) ON CONFLICT (update_id) DO NOTHING",
-            (update_id, _utc_now()),
-        )
+        """True the first time an update ID is seen, False for a redelivery.
+
+        With the database away (or its disk full) this process remembers the ids itself, so
+        what needs no database (``/help``, the apology) still goes out, once.
+        """
+        try:
+            cursor = self.store.execute(
+                "INSERT INTO tg_updates VALUES (?, ?) ON CONFLICT (update_id) DO NOTHING",
+                (update_id, _utc_now()),
+            )
+        except DatabaseUnavailable:
+            if update_id in self._seen_while_away:
+                return False
+            self._seen_while_away[update_id] = None
+            if len(self._seen_while_away) > SEEN_WHILE_AWAY:
+                self._seen_while_away.popitem(last=False)
+            return True
         self._seen += 1
         if self._seen % PRUNE_EVERY == 0:  # a bot that runs for months never restarts to prune
             self.prune_updates()
@@ -380,17 +396,20 @@ class TelegramState:
         """Queue a digest or an answer, consuming the paste's fragments in the same transaction.
 
         A digest's fragments and ``reply_to`` are linked to its article. With a ``quota``, the
-        user's row is locked first, so two replicas weighing two pastes of one user take turns:
-        ``used_today()`` plus the pending jobs' costs plus ``cost`` must fit, else OverQuota.
-        Raises PasteGone if another replica consumed the fragments first.
+        check and the reservation are one step: the user's row is locked first (PostgreSQL:
+        ``SELECT ... FOR UPDATE``; SQLite: the transaction's ``BEGIN IMMEDIATE`` write lock),
+        so concurrent pastes of one user, on any replica, take turns: ``used_today()`` plus the
+        pending jobs' costs plus ``cost`` must fit, else OverQuota. Raises PasteGone if another
+        replica consumed the fragments first.
         """
         with self.store.transaction():
             if quota:
                 self.store.execute(
-                    "INSERT INTO tg_users VALUES (?) ON CONFLICT (user_id) "
-                    "DO UPDATE SET user_id = excluded.user_id",
-                    (user_id,),
+                    "INSERT INTO tg_users VALUES (?) ON CONFLICT (user_id) DO NOTHING", (user_id,)
                 )
+                lock = " FOR UPDATE" if self.store.dialect == "postgres" else ""
+                self.store.execute(f"SELECT user_id FROM tg_users WHERE user_id = ?{lock}",
+                                   (user_id,))  # fmt: skip
                 used = (used_today() if used_today else 0) + self.pending_cost(user_id)
                 if used + cost > quota:
                     raise OverQuota(f"{used + cost} > {quota}")
@@ -473,6 +492,25 @@ class TelegramState:
             if job.kind == "digest":
                 self.set_current_article(job.chat_id, job.article_id)
         return done == 1
+
+    def keep_delivery(self, job: Job, message_ids: Sequence[int], reason: str) -> None:
+        """A reply that went out while the database was away: recorded when it is back, so
+        the job is never run (and paid for) again."""
+        payload = {"job": [job.id, job.chat_id, job.user_id, job.article_id, job.reply_to,
+                           job.kind, job.question, job.cost, job.status_message],
+                   "messages": list(message_ids)}  # fmt: skip
+        self.store.spool.keep("delivery", str(job.id), payload, reason)
+
+    def _replay_delivery(self, payload: dict[str, Any]) -> None:
+        """The kept delivery: the job done whoever holds it now (the reply went out)."""
+        job = _job(payload["job"])
+        with self.store.transaction():
+            if self.job_status(job.id) is None:  # forgotten meanwhile
+                return
+            self.finish_job(job.id, "done")
+            self.link_messages(job.chat_id, payload["messages"], job.article_id)
+            if job.kind == "digest":
+                self.set_current_article(job.chat_id, job.article_id)
 
     def finish_job(self, job_id: int, status: str, owner: str | None = None) -> bool:
         """Move a pending job to ``status``; with ``owner``, only while it is still theirs."""

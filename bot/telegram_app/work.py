@@ -31,6 +31,7 @@ from telegram import Bot, Document, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
+from bot.core.database import DatabaseUnavailable
 from bot.core.digest import ArticleError, Progress
 from bot.core.llm import LLMError
 from bot.core.schemas import Digest
@@ -61,6 +62,15 @@ _DIGEST_OVERHEAD_TOKENS = 1500
 def estimate(article_tokens: int) -> int:
     """Tokens a digest may cost: prompts carry the article about 1.3 times, plus the answers."""
     return article_tokens * 3 // 2 + _DIGEST_OVERHEAD_TOKENS
+
+
+_ANSWER_OVERHEAD_TOKENS = 1000
+
+
+def estimate_answer(context_tokens: int, question_tokens: int) -> int:
+    """Tokens an answer may cost: the article's context and the question, the prompt, the
+    reply. Reserved like a digest's, so questions sent together cannot overshoot the quota."""
+    return context_tokens + question_tokens + _ANSWER_OVERHEAD_TOKENS
 
 
 SAVED = "Your article is saved: press Retry."
@@ -231,6 +241,7 @@ class ChatWork:
         self._stopped: dict[int, str] = {}  # job id -> why we stop it: "cancelled" or "lost"
         self._stopping = False
         self._poller: asyncio.Task[None] | None = None
+        self._claiming = asyncio.Lock()
         self._renewed = 0.0
         self._loop_error = ""
         # Run on every poll (the paste sweep): work that any replica may pick up.
@@ -277,6 +288,8 @@ class ChatWork:
 
     def start(self) -> int:
         """Take up the work a previous run left, then poll; how many jobs were claimed."""
+        with contextlib.suppress(DatabaseUnavailable):  # deliveries kept while it was away
+            self.service.flush_unsaved()  # go in first: those jobs are done, not to be rerun
         if not self.state.shared:  # the only process on this store: every claim is a dead run's
             self.state.release_all()
         claimed = self.claim()
@@ -320,13 +333,26 @@ class ChatWork:
             own = False
         return started
 
+    async def _claim_off_loop(self) -> None:
+        """``claim``, with the database calls off the event loop (an outage must not stall
+        the chats); one claimer at a time, so the capacity holds."""
+        async with self._claiming:
+            while not self._stopping and len(self._running) < self.capacity:
+                job = await asyncio.to_thread(self.state.claim_job, self.replica, self.lease)
+                if job is None:
+                    break
+                self._running[job.id] = (job, self.spawn(self._run(job)))
+
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             try:
-                self._keep_leases()
+                # Finished work kept while the database was away goes in first, so a job
+                # delivered meanwhile is marked done before anything could claim it again.
+                await asyncio.to_thread(self.service.flush_unsaved)
+                await self._keep_leases()
                 if not self._stopping:
-                    self.claim()
+                    await self._claim_off_loop()
                     for tick in self.ticks:
                         await tick()
                 self._loop_error = ""
@@ -335,18 +361,19 @@ class ChatWork:
                     log.warning("polling for jobs failed: %s", error)
                 self._loop_error = str(error)
 
-    def _keep_leases(self) -> None:
+    async def _keep_leases(self) -> None:
         """Renew our leases (every third of the lease), and stop jobs no longer ours."""
         ids = list(self._running)
         if time.monotonic() - self._renewed >= self.lease / 3:
-            held = self.state.renew(self.replica, ids, self.lease)
+            held = await asyncio.to_thread(self.state.renew, self.replica, ids, self.lease)
             self._renewed = time.monotonic()
         else:
-            held = self.state.held(self.replica, ids)
+            held = await asyncio.to_thread(self.state.held, self.replica, ids)
         for job_id in set(ids) - held:
             if job_id in self._running:
-                pending = self.state.job_status(job_id) == "pending"
-                self._stop(job_id, "lost" if pending else "cancelled")
+                status = await asyncio.to_thread(self.state.job_status, job_id)
+                if job_id in self._running:
+                    self._stop(job_id, "lost" if status == "pending" else "cancelled")
 
     def _stop(self, job_id: int, why: str) -> None:
         if job_id in self._running and job_id not in self._stopped:
@@ -357,6 +384,27 @@ class ChatWork:
         """Just before a reply goes out: renew the lease, or raise _Lost."""
         if not self.state.renew(self.replica, [job.id], self.lease):
             raise _Lost
+
+    async def _confirm(self, job: Job) -> None:
+        """``_still_ours`` off the event loop. With the database away the job counts as ours:
+        no replica can claim it meanwhile, and the reply is recorded when it is back."""
+        try:
+            held = await asyncio.to_thread(self.state.renew, self.replica, [job.id], self.lease)
+        except DatabaseUnavailable:
+            return
+        if not held:
+            raise _Lost
+
+    async def _record_delivery(self, job: Job, sent: list[int]) -> None:
+        """Mark the job done with its reply's messages; with the database away, keep that in
+        the spool (the poll writes it once the database is back), never run the job again."""
+        try:
+            done = await asyncio.to_thread(self.state.deliver, job, self.replica, sent)
+        except DatabaseUnavailable as error:
+            await asyncio.to_thread(self.state.keep_delivery, job, sent, str(error))
+            return
+        if not done:
+            log.warning("job %s was taken over while its reply was sent", job.id)
 
     # --- digests -------------------------------------------------------------------------------
 
@@ -519,37 +567,46 @@ class ChatWork:
             else:  # taken over: the new owner has the status line now
                 log.warning("job %s of chat %s was taken over by another replica",
                             job.id, job.chat_id)  # fmt: skip
+        except DatabaseUnavailable as error:  # before the model: nothing spent, nothing lost
+            log.warning("job %s of chat %s waits for the database: %s", job.id, job.chat_id,
+                        error)  # fmt: skip
+            # The job stays pending: once the database is back and the lease has run out, it
+            # is claimed again and its reply follows (a digest made meanwhile is kept).
+            text = "My storage is not answering right now; the reply follows once it is back."
+            if not await status.become(text):
+                await self._say(job.chat_id, text, job.reply_to)
         except Exception as error:
             if isinstance(error, LLMError | ArticleError):
                 log.warning("digest job %s for chat %s failed: %s", job.id, job.chat_id, error)
             else:
                 log.error("digest job %s for chat %s failed", job.id, job.chat_id, exc_info=True)
-            if self.state.held(self.replica, [job.id]):
-                await self._tell_failure(job, status, error)
-                self.state.finish_job(job.id, "failed", self.replica)
+            with contextlib.suppress(DatabaseUnavailable):
+                if await asyncio.to_thread(self.state.held, self.replica, [job.id]):
+                    await self._tell_failure(job, status, error)
+                    await asyncio.to_thread(self.state.finish_job, job.id, "failed", self.replica)
         finally:
             self._running.pop(job.id, None)
             self._stopped.pop(job.id, None)
-            if not self._stopping:
-                self.claim()  # e.g. the question that waited for this digest
+            if not self._stopping:  # e.g. the question that waited for this digest
+                self.spawn(self._claim_off_loop())
 
     async def _digest_job(self, job: Job, status: StatusLine) -> None:
-        article = self.service.store.article(job.article_id, chat_scope(job.chat_id))
+        # Database calls run off the event loop: while the database is away, other chats go on.
+        scope = chat_scope(job.chat_id)
+        article = await asyncio.to_thread(self.service.store.article, job.article_id, scope)
         if article is None:  # forgotten meanwhile
-            self.state.finish_job(job.id, "failed", self.replica)
+            await asyncio.to_thread(self.state.finish_job, job.id, "failed", self.replica)
             return
-        service = self.service_for(job.chat_id)
-        digest = service.cached_digest(article)
+        service = await asyncio.to_thread(self.service_for, job.chat_id)
+        digest = await asyncio.to_thread(service.cached_digest, article)
         if digest is None:
             await self._typing(job.chat_id)
             if status.message_id is None:
                 await status.open("Reading the article…")
-                if status.message_id is not None:
-                    self.state.set_status_message(job.id, status.message_id)
             else:  # the line that said "Fetching the page…", or a dead replica's
                 await status.show("Reading the article…", force=True)
             if status.message_id is not None:
-                self.state.link_messages(job.chat_id, [status.message_id], article.id)
+                await asyncio.to_thread(self._keep_status_line, job, status.message_id)
 
             async def progress(step: Progress) -> None:
                 await self._typing(job.chat_id)
@@ -563,7 +620,9 @@ class ChatWork:
             digest = await service.digest(
                 article, user_key=user_key(job.user_id), on_progress=progress
             )
-        self._still_ours(job)
+        # From here the digest is paid for: it goes out and is kept even if the database is
+        # away now (the store keeps it in its spool; the delivery is recorded when it is back).
+        await self._confirm(job)
         sent = await send_html(
             self.bot,
             job.chat_id,
@@ -573,8 +632,15 @@ class ChatWork:
             replace=status.message_id,
         )
         status.message_id = None
-        if not self.state.deliver(job, self.replica, sent):
-            log.warning("job %s was taken over while its reply was sent", job.id)
+        await self._record_delivery(job, sent)
+
+    def _keep_status_line(self, job: Job, message_id: int) -> None:
+        """Remember the status line for whoever runs the job next; cosmetic, so a database
+        away only costs that."""
+        with contextlib.suppress(DatabaseUnavailable):
+            if job.status_message != message_id:
+                self.state.set_status_message(job.id, message_id)
+            self.state.link_messages(job.chat_id, [message_id], job.article_id)
 
     async def _tell_failure(self, job: Job, status: StatusLine, error: Exception) -> None:
         """One line in the chat, in place of the status line, with a Retry button."""
@@ -586,7 +652,8 @@ class ChatWork:
             text = f"Telegram would not take my reply. {SAVED}"
         else:
             text = f"Something went wrong on my side. {SAVED}"
-        self.state.set_current_article(job.chat_id, job.article_id)
+        with contextlib.suppress(DatabaseUnavailable):
+            await asyncio.to_thread(self.state.set_current_article, job.chat_id, job.article_id)
         if not await status.become(text, retry_keyboard(job.article_id)):
             await self._say(job.chat_id, text, job.reply_to, article_id=job.article_id)
 
@@ -619,10 +686,23 @@ class ChatWork:
         status = StatusLine(self.bot, chat_id, reply_to)
         await self._typing(chat_id)
         await status.open("Opening the file…")
+        from bot.core.sources.download import DownloadError, download, too_large
+
+        # Streamed with a cap: Telegram may leave the size out, and PTB's own download
+        # holds the whole file in memory first (a self-hosted Bot API serves 2 GB).
+        limit = self.settings.fetch_max_bytes
         try:
-            data = bytes(await (await document.get_file()).download_as_bytearray())
-        except TelegramError as error:
-            log.warning("could not download a file in chat %s: %s", chat_id, error)
+            file = await document.get_file()
+            if (file.file_size or 0) > limit:
+                raise too_large(limit)
+            data = await download(file.file_path or "", max_bytes=limit,
+                                  time_limit=max(60.0, self.settings.fetch_timeout))  # fmt: skip
+        except SourceError as error:
+            await self._replace(status, error.user_message, chat_id, reply_to)
+            return
+        except (TelegramError, DownloadError) as error:  # the URL holds the token: not logged
+            log.warning("could not download a file in chat %s: %s", chat_id,
+                        type(error).__name__)  # fmt: skip
             await self._replace(status, "Telegram would not give me that file; send it again.",
                                 chat_id, reply_to)  # fmt: skip
             return
@@ -715,14 +795,26 @@ class ChatWork:
                     reply_to,
                 )
             return
+        cost = 0
+        if self.quota:  # counting the article's tokens is CPU work: off the event loop
+            cost = await asyncio.to_thread(self._answer_cost, article.text, question)
         try:
             self.state.create_job(
                 chat_id, user_id, article.id, reply_to, fragment_ids or (), kind="answer",
-                question=question,
+                question=question, cost=cost, quota=self.quota,
+                used_today=self._used_today(user_id),
             )  # fmt: skip
         except PasteGone:  # another replica took this question first
             return
+        except OverQuota:
+            if self.state.drop_fragments(chat_id, user_id, fragment_ids or []):
+                await self._say(chat_id, self.quota_message(), reply_to)
+            return
         self.claim(own=True)
+
+    def _answer_cost(self, article: str, question: str) -> int:
+        context = min(self.service.tokens(article), self.settings.answer_context_tokens)
+        return estimate_answer(context, self.service.tokens(question))
 
     async def _answer_job(self, job: Job) -> None:
         chat_id, reply_to = job.chat_id, job.reply_to

@@ -28,8 +28,9 @@ not checked in) and a test in ``tests/hostile/test_<topic>.py``:
 Fixtures (``tests/hostile/conftest.py``): ``cli_env`` (environment for ``run_cli``: the fake
 model server, a temp data folder), ``hostile_bot`` (a running bot, a :class:`HostileBot`),
 ``llm_server`` (the fake model; ``llm_server.requests`` tells whether the model was asked).
-Memory is the child's peak RSS from ``os.wait4``; the Telegram path runs in the test process,
-so only its wall time is bounded there (``HostileBot.send_*`` return after ``timeout``).
+Memory is the command's peak RSS, from ``os.wait4`` in a small launcher; the Telegram path
+runs in the test process, so only its wall time is bounded there (``HostileBot.send_*``
+return after ``timeout``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,20 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER_WORDS = ("127.0.0.1", "localhost", "http://", "https://")
 STATUS_PREFIXES = ("Reading", "Fetching", "Opening")
 TELEGRAM_LIMIT = 4096
+
+
+# The command runs as the child of this small launcher, which reports its exit code and peak
+# memory. A child forked straight from pytest would carry pytest's resident set into its
+# ru_maxrss (Linux keeps the high-water mark across exec), so it could not be measured.
+_LAUNCHER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as report:
+    report.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
 
 
 @dataclass(frozen=True)
@@ -99,16 +114,18 @@ def run_cli(
     """Run ``python -m bot *args`` away from the checkout (no developer ``.env`` is read).
 
     ``env``: usually the ``cli_env`` fixture; None gives :func:`offline_env` with a fresh data
-    folder. The child is killed at ``timeout`` (``timed_out`` is then True). Peak memory is
-    read with ``os.wait4``, which reports this child alone.
+    folder. The command is killed at ``timeout`` (``timed_out`` is then True). Peak memory is
+    the command's own (with the readers it waited for), measured by the launcher.
     """
     if env is None:
         env = offline_env(Path(tempfile.mkdtemp(prefix="hostile-")) / "data")
     cwd = Path(env.get("BOT_DATA_DIR", tempfile.gettempdir())).parent
     cwd.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    report = Path(tempfile.mkdtemp(prefix="hostile-run-")) / "usage"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", *args], cwd=cwd, env=env,
+        [sys.executable, "-c", _LAUNCHER, str(report), sys.executable, "-m", "bot", *args],
+        cwd=cwd, env=env, start_new_session=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
@@ -126,22 +143,25 @@ def run_cli(
     def kill() -> None:
         killed.set()
         with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the command
 
     timer = threading.Timer(timeout, kill)
     timer.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
     finally:
         timer.cancel()
     seconds = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait for it again
     for thread in threads:
         thread.join(5)
+    try:
+        code, max_rss = (int(n) for n in report.read_text().split())
+    except (OSError, ValueError):  # the launcher was killed with the command
+        code, max_rss = proc.returncode, 0
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).
-    peak_mb = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    peak_mb = max_rss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     return CliRun(
-        args=args, code=proc.returncode,
+        args=args, code=code,
         stdout=b"".join(out).decode("utf-8", "replace"),
         stderr=b"".join(err).decode("utf-8", "replace"),
         seconds=seconds, peak_mb=peak_mb, timed_out=killed.is_set(),
