@@ -7,6 +7,7 @@ import random
 import pytest
 
 from bot.core.chunking import CountTokens, NumberedArticle, render_sentences
+from tests.conftest import DATA
 
 
 def _rebuilt(article: NumberedArticle) -> str:
@@ -232,3 +233,17 @@ def test_without_a_helper_process_the_work_stays_here(
     assert len(article.sentences) > 100 and second_cpu._unavailable
     monkeypatch.setattr(second_cpu, "_unavailable", False)
     monkeypatch.setattr(second_cpu, "_pool", None)
+
+
+def test_counts_in_pieces_match_one_count_on_long_articles() -> None:
+    """Counting in bounded pieces (for memory) gives the same total as one count."""
+    from bot.core.encodings import load_encoding, token_counter
+    from bot.core.settings import Settings
+
+    settings = Settings(_env_file=None)
+    encoding = load_encoding(settings.encoding, settings.tiktoken_cache_dir)
+    count = token_counter(encoding)
+    for name in ("hunan-manufacturing-conference-long", "lanjiang-project-signing-zh"):
+        text = (DATA / f"{name}.txt").read_text(encoding="utf-8") * 8
+        assert count(text) == len(encoding.encode_ordinary(text))
+    assert count("a" * 300_000) == len(encoding.encode_ordinary("a" * 300_000))

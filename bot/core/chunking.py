@@ -93,11 +93,18 @@ def render_sentences(sentences: Sequence[Sentence]) -> str:
 class NumberedArticle:
     """An article with numbered sentences; the single source of truth for quotes."""
 
-    def __init__(self, text: str, count_tokens: CountTokens, max_sentence_tokens: int) -> None:
+    def __init__(
+        self,
+        text: str,
+        count_tokens: CountTokens,
+        max_sentence_tokens: int,
+        tokens: int | None = None,
+    ) -> None:
+        """``tokens``: the text's count when the caller has it already (it is not recounted)."""
         self.text = text
         self.count_tokens = count_tokens
+        self.tokens = count_tokens(text) if tokens is None else tokens
         self.sentences = _segment(text, count_tokens, max_sentence_tokens)
-        self.tokens = count_tokens(text)
         self._by_number = {s.number: s for s in self.sentences}
 
     def sentence(self, number: int) -> Sentence | None:

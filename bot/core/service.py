@@ -19,7 +19,7 @@ from bot.core.chunking import CountTokens, NumberedArticle
 from bot.core.cleaning import clean, undecodable
 from bot.core.database import DatabaseUnavailable
 from bot.core.digest import ArticleError, DigestConfig, DigestEngine, OnProgress
-from bot.core.encodings import load_encoding
+from bot.core.encodings import load_encoding, token_counter
 from bot.core.llama_server import llama_cpp_available
 from bot.core.llm import LLM, LLMError
 from bot.core.prompts import PromptLibrary
@@ -125,7 +125,7 @@ class _LazyCounter:
                 if self._encode is None:
                     settings = self._settings
                     encoding = load_encoding(settings.encoding, settings.tiktoken_cache_dir)
-                    self._encode = lambda text: len(encoding.encode_ordinary(text))
+                    self._encode = token_counter(encoding)
         return self._encode(text)
 
 
