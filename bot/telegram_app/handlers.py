@@ -286,9 +286,14 @@ async def cancel_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     message = update.effective_message
     if message is None:
         return
+    stopped_reading = deps(context).work.cancel_reading(message.chat_id)
     article = deps(context).work.cancel(message.chat_id)
     if article is None:
-        await message.reply_text("Nothing is running right now.")
+        await message.reply_text(
+            "Stopped reading that file or page; send it again when you want it."
+            if stopped_reading
+            else "Nothing is running right now."
+        )
         return
     sent = await message.reply_text(
         f"Stopped the digest of “{render.display_title(article.text, 60)}”. "

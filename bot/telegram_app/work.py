@@ -237,6 +237,7 @@ class ChatWork:
         self.lease = service.settings.job_lease_seconds
         self.capacity = service.settings.job_concurrency
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reading: dict[int, set[asyncio.Task[None]]] = {}  # links and files being read
         self._running: dict[int, tuple[Job, asyncio.Task[None]]] = {}  # job id -> job, task
         self._stopped: dict[int, str] = {}  # job id -> why we stop it: "cancelled" or "lost"
         self._stopping = False
@@ -661,13 +662,14 @@ class ChatWork:
 
     async def start_link(self, chat_id: int, user_id: int, url: str, *, reply_to: int) -> None:
         """Fetch a link in the background, then digest its article."""
-        self.spawn(self._from_link(chat_id, user_id, url, reply_to))
+        self._track_reading(chat_id, self.spawn(self._from_link(chat_id, user_id, url, reply_to)))
 
     async def _from_link(self, chat_id: int, user_id: int, url: str, reply_to: int) -> None:
         status = StatusLine(self.bot, chat_id, reply_to)
         await self._typing(chat_id)
         await status.open("Fetching the page…")
         source = await self._read(chat_id, reply_to, status, fetch_link(url, self.settings))
+        self._handed_on(chat_id)
         if source is not None:
             await self.start_digest(
                 chat_id, user_id, source.text, reply_to=reply_to, title=source.title,
@@ -678,7 +680,31 @@ class ChatWork:
         self, chat_id: int, user_id: int, document: Document, *, reply_to: int
     ) -> None:
         """Download and read a file in the background, then digest its article."""
-        self.spawn(self._from_document(chat_id, user_id, document, reply_to))
+        task = self.spawn(self._from_document(chat_id, user_id, document, reply_to))
+        self._track_reading(chat_id, task)
+
+    def _track_reading(self, chat_id: int, task: asyncio.Task[None]) -> None:
+        """Until its article is handed on, a read belongs to the chat's /cancel."""
+        tasks = self._reading.setdefault(chat_id, set())
+        tasks.add(task)
+        task.add_done_callback(lambda done: self._handed_on(chat_id, done))
+
+    def _handed_on(self, chat_id: int, task: asyncio.Task[Any] | None = None) -> None:
+        """The read is over (its article goes on as a digest job, which /cancel stops)."""
+        current = task or asyncio.current_task()
+        tasks = self._reading.get(chat_id, set())
+        if current is not None:
+            tasks.discard(current)
+        if not tasks:
+            self._reading.pop(chat_id, None)
+
+    def cancel_reading(self, chat_id: int) -> bool:
+        """Stop the chat's links and files still being fetched or read (the reader's child
+        process is killed with its task); True if there was one."""
+        tasks = self._reading.pop(chat_id, set())
+        for task in tasks:
+            task.cancel()
+        return bool(tasks)
 
     async def _from_document(
         self, chat_id: int, user_id: int, document: Document, reply_to: int
@@ -711,6 +737,7 @@ class ChatWork:
             settings=self.settings,
         )  # fmt: skip
         source = await self._read(chat_id, reply_to, status, reading)
+        self._handed_on(chat_id)
         if source is not None:
             await self.start_digest(
                 chat_id, user_id, source.text, reply_to=reply_to, title=source.title,
@@ -731,6 +758,10 @@ class ChatWork:
         """The source, or None after one line in place of the status line saying why not."""
         try:
             return await reading
+        except asyncio.CancelledError:  # /cancel: its reply says so; the status line goes
+            with contextlib.suppress(Exception):
+                await asyncio.shield(status.close())
+            raise
         except SourceError as error:
             log.info("source refused in chat %s: %s", chat_id, error)
             text = error.user_message

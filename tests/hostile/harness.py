@@ -234,7 +234,7 @@ class HostileBot:
     async def send_text(self, text: str, timeout: float = 30) -> list[str]:  # noqa: ASYNC109
         """A pasted message (or a link): the bot's new replies once they settle. Text over
         Telegram's 4096 characters is sent in 4096-character pieces, as a client splits it."""
-        before = len(self.texts())
+        before = self._seen()
         started = time.monotonic()
         for start in range(0, max(len(text), 1), TELEGRAM_LIMIT):
             self.tg.user_sends_text(self.chat, self.user, text[start : start + TELEGRAM_LIMIT])
@@ -245,7 +245,7 @@ class HostileBot:
         file_size: bool = True, timeout: float = 30,  # noqa: ASYNC109
     ) -> list[str]:  # fmt: skip
         """An uploaded file; ``file_size=False`` leaves the size out, as Telegram may."""
-        before = len(self.texts())
+        before = self._seen()
         started = time.monotonic()
         if file_size:
             self.tg.user_sends_document(
@@ -265,14 +265,19 @@ class HostileBot:
         replies = await self.send_text("Who is the mayor?", timeout=timeout)
         assert replies, f"no answer to a plain message after the case; chat: {self.texts()}"
 
+    def _seen(self) -> set[int]:
+        """The bot messages there are now (a reply is new when its id is not among them; a
+        status line deleted meanwhile does not shift the count)."""
+        return {m.message_id for m in self.tg.bot_messages(self.chat)}
+
     async def _settle(
-        self, before: int, started: float, limit: float, quiet: float = 0.6
+        self, before: set[int], started: float, limit: float, quiet: float = 0.6
     ) -> list[str]:
         """Wait until there is a new reply, none is a status line, and nothing changed for
         ``quiet`` seconds; fail with what the chat shows after ``limit`` seconds."""
 
-        def snapshot() -> list[tuple[str, int]]:
-            return [(m.text, len(m.edits)) for m in self.tg.bot_messages(self.chat)]
+        def snapshot() -> list[tuple[str, int, int]]:
+            return [(m.text, len(m.edits), m.message_id) for m in self.tg.bot_messages(self.chat)]
 
         last, since = snapshot(), time.monotonic()
         while True:
@@ -280,13 +285,13 @@ class HostileBot:
             now = snapshot()
             if now != last:
                 last, since = now, time.monotonic()
-            new = [text for text, _ in now[before:]]
+            new = [text for text, _, mid in now if mid not in before]
             settled = new and not any(_is_status(t) for t in new)
             if settled and time.monotonic() - since >= quiet:
                 self.last_seconds = since - started
                 return new
             if time.monotonic() - started > limit:
-                raise AssertionError(f"no settled reply within {limit}s; chat shows {new}")
+                raise AssertionError(f"no settled reply within {limit}s; chat shows {now}")
 
 
 def _is_status(text: str) -> bool:

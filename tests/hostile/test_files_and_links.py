@@ -8,6 +8,7 @@ clear line (or a real digest) within bounded time and memory, and the bot must k
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import io
@@ -23,7 +24,7 @@ import pytest
 from bot.core.settings import Settings
 from bot.core.sources.extract import DOCX_TYPE
 from tests.fakes.telegram_api import FakeTelegramServer
-from tests.fakes.web_server import FakeWebServer, Route
+from tests.fakes.web_server import FakeWebServer, Route, repeat
 from tests.hostile import harness
 from tests.test_sources import make_docx
 
@@ -444,3 +445,20 @@ async def test_a_link_with_a_password_in_telegram(
 def test_a_6to4_or_site_local_address_on_the_cli(host: str, cli_env: dict[str, str]) -> None:
     line = harness.assert_one_line(harness.run_cli("digest", f"http://{host}/", env=cli_env))
     assert "private or local address" in line
+
+
+async def test_cancel_stops_a_page_still_loading(
+    open_bot: harness.HostileBot, web: FakeWebServer
+) -> None:
+    """/cancel reaches a link being fetched: one line says so, and the bot goes on."""
+    web.routes["/slow"] = Route(body=repeat(b"<p>Slow news.</p>", 200_000, delay=0.5))
+    open_bot.tg.user_sends_text(open_bot.chat, open_bot.user, web.url("/slow"))
+    for _ in range(200):  # until the fetch has begun
+        await asyncio.sleep(0.05)
+        if web.requests:
+            break
+    replies = await open_bot.send_text("/cancel", timeout=15)
+    assert any("Stopped reading" in reply for reply in replies), replies
+    assert open_bot.last_seconds < 5, replies
+    assert not any("Fetching" in text for text in open_bot.texts()), open_bot.texts()
+    await open_bot.assert_alive()
