@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from bot.core.gguf import LocalModelError
 from bot.core.llama_server import (
     AttachedServer,
+    LeaseHeld,
     LocalModelServer,
     llama_cpp_available,
     usable_cpus,
@@ -449,9 +450,11 @@ async def test_the_next_command_finds_the_server_and_it_stops_when_the_lease_lap
     assert not _alive(first) or _zombie(first)
 
 
-async def test_a_server_with_other_settings_is_replaced_and_stops(
+async def test_a_live_server_with_other_settings_is_left_alone(
     tmp_path: Path, fake_llama_cpp: Path
 ) -> None:
+    """Issue 18: a command never takes over the lease of a server that is alive; with other
+    settings it runs a server of its own, which stops with it."""
     first = await _one_command(tmp_path, keep_alive=60)
     llm = LocalLLM(tmp_path, tmp_path / "model.gguf", max_output_tokens=64, keep_alive=60,
                    threads=7)  # fmt: skip
@@ -461,9 +464,13 @@ async def test_a_server_with_other_settings_is_replaced_and_stops(
         await llm.aclose()
     assert facts.pid != first
     assert facts.argv[facts.argv.index("--n_threads") + 1] == "7"
-    assert await _gone(first, within=10)  # the lease names another server now
-    (tmp_path / "local-model-server.json").unlink()  # what ends the second one
-    assert await _gone(facts.pid, within=10)
+    assert await _gone(facts.pid, within=10)  # its own server stopped with it
+    assert (
+        _alive(first)
+        and (Lease(tmp_path / "local-model-server.json", 60).read() or {}).get("pid") == first
+    )
+    (tmp_path / "local-model-server.json").unlink()  # what ends the first one
+    assert await _gone(first, within=10)
 
 
 async def test_without_keep_alive_the_server_stops_with_the_command(
@@ -560,17 +567,14 @@ async def test_a_dead_or_impostor_server_is_not_found(tmp_path: Path) -> None:
         await zombie.wait()
 
 
-async def test_a_busy_server_with_other_settings_is_waited_for_not_replaced(
-    tmp_path: Path,
-) -> None:
-    async with slow_server(delay=30) as (pid, port):
-        lease = _lease(tmp_path, pid, port)
-        other = {**CONFIG, "threads": 7}
-        with pytest.raises(LocalModelError, match="other settings"):
-            await AttachedServer.find(lease, other, busy_wait=1.0)
-        assert _alive(pid) and (lease.read() or {}).get("pid") == pid
-    async with slow_server(delay=0) as (pid, port):  # idle: nobody's request is lost
-        assert await AttachedServer.find(_lease(tmp_path, pid, port), other) is None
+async def test_a_live_server_with_other_settings_keeps_its_lease(tmp_path: Path) -> None:
+    other = {**CONFIG, "threads": 7}
+    for delay in (30, 0):  # busy, or idle between two of its user's requests
+        async with slow_server(delay=delay) as (pid, port):
+            lease = _lease(tmp_path, pid, port)
+            with pytest.raises(LeaseHeld):
+                await AttachedServer.find(lease, other)
+            assert _alive(pid) and (lease.read() or {}).get("pid") == pid
 
 
 async def test_a_second_command_attaches_to_a_busy_server(

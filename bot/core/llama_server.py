@@ -75,10 +75,6 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-# How long a command waits for a busy server with other settings before it gives up: the
-# longest an embedded-model request takes (LocalLLM's request timeout).
-BUSY_WAIT_SECONDS = 900.0
-
 # What the embedded server is started with; LocalLLM declares the same to the planner.
 LOCAL_CONTEXT_TOKENS = 8192
 
@@ -321,6 +317,15 @@ class LocalModelServer:
             exited.cancel()
 
 
+class LeaseHeld(Exception):
+    """The data folder's server is alive with other settings (model, threads, version)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(f"the local model server of this data folder (pid {pid}) runs with "
+                         "other settings")  # fmt: skip
+        self.pid = pid
+
+
 class AttachedServer:
     """A leased server another process started, with the surface ``LocalLLM`` uses."""
 
@@ -332,17 +337,15 @@ class AttachedServer:
         self.returncode: int | None = None  # not our child: its exit code is not ours to read
 
     @classmethod
-    async def find(
-        cls, lease: Lease, config: Mapping[str, object], *, busy_wait: float = BUSY_WAIT_SECONDS
-    ) -> AttachedServer | None:
+    async def find(cls, lease: Lease, config: Mapping[str, object]) -> AttachedServer | None:
         """The server the lease names, if it runs with ``config``; None when there is none to
         use (the caller then starts one and takes the lease over).
 
         Alive is asked of the process and the port (``server_alive``, a TCP connect), never of
         an HTTP call: the server answers one request at a time, so a busy server's
         ``GET /v1/models`` waits in line, and taking such a server for dead started a second
-        one whose lease made the first exit mid-request. A live server with other settings is
-        replaced only once it is idle; while it is busy this waits up to ``busy_wait`` s.
+        one whose lease made the first exit mid-request. A live server with other settings
+        raises ``LeaseHeld``: a command never takes over the lease of a server that is alive.
         """
         info = lease.read() or {}
         pid, port, started = info.get("pid"), info.get("port"), info.get("pid_started")
@@ -353,19 +356,9 @@ class AttachedServer:
         if all(info.get(key) == value for key, value in config.items()):
             return cls(lease, pid, port, str(info.get("model_alias", "local")),
                        started if isinstance(started, int) else None)  # fmt: skip
-        # Another model or thread count. Replacing it stops it: only when nobody waits on it.
-        deadline = time.monotonic() + busy_wait
-        while server_alive(pid, started):
-            if await answers("127.0.0.1", port, "/v1/models", within=1.0):
-                return None  # idle: the new server takes the lease over, this one exits
-            if time.monotonic() > deadline:
-                raise LocalModelError(
-                    f"the local model server of this data folder (pid {pid}) is busy with "
-                    "other settings (another model or thread count) for another command; "
-                    "try again when that command has finished"
-                )
-            await asyncio.sleep(1.0)
-        return None
+        # Another model or thread count: its lease is not ours to take (whoever uses it, busy
+        # or between two requests, would lose it); the caller runs a server of its own.
+        raise LeaseHeld(pid)
 
     @property
     def base_url(self) -> str:

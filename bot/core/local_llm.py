@@ -21,6 +21,7 @@ from bot.core.gguf import DEFAULT_MODEL, LocalModelError, ensure_default_model
 from bot.core.llama_server import (
     LOCAL_CONTEXT_TOKENS,
     AttachedServer,
+    LeaseHeld,
     LocalModelServer,
     usable_cpus,
 )
@@ -131,7 +132,13 @@ class LocalLLM(LLM):
         lease = Lease(self.data_dir / "local-model-server.json", self.keep_alive)
         config = {"model": str(path), "threads": threads, "bot": __version__}
         async with lease.locked():  # two commands at once start one server
-            found = await AttachedServer.find(lease, config)
+            try:
+                found = await AttachedServer.find(lease, config)
+            except LeaseHeld as held:  # alive with other settings: left to whoever uses it
+                log.info("%s; this command runs a server of its own", held)
+                private = LocalModelServer(path, log=log.info, n_threads=threads, cache=False)
+                await private.start()
+                return private
             if found is not None:
                 log.info("Using the local model server already running (pid %s)", found.pid)
                 lease.renew()
@@ -177,8 +184,8 @@ class LocalLLM(LLM):
             self._renewing = None
         if self._inner is not None:
             await self._inner.aclose()
-        if self._server is not None and self.keep_alive <= 0:
-            await self._server.stop()
+        if self._server is not None and (self.keep_alive <= 0 or self._server.lease is None):
+            await self._server.stop()  # not kept: no keep-alive, or a server of its own
         elif self._server is not None and self._server.lease is not None:
             self._server.lease.renew()  # keep_alive counts from now
         self._inner = self._server = None
