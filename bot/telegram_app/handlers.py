@@ -20,6 +20,7 @@ from telegram import (
 from telegram.constants import ChatType, ParseMode
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.core.cleaning import clean
 from bot.core.service import DigestService
 from bot.core.sources import find_link
 from bot.telegram_app import render
@@ -100,11 +101,6 @@ def _strip_mention(text: str, bot_username: str) -> str:
     return text.replace(f"@{bot_username}", "").strip()
 
 
-def clean_text(text: str) -> str:
-    """Text as SQLite and the model can take it: a lone surrogate becomes U+FFFD."""
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
-
 def _refuse_now(d: Deps, user_id: int) -> bool:
     """True at most once per REFUSAL_INTERVAL for each stranger."""
     now = time.monotonic()
@@ -156,7 +152,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     pending = d.pastes.pending(chat_id, user.id)
     if not pending and not _addressed(message, context.bot.username, context.bot.id):
         return
-    text = clean_text(_strip_mention(message.text or message.caption or "", context.bot.username))
+    text = clean(_strip_mention(message.text or message.caption or "", context.bot.username))
     if not text:
         return
     if not pending and (link := find_link(text)) is not None:
@@ -184,7 +180,7 @@ async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message, user = update.edited_message, update.effective_user
     if message is None or user is None:
         return
-    text = clean_text(_strip_mention(message.text or message.caption or "", context.bot.username))
+    text = clean(_strip_mention(message.text or message.caption or "", context.bot.username))
     if text and deps(context).pastes.replace(message.chat_id, user.id, message.message_id, text):
         return
     log.debug("ignored an edit of message %s in chat %s", message.message_id, message.chat_id)
@@ -197,7 +193,7 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     d = deps(context)
     reply = message.reply_to_message
-    own_text = clean_text((message.text or "").partition(" ")[2].strip())
+    own_text = clean((message.text or "").partition(" ")[2].strip())
     linked = d.state.article_of_message(message.chat_id, reply.message_id) if reply else None
     collecting = [f.message_id for f in d.state.fragments(message.chat_id, user.id)]
     # Alone, or in reply to a piece still being collected: that paste, at once.
@@ -210,7 +206,7 @@ async def digest_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         # A fragment, status, error or digest of a stored article: digest that article again.
         await d.work.retry(message.chat_id, user.id, linked, reply_to=reply.message_id)
     elif reply is not None and (reply.text or reply.caption):
-        text = clean_text(reply.text or reply.caption or "")
+        text = clean(reply.text or reply.caption or "")
         await d.work.start_digest(message.chat_id, user.id, text, reply_to=reply.message_id)
     elif own_text:
         await d.work.start_digest(message.chat_id, user.id, own_text, reply_to=message.message_id)
@@ -360,7 +356,7 @@ async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 def _words(context: ContextTypes.DEFAULT_TYPE) -> str:
-    return clean_text(" ".join(context.args or [])).strip()
+    return clean(" ".join(context.args or [])).strip()
 
 
 async def who_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
