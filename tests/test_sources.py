@@ -117,6 +117,11 @@ def make_pdf(pages: list[list[str]], title: str | None = None, width: int = 90) 
         len(kids),
     )
     objects.append(f"<< /Title {_pdf_string(title)} >>".encode() if title else b"<< >>")
+    return pdf_file(objects, info=len(objects))
+
+
+def pdf_file(objects: list[bytes], info: int | None = None) -> bytes:
+    """A PDF of these objects (numbered from 1; the first is the catalog), with its xref."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, 1):
@@ -125,9 +130,10 @@ def make_pdf(pages: list[list[str]], title: str | None = None, width: int = 90) 
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+    info_ref = b" /Info %d 0 R" % info if info else b""
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (
         len(objects) + 1,
-        len(objects),
+        info_ref,
         xref,
     )
     return bytes(out)
