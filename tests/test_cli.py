@@ -108,3 +108,18 @@ def test_version_and_health(env: dict[str, str]) -> None:
     assert "ok   store" in health.stdout and "ok   model server" in health.stdout
     broken = run(["health"], env | {"BOT_DATA_DIR": "/proc/forbidden"})
     assert broken.returncode == 1 and "FAIL store" in broken.stdout
+
+
+def test_digest_view_says_when_an_officials_title_is_not_stated() -> None:
+    from bot.cli.views import digest_text
+    from bot.core.schemas import Digest, Official
+
+    officials = [
+        Official(name="Rosa Ibarra", title="", organization="Valmora Port Authority",
+                 quote="Rosa Ibarra of the Valmora Port Authority spoke.", sentences=[1]),
+        Official(name="Tomasz Wrona", title=" ", organization="", quote="Tomasz Wrona spoke.",
+                 sentences=[2]),
+    ]  # fmt: skip
+    text = digest_text(Digest(summary="S", key_points=[], officials=officials, commitments=[]))
+    assert "• Rosa Ibarra — title not stated, Valmora Port Authority" in text
+    assert "• Tomasz Wrona — title not stated\n" in text

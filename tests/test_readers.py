@@ -275,3 +275,117 @@ def test_a_name_cut_by_the_sentence_splitter_is_found(count_tokens: CountTokens)
     article = NumberedArticle(text, count_tokens, 400)
     found = _ground(text, [("Th. Ravi Shankar", "Minister of Power")], count_tokens)
     assert found == {"Th. Ravi Shankar": "Minister of Power"}, [s.text for s in article.sentences]
+
+
+# --- which sentences pledge (code reads pledges for small models) ------------------------------
+
+
+def _read(sentence: str) -> str:
+    """What the reader reads as the sentence's pledge ("" for none)."""
+    chinese = any("\u4e00" <= c <= "\u9fff" for c in sentence)
+    found = (ChineseReader() if chinese else EnglishReader()).pledges(sentence)
+    return found[0][1] if found else ""
+
+
+@pytest.mark.parametrize(
+    ("sentence", "starts"),
+    [
+        # a named actor's "will", reported "would", an intention, a call, a sum announced
+        ("Mayor Ana Torres said the city would resurface 40 miles of roads by 2027.",
+         "would resurface"),
+        ("The Port Authority of Valmora will build two new berths, director Kofi Mensah said.",
+         "will build"),
+        ("Dalvik, a coastal town of 9,000 people, plans to open a ferry terminal.", "plans to"),
+        ("The company said it would hire 200 technicians at the Rivas plant.", "would hire"),
+        ("Ortiz urged provincial governments to publish their budgets online.", "urged"),
+        ("The envoy announced NZD 40 million for cyclone shelters.", "announced NZD"),
+        ("When the assembly returns in September, I will introduce the bill.", "will introduce"),
+        ("The ministry will, as before, cover the cost of school meals.", "will, as before"),
+        # a question or a condition earlier in the sentence does not govern a later pledge
+        ("Asked whether the scheme would stall, Minister Lina Haddad said the first payments "
+         "would be made in March 2026.", "would be made"),
+        # the share of a sum just pledged goes on with it
+        ("Minister Sato pledged 3 billion yen, of which 1 billion yen would fund school meals.",
+         "would fund"),
+        # a thing held to a date, or a thing someone owns, is that someone's plan
+        ("The new bridge will open to traffic by December 2026, the agency said.", "will open"),
+        ("Halvorsen said half of Peru's contribution would be spent on early warning.",
+         "would be spent"),
+        ("Quispe said every well would be tested monthly by the district laboratory.",
+         "would be tested"),
+        # "should" and "must" on named others are a call on them
+        ("He said all districts should submit their plans by 30 June.", "should submit"),
+        ("Kovacs said the regional councils must publish their accounts.", "must publish"),
+        # Chinese: 将 and targets, a requirement with its addressee or its date
+        ("县政府将投入2亿元建设冷链物流中心。", "将投入"),
+        ("各乡镇要在6月底前完成排查。", "要在6月底前"),
+        ("要在今年内建成10个示范村。", "要在今年内"),
+    ],
+)  # fmt: skip
+def test_statements_of_future_action_by_an_actor_are_pledges(sentence: str, starts: str) -> None:
+    assert _read(sentence).startswith(starts), sentence
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        # questions, relative and subordinate clauses
+        "Reporters asked whether the ministry would cut the fee.",
+        "She explained how the money will be divided among the districts.",
+        "Senators filed a bill that would ban single-use plastics.",
+        "Farmers who will lose their land marched on the capital.",
+        "Osei said the target, a figure she said would be reviewed in 2027, was ambitious.",
+        # a condition
+        "If the rains fail again, we will have lost a decade.",
+        # knowing, wishing, advising
+        "We know prices will rise again this winter.",
+        "It is hoped that investors will keep faith in Marlow.",
+        "The economist suggested that the state should cut taxes.",
+        "She cautioned that lenders would have to accept losses.",
+        # a thing's future: a prediction or a description
+        "These reforms will help small farmers.",
+        "The tunnel would shorten the journey to Ravel by an hour.",
+        "The plan's second phase, about $2 million, will replace the old pumps.",
+        "The levy will raise $8 million a year and will fund road repairs.",
+        # a state, not an act
+        "We intend to be a good partner for decades.",
+        "The centre would have four wings: a clinic, a school, a market and a library.",
+        "Nakamura said the bypass will become the region's busiest road.",
+        # a passive or a receiving with no date and no owner
+        "A grant of 500 pesos per hectare will be given to growers.",
+        "The works will be managed by the Harbour Trust.",
+        "In Oaxaca, the Rio Verde cooperative will receive $2 million to rebuild its mill.",
+        # principles: should and must of no one, of the speaker's side, or negated
+        "Nobody should have to wait two years for a building permit.",
+        "Pensioners should not have to choose between heating and food.",
+        "We must uphold the rule of law.",
+        "The river does not stop at the border, and neither should the cleanup.",
+        # an appearance schedule
+        "The governor will visit the Tamsin plant at 9:30 a.m. Tuesday.",
+        # Chinese: a hope, "must recognise", principles with no addressee or date
+        "希望广大侨胞继续关心支持家乡建设。",
+        "但也要清醒看到，我县农业基础仍然薄弱。",
+        "必须坚持生态优先不动摇。",
+        "要坚决纠正形式主义问题。",
+        "对吃拿卡要、推诿扯皮等行为零容忍。",
+    ],
+)
+def test_what_is_not_a_pledge_is_not_read_as_one(sentence: str) -> None:
+    assert _read(sentence) == "", sentence
+
+
+def test_the_actor_of_a_code_read_pledge(count_tokens: CountTokens) -> None:
+    text = (
+        "VARNA - Prime Minister Elena Varga opened the summit, which moves to Tarvo next.\n\n"
+        "Varga said the Government would double rural broadband funding by 2027.\n\n"
+        "Organisers said the next summit would be hosted by the Republic of Kiribati in 2027.\n\n"
+        "Tarvo, a port city of 80,000, plans to dredge its harbour by 2028."
+    )
+    article = NumberedArticle(text, count_tokens, 400)
+    drafts = [CitedOfficial(name="Elena Varga", title="", organization="", sentences=[1])]
+    _, commitments, _ = ground_drafts(article, drafts, [], read_pledges=True)
+    assert [c.actor for c in commitments] == [
+        "Elena Varga",  # "the Government": a body named by its kind is the speaker's
+        "Republic of Kiribati",  # a passive's "by" names who acts
+        "Tarvo",  # the subject before an apposition
+    ]

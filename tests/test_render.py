@@ -56,3 +56,44 @@ def test_answer_does_not_repeat_itself_as_a_quote() -> None:
     message = pack(answer_paragraphs(answer))[0]
     assert message.count("Mayor Xu Xiaoxiong attended.") == 20
     assert "<blockquote>Another sentence.</blockquote>" in message
+
+
+# --- an official the article gives no groundable title -----------------------------------------
+
+
+def _untitled() -> list[Official]:
+    return [
+        Official(name="Rosa Ibarra", title="", organization="Valmora Port Authority",
+                 quote="Rosa Ibarra of the Valmora Port Authority spoke.", sentences=[1]),
+        Official(name="Tomasz Wrona", title=" ", organization="", quote="Tomasz Wrona spoke.",
+                 sentences=[2]),
+        Official(name="Ama Owusu", title="Mayor", organization="", quote="Mayor Ama Owusu.",
+                 sentences=[3]),
+    ]  # fmt: skip
+
+
+def test_an_official_without_a_title_is_shown_as_such_in_every_view() -> None:
+    from bot.core.register import Mention
+    from bot.telegram_app.render import digest_markdown, officials_paragraphs, who_entries
+
+    digest = Digest(summary="S", key_points=[], officials=_untitled(), commitments=[])
+    views = {
+        "digest": "\n".join(_plain(m) for m in pack(digest_paragraphs(digest, title="T"))),
+        "officials": "\n".join(_plain(m) for m in pack(officials_paragraphs(digest))),
+        "markdown": digest_markdown(digest, "T"),
+    }
+    mentions = [
+        Mention(name=o.name, title=o.title, organization=o.organization, quote=o.quote,
+                article_id=1, article_title="T", date="2025-04-18", pledges=())
+        for o in _untitled()
+    ]  # fmt: skip
+    views["who"] = "\n".join(_plain(m) for e in who_entries(mentions) for m in pack(e.paragraphs))
+    expected = {
+        "Rosa Ibarra": "title not stated, Valmora Port Authority",  # the body is not the title
+        "Tomasz Wrona": "title not stated",
+        "Ama Owusu": "Mayor",
+    }
+    for view, text in views.items():
+        for person, role in expected.items():
+            assert re.search(rf"{person}\** — {role}$", text, re.MULTILINE), (view, person)
+        assert "— ," not in text and "—  " not in text, view  # nothing dangles

@@ -11,6 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.core.schemas import role_text
+
 if TYPE_CHECKING:  # the parser is built for every command; the register only for these
     from bot.core.register import Found, Mention, Pledge
     from bot.core.settings import Settings
@@ -71,7 +73,7 @@ def _line(item: Mention | Pledge | Found) -> str:
         f"#{item.article_id} {item.article_title if not isinstance(item, Found) else item.title}"
     )
     if isinstance(item, Mention):
-        role = ", ".join(p for p in (item.title, item.organization) if p) or "no title given"
+        role = role_text(item.title, item.organization)
         pledged = "".join(f"\n    pledged: {p}" for p in item.pledges)
         return f"{item.date}  {item.name} ({role}) in {where}{pledged}"
     if isinstance(item, Pledge):

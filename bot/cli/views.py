@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from bot.core.evaluation import CorpusReport, CorpusRow, EvalReport
-from bot.core.schemas import Answer, Digest
+from bot.core.schemas import Answer, Digest, role_text
 
 _WIDTH = 88
 
@@ -27,8 +27,8 @@ def digest_text(digest: Digest, *, max_officials: int = 25, max_commitments: int
         lines.append("")
     lines.append(f"OFFICIALS ({len(digest.officials)})")
     for official in digest.officials[:max_officials]:
-        role = ", ".join(x for x in (official.title, official.organization) if x)
-        lines.append(_wrap(f"{official.name} — {role or 'title not stated'}", "    ", "  • "))
+        role = role_text(official.title, official.organization)
+        lines.append(_wrap(f"{official.name} — {role}", "    ", "  • "))
         lines.append(_wrap(f'"{official.quote}"', "      "))
     if len(digest.officials) > max_officials:
         lines.append(f"  … and {len(digest.officials) - max_officials} more (see --json)")

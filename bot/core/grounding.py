@@ -347,7 +347,8 @@ class Grounder(Evidence):
         """Pledges, plans and calls on others the text states plainly, read by code.
 
         For small models, which miss most of them. The actor is the body or place the
-        sentence names before the pledge ("Fenghe will build", "said the Commission would");
+        sentence names before the pledge ("Fenghe will build", "said the Commission would"),
+        unless it names the body only by its kind ("the Government would": the speaker's);
         else the official the sentence names ("Okafor-Reyes said she would"), else the one
         who speaks in its paragraph ("We will replace...", said the minister); a pledge no
         one can be found for is not listed. The commitment is the clause from the pledge on.
@@ -358,6 +359,8 @@ class Grounder(Evidence):
                 if actor and not self._proper(actor):  # "Plans will be published"
                     actor, what = "", f"{actor} {what}"
                 who = actor or self._speaker(sentence, officials)
+                if actor and self.reader.is_kind_only(actor):
+                    who = self._speaker(sentence, officials) or actor  # "the Ministry will"
                 if who and what:
                     found.append(CitedCommitment(actor=who, commitment=what, deadline=None,
                                                  sentences=[sentence.number]))  # fmt: skip

@@ -233,3 +233,13 @@ def schema_version() -> str:
     """A short hash of the model-facing schemas, part of the digest cache key."""
     text = json.dumps([m.model_json_schema() for m in MODEL_FACING], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+NO_TITLE = "title not stated"
+
+
+def role_text(title: str, organization: str) -> str:
+    """An official's role as a reader sees it: "title, organisation". Grounding keeps a person
+    whose title it cannot tie to the name with none; every view says so ("title not stated,
+    Valmora Port Authority"), so a body is never read as the title and nothing dangles."""
+    return ", ".join(x for x in (title.strip() or NO_TITLE, organization.strip()) if x)

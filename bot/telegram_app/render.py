@@ -16,7 +16,7 @@ from html import escape
 
 from bot.core.grounding import normalize
 from bot.core.register import Found, Mention, Pledge
-from bot.core.schemas import Answer, Commitment, Digest, Official
+from bot.core.schemas import Answer, Commitment, Digest, Official, role_text
 
 MESSAGE_LIMIT = 4096
 _PIECE_LIMIT = 3000
@@ -111,8 +111,7 @@ def pack(paragraphs: list[Paragraph], limit: int = MESSAGE_LIMIT) -> list[str]:
 
 
 def _role(official: Official) -> str:
-    role = ", ".join(x for x in (official.title, official.organization) if x)
-    return role or "title not stated"
+    return role_text(official.title, official.organization)
 
 
 def _pledge(item: Commitment) -> str:
@@ -236,9 +235,8 @@ def _source_line(title: str, date: str) -> Paragraph:
 def who_entries(mentions: list[Mention], pledge_limit: int = 3) -> list[Entry]:
     entries = []
     for m in mentions:
-        role = ", ".join(x for x in (m.title, m.organization) if x) or "title not stated"
         paragraphs = [
-            Paragraph(f" — {role}", lead=f"• {m.name}"),
+            Paragraph(f" — {role_text(m.title, m.organization)}", lead=f"• {m.name}"),
             _source_line(m.article_title, m.date),
         ]
         for pledge in m.pledges[:pledge_limit]:

@@ -86,6 +86,11 @@ class Reader(Protocol):
         """(actor, what) for sentences that plainly state a pledge."""
         ...
 
+    def is_kind_only(self, subject: str) -> bool:
+        """True if a pledge's subject names a body only by its kind ("the Government would"):
+        the body of whoever speaks, when the text says who that is."""
+        ...
+
 
 # A sentence addresses the model when an instruction opens it or one of its clauses (after a
 # bracket, a colon, a dash or a fence tag): "Ignore all previous instructions", "reveal your

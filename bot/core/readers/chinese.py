@@ -24,7 +24,25 @@ _PREDICATE_OPENERS = word_list("chinese", "predicate_openers")
 _TITLE = re.compile("|".join(sorted(TITLE_WORDS, key=len, reverse=True)))
 # Pledges, plans and what is required of others: "will" (将), "must" (要, 必须), "strive to"
 # (力争), "ensure" (确保), "plans to" (计划, 拟), "promise" (承诺).
-_PLEDGE_MARK = re.compile(r"将(?!近|军)|要(?!求|点|素|闻)|必须|力争|确保|计划|拟|承诺|推动")
+# 要 right before a mark is a noun or "want" (吃拿卡要、), never the modal, which takes a verb.
+_PLEDGE_MARK = re.compile(
+    r"将(?!近|军)|要(?!求|点|素|闻|[、，。；：])|必须|力争|确保|计划|拟|承诺|推动"
+)
+_WISHES = tuple(sorted(word_list("chinese", "wishes")))
+_COGNITION = tuple(sorted(word_list("chinese", "cognition")))
+_ADVERBS = re.compile(
+    "^(?:"
+    + "|".join(sorted(word_list("chinese", "predicate_adverbs"), key=len, reverse=True))
+    + ")+"
+)
+_DUTIES = ("要", "必须")
+_SUBJECT_START = re.compile(r"[，。；：,;:]|表示|指出|强调|要求|认为|提出|介绍|说")
+# A date or a target a requirement is held to: 到2027年, 年内, 3月15日前, 每季度, 15个工作日以内,
+# 80%以上, 50亿元.
+_ZH_WHEN = re.compile(
+    r"20\d\d年|今年|明年|年内|年底|月底|季度|每月|每年|每周|\d+月|[\d一二三四五六七八九十两]+个?"
+    r"(?:工作日|小时|日|天|周|月|年)(?:内|以内)|\d+(?:\.\d+)?(?:%|万|亿|家|个|人|项)"
+)
 _CREDITS = re.compile(r"(?:记者|通讯员|摄影|编辑|责编|审核|校对|实习生|供稿|本报讯)[\s：:]*$")
 _GROUP_BREAK = re.compile(r"[，,；;。：:（）()\s]")
 _LIST_BREAK = "、"
@@ -166,9 +184,30 @@ class ChineseReader:
     def subject(self, sentence: str) -> tuple[str, bool] | None:
         return None
 
+    def is_kind_only(self, subject: str) -> bool:
+        return False  # the Chinese reader names no subject (see ``pledges``)
+
     def pledges(self, sentence: str) -> list[tuple[str, str]]:
-        """("", what) for a sentence that pledges or requires: 将, 要, 力争, 确保, 计划..."""
-        mark = _PLEDGE_MARK.search(sentence)
-        if mark is None:
-            return []
-        return [("", sentence[mark.start() : mark.start() + 60].rstrip("，。；、 "))]
+        """("", what) for a sentence that pledges or requires: 将, 要, 力争, 确保, 计划...
+
+        Not a pledge: a mark after a wish (希望客商继续投资), 要 before a verb of seeing or
+        knowing (要清醒看到: "we must recognise"), and 要 or 必须 with no subject and no date
+        or target: an exhortation of principle (必须坚持…不动摇), not a pledge nor a call.
+        """
+        for mark in _PLEDGE_MARK.finditer(sentence):
+            before, after = sentence[: mark.start()], sentence[mark.end() :]
+            if any(w in before for w in _WISHES):
+                continue
+            opener = _ADVERBS.sub("", after[:4])
+            if mark.group() == "要" and opener.startswith(_COGNITION):
+                continue
+            if mark.group() in _DUTIES and not _subject(before) and not _ZH_WHEN.search(after):
+                continue
+            return [("", sentence[mark.start() : mark.start() + 60].rstrip("，。；、 "))]
+        return []
+
+
+def _subject(before: str) -> str:
+    """The words between the last clause break (or speech verb) and a mark, less adverbs."""
+    found = [m.end() for m in _SUBJECT_START.finditer(before)]
+    return _ADVERBS.sub("", before[max(found, default=0) :]).strip()

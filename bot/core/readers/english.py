@@ -34,6 +34,12 @@ from bot.core.readers.english_names import (
     short_forms,
     singular,
 )
+from bot.core.readers.english_pledges import (
+    is_kind_only,
+    passive_agent,
+    states_pledge,
+    written_subject,
+)
 from bot.core.readers.lists import in_list, list_role
 from bot.core.readers.words import word_list
 
@@ -51,22 +57,28 @@ _PLEDGE_END = re.compile(r"[,;]\s")
 # stories and translated government releases all write them: "will/would <do>", "plans to",
 # "committed to", "pledged that", "urged X to", "must/should <do>", "announced $N".
 _PLEDGE_MARK = re.compile(
-    r"\b(?:will|would|shall)\s+(?:also\s+|now\s+|soon\s+|further\s+)?(?!not\b)[a-z]+"
+    r"\b(?:will|would|shall)(?:,\s[^,]{1,30},)?\s+(?:also\s+|now\s+|soon\s+|further\s+)?"
+    r"(?!not\b)[a-z]+"
     r"|\b(?:plans?|planned|expects?|intends?|aims?|seeks?|pledged|pledges|promised|promises|"
-    r"vowed|vows|committed|commits|agreed|undertakes|is\s+set|are\s+set|has\s+decided)\s+to\s+"
+    r"vowed|vows|committed|commits|agreed|undertakes|strives?|striving|is\s+set|are\s+set|"
+    r"has\s+decided)\s+to\s+"
     r"(?:[a-z]+ing\b|[a-z]+)"
     r"|\b(?:pledged|promised|vowed|guaranteed|assured)\s+(?:that\b|[a-z]+\s+that\b)"
     r"|\b(?:urged|urges|urge|called\s+on|calls\s+on|call\s+on|appealed\s+to|asked|required|"
     r"requires|directed|instructed)\s+(?:[\w'’.-]+\s+){1,8}?to\s+[a-z]+"
     r"|\b(?:must|should)\s+(?:also\s+|further\s+)?[a-z]+"
     r"|\b(?:announced|announces|invests|allocates|earmarks|commits|sanctioned|approved)\s+"
-    r"(?:an?\s+|the\s+|plans\s+|that\s+|funding\s+|grants?\s+)?(?:[$€£₹¥]|Rs\.?\s|\d)"
+    r"(?:an?\s+|the\s+|plans\s+|that\s+|funding\s+|grants?\s+)?(?:[$€£₹¥]|Rs\.?\s|\d"
+    r"|(?:[A-Z]{3}|KSh|[AC]\$)\s?\d)"
 )
 _QUOTE_CLOSE = re.compile(r"[,.!?]?[\"”](?:\s|$)")
 # A headline's "Ministry to train 25,000 women", "£2.4bn to transform buses".
 _HEADLINE_PLEDGE = re.compile(r"^[^.!?]{3,120}?\bto\s+[a-z]{3,}")
 _SAID_THAT = re.compile(
     r"\b(?:said|says|told\s+[^,]{1,60}?|added|announced|stated)\s+(?:that\s+)?$"
+)
+_BODY_NAME = re.compile(
+    r"(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*)){0,10})"
 )
 _ROLE_EDGES = re.compile(
     r"^(?:(?:and|the|with|as|is|was|a|an|who|its|their|his|her|now)\s+)+|[\s,;:()]+$",
@@ -402,26 +414,46 @@ class EnglishReader:
 
     def pledges(self, sentence: str) -> list[tuple[str, str]]:
         """(subject, what) of the sentence's first pledge; the subject is "" when the text
-        does not name one before the pledge ("he would", "the city will", "I call on")."""
-        found = _WILL_SUBJECT.match(sentence)
-        if found is not None and found.group(1).lower() not in PRONOUNS:
-            return [(found.group(1), _clause(sentence[found.end() - len("will") :]))]
-        mark = _PLEDGE_MARK.search(sentence)
-        if mark is None:
-            headline = not sentence.rstrip().endswith((".", '"', "”", "?", "!"))
-            if headline and len(sentence.split()) <= 25 and _HEADLINE_PLEDGE.search(sentence):
-                return [("", _clause(sentence))]
-            return []
-        return [(self._named_subject(sentence[: mark.start()]), _clause(sentence[mark.start() :]))]
+        does not name one before the pledge ("he would", "the city will", "I call on").
+
+        A mark that states no pledge (``english_pledges.states_pledge``: a question, a
+        condition, a thing's future, a principle) is passed over for the next one.
+        """
+        named = _WILL_SUBJECT.match(sentence)
+        marks = list(_PLEDGE_MARK.finditer(sentence))
+        for mark in marks:
+            if not states_pledge(sentence, mark.start(), mark.end()):
+                continue
+            what = _clause(sentence[mark.start() :])
+            if (
+                named is not None
+                and named.end() - len("will") == mark.start()
+                and named.group(1).lower() not in PRONOUNS
+            ):
+                return [(named.group(1), what)]
+            agent = passive_agent(sentence, mark.start())
+            return [(agent or self._named_subject(sentence[: mark.start()]), what)]
+        headline = not sentence.rstrip().endswith((".", '"', "”", "?", "!"))
+        short = len(sentence.split()) <= 25
+        if not marks and headline and short and _HEADLINE_PLEDGE.search(sentence):
+            return [("", _clause(sentence))]
+        return []
+
+    def is_kind_only(self, subject: str) -> bool:
+        """A body named only by its kind ("the Government", "the Ministry"): the speaker's."""
+        return is_kind_only(subject)
 
     def _named_subject(self, before: str) -> str:
-        """A body or place named right before the pledge ("said that the Commission")."""
+        """A body or place named right before the pledge ("said that the Commission"), or as
+        the clause's subject before an apposition ("Fenghe, a city of 2.3 million, plans")."""
         tail = before.rstrip()
         said = _SAID_THAT.search(tail)
-        lead = tail[said.end() :] if said else tail
-        found = re.fullmatch(
-            r"(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*)){0,10})", lead
+        return self._body(tail[said.end() :] if said else tail) or self._body(
+            written_subject(before)
         )
+
+    def _body(self, lead: str) -> str:
+        found = _BODY_NAME.fullmatch(lead)
         if found is None or found.group(1).lower() in PRONOUNS or self.is_person(found.group(1)):
             return ""  # a person is attributed by grounding, from the names it knows
         return found.group(1)
