@@ -308,7 +308,7 @@ def test_code_reads_most_pledges_when_the_model_gives_only_names(
         assert score["invented_people"] == [] and score["reporters_listed"] == [], slug
         # Not a pledge: a capitalised first word before "will" is no actor.
         assert not any(p.actor in {"Plans", "Passengers", "Lightweight"} for p in pledges), slug
-    assert found >= 0.7 * expected, f"{found}/{expected} pledges read"  # 77/100 today
+    assert found >= 0.7 * expected, f"{found}/{expected} pledges read"  # 191/247 today
     assert actors >= 0.9 * found, f"{actors}/{found} with the right actor"
 
 
