@@ -123,3 +123,31 @@ def test_digest_view_says_when_an_officials_title_is_not_stated() -> None:
     text = digest_text(Digest(summary="S", key_points=[], officials=officials, commitments=[]))
     assert "• Rosa Ibarra — title not stated, Valmora Port Authority" in text
     assert "• Tomasz Wrona — title not stated\n" in text
+
+
+def test_the_digest_shows_the_reported_date_and_pledges_filter_on_it(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    dated = tmp_path / "dated.txt"
+    text = ARTICLE.read_text(encoding="utf-8")
+    head, body = text.split("\n\n", 1)
+    dated.write_text(f"{head}\n\nPublished 29 March 2024\n\n{body}", encoding="utf-8")
+    shown = run(["digest", str(dated)], env)
+    assert shown.returncode == 0, shown.stderr
+    assert "Reported: 28 March 2024" in shown.stdout  # "On March 28" of a story of the 29th
+    data = json.loads(run(["digest", str(dated), "--json"], env).stdout)
+    assert data["date"] == {"date": "2024-03-28", "basis": "event"}
+    undated = json.loads(run(["digest", str(ARTICLE), "--json"], env).stdout)
+    assert undated["date"]["date"] is None and undated["date"]["basis"] == "arrived"
+    assert "Arrived: " in run(["digest", str(ARTICLE)], env).stdout
+
+    march = run(["pledges", "Zhaoqing", "--since", "2024-03"], env)
+    assert march.returncode == 0, march.stderr
+    assert "2024-03-28  " in march.stdout and "arrived " in march.stdout
+    later = run(["pledges", "Zhaoqing", "--since", "2999-01", "--json"], env)
+    assert later.returncode == 1 and json.loads(later.stdout) == []
+    bad = run(["pledges", "Zhaoqing", "--since", "March"], env)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.count("\n") == 1 and "March is not a date" in bad.stderr
+    who = run(["who", "Xu Xiaoxiong", "--since", "2024-03-28"], env)
+    assert who.returncode == 0 and "2024-03-28  Xu Xiaoxiong" in who.stdout

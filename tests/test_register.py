@@ -141,3 +141,45 @@ async def _digestbot(
     return await asyncio.to_thread(
         subprocess.run, command, env=env, cwd=cwd, capture_output=True, text=True, check=False
     )
+
+
+def test_register_lines_carry_the_reported_date_and_filter_on_it(
+    store: Store, count_tokens: CountTokens
+) -> None:
+    """The date of a line is the article's (its arrival only when it gives none); "since"
+    filters on it in SQL, on both backends."""
+    register = Register(store)
+    text, digest, _ = _gold_digest("zhaoqing-die-casting-summit", count_tokens)
+    actor = digest.commitments[0].actor
+    official = digest.officials[0].name
+    march = store.save_article(
+        "chat:1", text, "march", reported_date="2024-03-28", date_basis="event"
+    )
+    register.record(march, digest)
+    february = store.save_article(
+        "chat:1", text + "\nAgain.", "february", reported_date="2024-02", date_basis="published"
+    )
+    register.record(february, digest)
+    undated = store.save_article("chat:1", text + "\nOnce more.", "undated")
+    register.record(undated, digest)
+
+    lines = register.pledges(actor, ["chat:1"])
+    by_article = {p.article_id: (p.date, p.basis) for p in lines}
+    assert by_article[march.id] == ("2024-03-28", "event")
+    assert by_article[february.id] == ("2024-02", "published")
+    assert by_article[undated.id] == (undated.created_at[:10], "arrived")
+    assert [p.article_id for p in lines][-2:] == [march.id, february.id]  # newest first
+
+    since = {p.article_id for p in register.pledges(actor, ["chat:1"], since="2024-03")}
+    assert since == {march.id, undated.id}  # undated: counted by its arrival (today)
+    assert {m.article_id for m in register.who(official, ["chat:1"], since="2024-02")} == {
+        march.id,
+        february.id,
+        undated.id,
+    }
+    assert register.who(official, ["chat:1"], since="2999") == []
+    assert {m.date for m in register.who(official, ["chat:1"])} >= {"2024-03-28", "2024-02"}
+    found = register.search("die casting", ["chat:1"], since="2024-03-01")
+    assert {f.article_id for f in found} == {march.id, undated.id}
+    exported = json.loads(register.export(["chat:1"]))
+    assert {r["date"] for r in exported} >= {"2024-03-28", "2024-02"}

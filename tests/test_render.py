@@ -97,3 +97,27 @@ def test_an_official_without_a_title_is_shown_as_such_in_every_view() -> None:
         for person, role in expected.items():
             assert re.search(rf"{person}\** — {role}$", text, re.MULTILINE), (view, person)
         assert "— ," not in text and "—  " not in text, view  # nothing dangles
+
+
+def test_the_digest_and_every_register_line_show_the_articles_date() -> None:
+    from bot.core.register import Found, Mention, Pledge
+    from bot.telegram_app.render import found_entries, pledge_entries, who_entries
+
+    digest = Digest(summary="S", key_points=[], officials=[], commitments=[])
+    shown = "\n".join(
+        _plain(m)
+        for m in pack(digest_paragraphs(digest, title="T", date="Reported: 12 March 2024"))
+    )
+    assert shown.splitlines()[:2] == ["📰 T", "Reported: 12 March 2024"]
+    assert "Reported" not in "\n".join(pack(digest_paragraphs(digest, title="T")))
+
+    mention = Mention("A B", "Mayor", "", "q", 1, "Art", "2024-03-12", (), "event")
+    pledge = Pledge("A B", "build", None, "q", 2, "Art", "2024-03", "published")
+    found = Found(3, "Art", "2026-01-05", "snippet", "arrived")
+    lines = [
+        "\n".join(_plain(m) for e in entries for m in pack(e.paragraphs))
+        for entries in (who_entries([mention]), pledge_entries([pledge]), found_entries([found]))
+    ]
+    assert "Art · 2024-03-12" in lines[0]
+    assert "Art · 2024-03" in lines[1]
+    assert "Art · arrived 2026-01-05" in lines[2]

@@ -148,3 +148,48 @@ def test_an_article_keeps_the_link_or_file_it_came_from(store: Store) -> None:
     pasted = store.save_article("chat:1", "Page text.", "Page")  # the same text pasted later
     assert pasted.id == fetched.id and pasted.origin == "https://example.org/a"
     assert store.save_article("chat:2", "Pasted.", "P").origin is None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_the_reported_date_migration_keeps_old_articles_as_arrived(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Articles stored before dates were read: date unknown, their arrival stands in."""
+    from bot.core.database import SQLiteDatabase, open_database
+
+    path = tmp_path / "store.sqlite3"
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    database = SQLiteDatabase.open(path) if url is None else open_database(url, path)
+    database.migrate("core", CORE_MIGRATIONS[:2])  # the schema before dates
+    database.execute(
+        "INSERT INTO articles (scope, sha256, title, text, created_at) VALUES (?, ?, ?, ?, ?)",
+        ("chat:1", "abc", "Old", "Old text.", "2024-01-02T03:04:05+00:00"),
+    )
+    store = Store(database)
+    try:
+        assert store.schema_version("core") == len(CORE_MIGRATIONS)
+        (old,) = store.recent_articles("chat:1")
+        assert (old.reported_date, old.date_basis) == (None, "arrived")
+        assert old.day == "2024-01-02"
+    finally:
+        store.close()
+
+
+def test_an_article_keeps_the_date_it_reports(store: Store) -> None:
+    dated = store.save_article(
+        "chat:1", "Text.", "T", reported_date="2024-03-12", date_basis="event"
+    )
+    assert (dated.reported_date, dated.date_basis, dated.day) == (
+        "2024-03-12",
+        "event",
+        "2024-03-12",
+    )
+    assert store.article(dated.id, "chat:1") == dated
+    undated = store.save_article("chat:1", "Other.", "O")
+    assert (undated.reported_date, undated.date_basis) == (None, "arrived")
+    assert undated.day == undated.created_at[:10]
+    # The same text again, now with a date (a link's metadata): the unknown date is filled in.
+    again = store.save_article(
+        "chat:1", "Other.", "O", reported_date="2024-02", date_basis="published"
+    )
+    assert (again.id, again.reported_date, again.date_basis) == (undated.id, "2024-02", "published")

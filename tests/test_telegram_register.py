@@ -324,3 +324,29 @@ def test_long_listings_are_split_into_valid_html_messages() -> None:
         parse_html(page.html)  # Telegram's parser takes it
         assert page.articles  # every message has the buttons of its entries' articles
     assert sum(page.html.count("<blockquote") for page in pages) == 50
+
+
+async def test_register_lines_show_the_articles_date_and_since_filters_on_it(
+    bot_settings: Settings, tg: FakeTelegramServer
+) -> None:
+    bridges = lakeside_bridges().replace("\n\n", "\n\nPublished 12 March 2024\n\n", 1)
+    trees = lakeside_trees().replace("\n\n", "\n\n5 January 2024\n\n", 1)
+    async with running(bot_settings):
+        await digest(tg, ALICE, ALICE, bridges)  # "on Monday": 11 March 2024
+        await digest(tg, ALICE, ALICE, trees)  # no time word in the lede: published 5 January
+        (listing,) = await command(tg, ALICE, ALICE, "/pledges Anna Berg")
+        assert "Lakeside renews its bridges · 2024-03-11" in listing.text
+        assert "Lakeside plants a greener town · 2024-01-05" in listing.text
+        assert listing.text.index("old stone bridge") < listing.text.index("plant trees")
+        (since,) = await command(tg, ALICE, ALICE, "/pledges Anna Berg since 2024-03")
+        assert "old stone bridge" in since.text and "plant trees" not in since.text
+        assert "since 2024-03" in since.text.splitlines()[0]
+        who = shown(await command(tg, ALICE, ALICE, "/who Berg since 2024-02-01"))
+        assert "1 article" in who and "2024-03-11" in who and "greener town" not in who
+        none = shown(await command(tg, ALICE, ALICE, "/pledges Anna Berg since 2025"))
+        assert none.startswith("No commitments by “Anna Berg” since 2025")
+        bad = await command(tg, ALICE, ALICE, "/pledges Anna Berg since March")
+        assert len(bad) == 1 and bad[0].text.count("\n") == 0
+        assert "March is not a date" in bad[0].text
+        found = shown(await command(tg, ALICE, ALICE, "/search Lakeside since 2024-03"))
+        assert "bridges · 2024-03-11" in found and "greener town" not in found

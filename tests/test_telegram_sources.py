@@ -41,7 +41,8 @@ def lines_of_article() -> list[str]:
 def web() -> Iterator[FakeWebServer]:
     with FakeWebServer() as server:
         lines = lines_of_article()
-        server.routes["/news/zhaoqing"] = Route(body=news_page(lines[0], lines[1:]).encode())
+        page = news_page(lines[0], lines[1:], published="2025-03-29T08:00:00+08:00")
+        server.routes["/news/zhaoqing"] = Route(body=page.encode())
         yield server
 
 
@@ -67,6 +68,8 @@ async def test_a_link_gives_the_same_officials_as_the_pasted_text(
         linked = (await tg.wait_for(lambda: digest_messages(tg, CHAT), timeout=15))[-1]
         assert officials_shown(linked) == officials_shown(pasted)
         assert all(name in linked.text for name in OFFICIALS)
+        # "March 28" has no year in the text: the page's publication date gives it.
+        assert "Reported: 28 March 2025" in linked.text
         # The status line said what was happening, then became the digest.
         assert [e["text"] for e in linked.edits][:1] == ["Fetching the page…"]
         assert len(tg.bot_messages(CHAT)) == 1

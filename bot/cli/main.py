@@ -143,16 +143,21 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "eval":
         return await _run_eval(args, settings)
-    text = await _read_source(args.file, settings)
+    text, published = await _read_source(args.file, settings)
     service = DigestService.from_settings(settings)
     try:
         if args.command != "digest" or args.no_cache or not service.is_digested(text):
             service.check_article(text)  # a digested article passed it then: skip the numbering
         link = args.file if args.file.startswith(("http://", "https://")) else None
-        article = service.save_article(CLI_SCOPE, text, origin=link)
+        article = service.save_article(CLI_SCOPE, text, origin=link, published=published)
         if args.command == "digest":
             digest = await service.digest(article, use_cache=not args.no_cache)
-            print(digest.model_dump_json(indent=2) if args.json else digest_text(digest))
+            if args.json:  # the article's date comes from the store, not from the digest
+                data = json.loads(digest.model_dump_json())
+                data["date"] = {"date": article.reported_date, "basis": article.date_basis}
+                print(json.dumps(data, indent=2, ensure_ascii=False))
+            else:
+                print(digest_text(digest, date=_date_line(article)))
             _warn_unsaved(service, article)
         elif args.command == "ask":
             answer = await service.ask(article, args.question)
@@ -167,6 +172,12 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await service.aclose()
     return 0
+
+
+def _date_line(article: StoredArticle) -> str:
+    from bot.core.dates import date_line
+
+    return date_line(article.reported_date, article.date_basis, article.created_at)
 
 
 def _warn_unsaved(service: DigestService, article: StoredArticle) -> None:
@@ -225,7 +236,7 @@ async def _chat(service: DigestService, article: StoredArticle, digest: Digest) 
     from bot.core.digest import ArticleError
     from bot.core.llm import LLMError
 
-    print(digest_text(digest))
+    print(digest_text(digest, date=_date_line(article)))
     print("\nAsk about the article (empty line or Ctrl-D to quit).")
     while True:
         try:
@@ -260,17 +271,19 @@ def _read_article(name: str) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-async def _read_source(name: str, settings: Settings) -> str:
-    """The article of a file of any supported format or of a link (bot.core.sources)."""
+async def _read_source(name: str, settings: Settings) -> tuple[str, str | None]:
+    """The article of a file of any supported format or of a link (bot.core.sources), with
+    its page's publication date when the page gives one."""
     if name == "-":
-        return _stdin()
+        return _stdin(), None
     from bot.core.digest import ArticleError
     from bot.core.sources import SourceError, load
 
     try:
-        return (await load(name, settings)).text
+        source = await load(name, settings)
     except SourceError as error:
         raise ArticleError(str(error)) from None
+    return source.text, source.date
 
 
 def _stdin() -> str:

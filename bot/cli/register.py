@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -30,15 +31,30 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     search.add_argument("words", nargs="+")
     for sub in (who, pledges, search):
         sub.add_argument("--json", action="store_true", help="print machine-readable JSON")
+        sub.add_argument(
+            "--since",
+            metavar="DATE",
+            help="only articles dated then or later (2024, 2024-03 or 2024-03-12); an article "
+            "that gives no date counts by the day it arrived",
+        )
     export = commands.add_parser("export", help="the whole register as CSV or JSON")
     export.add_argument("--format", choices=("csv", "json"), default="json")
 
 
 def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
-    """Print what the register holds for the query; 1 when it holds nothing."""
+    """Print what the register holds for the query; 1 when it holds nothing, 2 for a ``--since``
+    that is not a date."""
     from bot.core.cleaning import clean
+    from bot.core.dates import parse_since
     from bot.core.register import Register, as_dict
 
+    since = None
+    if getattr(args, "since", None) is not None:
+        try:
+            since = parse_since(args.since)
+        except ValueError as error:
+            print(f"digestbot: --since: {error}", file=sys.stderr)
+            return 2
     store = settings.open_store()
     try:
         register = Register(store)
@@ -48,35 +64,37 @@ def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
         found: Sequence[Mention | Pledge | Found]
         if args.command == "who":
             query = clean(" ".join(args.name))  # argv: undecodable bytes as U+FFFD
-            found = register.who(query, [scope])
+            found = register.who(query, [scope], since=since)
         elif args.command == "pledges":
             query = clean(" ".join(args.actor))  # argv: undecodable bytes as U+FFFD
-            found = register.pledges(query, [scope])
+            found = register.pledges(query, [scope], since=since)
         else:
             query = clean(" ".join(args.words))  # argv: undecodable bytes as U+FFFD
-            found = register.search(query, [scope])
+            found = register.search(query, [scope], since=since)
     finally:
         store.close()
     if args.json:
         print(json.dumps([as_dict(f) for f in found], ensure_ascii=False, indent=2))
     elif not found:
-        print(f"Nothing in the register for {query!r}.")
+        print(f"Nothing in the register for {query!r}{f' since {since}' if since else ''}.")
     else:
         print("\n".join(_line(item) for item in found))
     return 0 if found else 1
 
 
 def _line(item: Mention | Pledge | Found) -> str:
+    from bot.core.dates import listed
     from bot.core.register import Found, Mention, Pledge
 
+    when = listed(item.date, item.basis)
     where = (
         f"#{item.article_id} {item.article_title if not isinstance(item, Found) else item.title}"
     )
     if isinstance(item, Mention):
         role = role_text(item.title, item.organization)
         pledged = "".join(f"\n    pledged: {p}" for p in item.pledges)
-        return f"{item.date}  {item.name} ({role}) in {where}{pledged}"
+        return f"{when}  {item.name} ({role}) in {where}{pledged}"
     if isinstance(item, Pledge):
         due = f" (by {item.deadline})" if item.deadline else ""
-        return f'{item.date}  {item.actor}: {item.commitment}{due}\n    "{item.quote}" ({where})'
-    return f"{item.date}  {where}\n    {item.snippet}"
+        return f'{when}  {item.actor}: {item.commitment}{due}\n    "{item.quote}" ({where})'
+    return f"{when}  {where}\n    {item.snippet}"

@@ -19,8 +19,16 @@ def _wrap(text: str, indent: str = "", first: str | None = None) -> str:
     )
 
 
-def digest_text(digest: Digest, *, max_officials: int = 25, max_commitments: int = 15) -> str:
-    lines = ["SUMMARY", _wrap(digest.summary, "  "), ""]
+def digest_text(
+    digest: Digest,
+    *,
+    max_officials: int = 25,
+    max_commitments: int = 15,
+    date: str | None = None,
+) -> str:
+    """The digest for the terminal; ``date`` is the article's date line, shown first."""
+    lines = [date, ""] if date else []
+    lines += ["SUMMARY", _wrap(digest.summary, "  "), ""]
     if digest.key_points:
         lines.append("KEY POINTS")
         lines += [_wrap(p, "    ", "  • ") for p in digest.key_points]

@@ -1,7 +1,10 @@
 """The register: who was named and who pledged what, across every digested article.
 
 Every grounded official and commitment of a digest is kept with its article, date and quote
-(its own tables in the store, migrated as the "register" component). Names are found with the
+(its own tables in the store, migrated as the "register" component). A line's date is the
+article's: the date it reports (``bot.core.dates``), else the day it arrived; "since" filters
+on that date in SQL (a month-only date counts from its month's start: "2024-03" is on or after
+"2024-03" but not after "2024-03-12"). Names are found with the
 store's full-text search (SQLite FTS5) by word prefixes, so a surname alone or a shortened
 name ("Yang Qing") finds the full name ("Yang Qingbing"), the way the digest merges them.
 Every query is limited to the scopes the caller may see: a chat sees only its own articles.
@@ -17,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 from bot.core.database import Dialect, Migration, postgres_ddl
 from bot.core.schemas import Digest
-from bot.core.store import Store, StoredArticle
+from bot.core.store import ARTICLE_DAY, Store, StoredArticle
 
 _TABLES = """
     CREATE TABLE reg_officials (
@@ -97,6 +100,7 @@ class Mention:
     article_title: str
     date: str
     pledges: tuple[str, ...]
+    basis: str = "arrived"  # where the date comes from: "event", "published" or "arrived"
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class Pledge:
     article_id: int
     article_title: str
     date: str
+    basis: str = "arrived"
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ class Found:
     title: str
     date: str
     snippet: str
+    basis: str = "arrived"
 
 
 def match_query(words: str, dialect: Dialect = "sqlite") -> str | None:
@@ -188,18 +194,22 @@ class Register:
             return f"{likes} AND reg_names.kind = ?", (*(f"%{t}%" for t in tokens), kind)
         return f"{self._matches('reg_names')} AND reg_names.kind = ?", (query, kind)
 
-    def who(self, name: str, scopes: list[str], limit: int = 20) -> list[Mention]:
-        """Articles naming the person, newest first, with that article's title and pledges."""
+    def who(
+        self, name: str, scopes: list[str], limit: int = 20, since: str | None = None
+    ) -> list[Mention]:
+        """Articles naming the person, newest first, with that article's title and pledges;
+        ``since`` (ISO year, month or day) keeps articles dated then or later."""
         named = self._named(name, "official")
         if named is None or not scopes:
             return []
         condition, params = named
         rows = self.store.execute(
-            "SELECT o.*, a.title AS article_title, a.created_at FROM reg_names "
-            "JOIN reg_officials o ON o.id = reg_names.row_id "
+            f"SELECT o.*, a.title AS article_title, {ARTICLE_DAY} AS day, a.date_basis "
+            "FROM reg_names JOIN reg_officials o ON o.id = reg_names.row_id "
             f"JOIN articles a ON a.id = o.article_id WHERE {condition} "
-            f"AND a.scope IN ({_marks(scopes)}) ORDER BY a.created_at DESC, a.id DESC LIMIT ?",
-            (*params, *scopes, limit),
+            f"AND a.scope IN ({_marks(scopes)}){_since(since)} "
+            f"ORDER BY day DESC, a.id DESC LIMIT ?",
+            (*params, *scopes, *_since_params(since), limit),
         ).fetchall()
         mentions = []
         for r in rows:
@@ -216,24 +226,29 @@ class Register:
                     r["quote"],
                     r["article_id"],
                     r["article_title"],
-                    r["created_at"][:10],
+                    r["day"],
                     tuple(p["commitment"] for p in pledges),
+                    r["date_basis"],
                 )
             )
         return mentions
 
-    def pledges(self, actor: str, scopes: list[str], limit: int = 50) -> list[Pledge]:
-        """Every commitment by a person, body or city, newest first, each with its quote."""
+    def pledges(
+        self, actor: str, scopes: list[str], limit: int = 50, since: str | None = None
+    ) -> list[Pledge]:
+        """Every commitment by a person, body or city, newest first, each with its quote;
+        ``since`` keeps those of articles dated then or later."""
         named = self._named(actor, "commitment")
         if named is None or not scopes:
             return []
         condition, params = named
         rows = self.store.execute(
-            "SELECT c.*, a.title AS article_title, a.created_at FROM reg_names "
-            "JOIN reg_commitments c ON c.id = reg_names.row_id "
+            f"SELECT c.*, a.title AS article_title, {ARTICLE_DAY} AS day, a.date_basis "
+            "FROM reg_names JOIN reg_commitments c ON c.id = reg_names.row_id "
             f"JOIN articles a ON a.id = c.article_id WHERE {condition} "
-            f"AND a.scope IN ({_marks(scopes)}) ORDER BY a.created_at DESC, c.id DESC LIMIT ?",
-            (*params, *scopes, limit),
+            f"AND a.scope IN ({_marks(scopes)}){_since(since)} "
+            "ORDER BY day DESC, a.id DESC, c.id DESC LIMIT ?",
+            (*params, *scopes, *_since_params(since), limit),
         ).fetchall()
         return [
             Pledge(
@@ -243,18 +258,21 @@ class Register:
                 r["quote"],
                 r["article_id"],
                 r["article_title"],
-                r["created_at"][:10],
+                r["day"],
+                r["date_basis"],
             )
             for r in rows
         ]
 
-    def search(self, words: str, scopes: list[str], limit: int = 10) -> list[Found]:
-        """Digested articles whose text has every word, best match first."""
+    def search(
+        self, words: str, scopes: list[str], limit: int = 10, since: str | None = None
+    ) -> list[Found]:
+        """Digested articles whose text has every word, best match first (dated ``since``)."""
         query = match_query(words, self.store.dialect)
         if query is None or not scopes:
             return []
         if _CJK.search(words):  # a run of CJK is one token to both engines: match substrings
-            return self._search_cjk(_WORD.findall(words), scopes, limit)
+            return self._search_cjk(_WORD.findall(words), scopes, limit, since)
         if self.store.dialect == "sqlite":
             snippet, rank = "snippet(reg_articles, 1, '', '', '…', 12)", "rank"
         else:
@@ -263,13 +281,13 @@ class Register:
             rank = f"ts_rank(reg_articles.tsv, {_PG_QUERY}) DESC"
         extra = () if self.store.dialect == "sqlite" else (query,)
         rows = self.store.execute(
-            f"SELECT a.id, a.title, a.created_at, {snippet} AS snippet FROM reg_articles "
-            f"JOIN articles a ON a.id = reg_articles.article_id "
+            f"SELECT a.id, a.title, {ARTICLE_DAY} AS day, a.date_basis, {snippet} AS snippet "
+            "FROM reg_articles JOIN articles a ON a.id = reg_articles.article_id "
             f"WHERE {self._matches('reg_articles')} "
-            f"AND a.scope IN ({_marks(scopes)}) ORDER BY {rank} LIMIT ?",
-            (*extra, query, *scopes, *extra, limit),
+            f"AND a.scope IN ({_marks(scopes)}){_since(since)} ORDER BY {rank} LIMIT ?",
+            (*extra, query, *scopes, *_since_params(since), *extra, limit),
         ).fetchall()
-        return [Found(r["id"], r["title"], r["created_at"][:10], r["snippet"]) for r in rows]
+        return [Found(r["id"], r["title"], r["day"], r["snippet"], r["date_basis"]) for r in rows]
 
     def _matches(self, table: str) -> str:
         """The full-text condition on ``table`` for one query parameter."""
@@ -277,19 +295,21 @@ class Register:
             return f"{table} MATCH ?"
         return f"{table}.tsv @@ {_PG_QUERY}"
 
-    def _search_cjk(self, words: list[str], scopes: list[str], limit: int) -> list[Found]:
+    def _search_cjk(
+        self, words: list[str], scopes: list[str], limit: int, since: str | None
+    ) -> list[Found]:
         likes = " AND ".join("r.text LIKE ?" for _ in words)
         rows = self.store.execute(
-            "SELECT a.id, a.title, a.created_at, r.text FROM reg_articles r "
-            f"JOIN articles a ON a.id = r.article_id WHERE {likes} "
-            f"AND a.scope IN ({_marks(scopes)}) ORDER BY a.id DESC LIMIT ?",
-            (*(f"%{w}%" for w in words), *scopes, limit),
+            f"SELECT a.id, a.title, {ARTICLE_DAY} AS day, a.date_basis, r.text "
+            f"FROM reg_articles r JOIN articles a ON a.id = r.article_id WHERE {likes} "
+            f"AND a.scope IN ({_marks(scopes)}){_since(since)} ORDER BY a.id DESC LIMIT ?",
+            (*(f"%{w}%" for w in words), *scopes, *_since_params(since), limit),
         ).fetchall()
         found = []
         for r in rows:
             at = max(str(r["text"]).find(words[0]), 0)
             snippet = str(r["text"])[max(at - 20, 0) : at + 40].replace("\n", " ")
-            found.append(Found(r["id"], r["title"], r["created_at"][:10], f"…{snippet}…"))
+            found.append(Found(r["id"], r["title"], r["day"], f"…{snippet}…", r["date_basis"]))
         return found
 
     def export(self, scopes: list[str], fmt: str = "json") -> str:
@@ -299,20 +319,18 @@ class Register:
         marks = _marks(scopes)
         officials = self.store.execute(
             "SELECT 'official' AS kind, o.name AS who, o.title AS what, o.organization AS detail, "
-            "o.quote, a.id AS article_id, a.title AS article_title, a.created_at FROM "
+            f"o.quote, a.id AS article_id, a.title AS article_title, {ARTICLE_DAY} AS date FROM "
             f"reg_officials o JOIN articles a ON a.id = o.article_id WHERE a.scope IN ({marks})",
             tuple(scopes),
         ).fetchall()
         pledges = self.store.execute(
             "SELECT 'commitment' AS kind, c.actor AS who, c.commitment AS what, "
             "COALESCE(c.deadline, '') AS detail, c.quote, a.id AS article_id, "
-            "a.title AS article_title, a.created_at FROM reg_commitments c "
+            f"a.title AS article_title, {ARTICLE_DAY} AS date FROM reg_commitments c "
             f"JOIN articles a ON a.id = c.article_id WHERE a.scope IN ({marks})",
             tuple(scopes),
         ).fetchall()
         rows = [dict(r) for r in [*officials, *pledges]]
-        for row in rows:
-            row["date"] = row.pop("created_at")[:10]
         rows.sort(key=lambda r: (r["article_id"], r["kind"] != "official"))
         if fmt == "json":
             return json.dumps(rows, ensure_ascii=False, indent=2)
@@ -330,3 +348,12 @@ def as_dict(item: Mention | Pledge | Found) -> dict[str, object]:
 
 def _marks(values: list[str]) -> str:
     return ", ".join("?" for _ in values)
+
+
+def _since(since: str | None) -> str:
+    """The condition keeping articles dated ``since`` or later (ISO strings sort as dates)."""
+    return f" AND {ARTICLE_DAY} >= ?" if since else ""
+
+
+def _since_params(since: str | None) -> tuple[str, ...]:
+    return (since,) if since else ()

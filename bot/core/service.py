@@ -18,6 +18,7 @@ from bot.core.answer import AnswerConfig, QuestionAnswerer
 from bot.core.chunking import CountTokens, NumberedArticle
 from bot.core.cleaning import clean, undecodable
 from bot.core.database import DatabaseUnavailable
+from bot.core.dates import read_date
 from bot.core.digest import ArticleError, DigestConfig, DigestEngine, OnProgress
 from bot.core.encodings import load_encoding, token_counter
 from bot.core.llama_server import llama_cpp_available
@@ -200,14 +201,23 @@ class DigestService:
         return self.engine.prepare(readable(text, "the article"))
 
     def save_article(
-        self, scope: str, text: str, title: str | None = None, origin: str | None = None
+        self,
+        scope: str,
+        text: str,
+        title: str | None = None,
+        origin: str | None = None,
+        published: str | None = None,
     ) -> StoredArticle:
         """Store an article; its title is the page's or file's when known, else its first line;
-        ``origin`` is the link or file it came from. Every text is cleaned here, the core's
-        front door, so no later step meets a lone surrogate or a control character."""
+        ``origin`` is the link or file it came from, ``published`` its page's date (metadata).
+        Every text is cleaned here, the core's front door, so no later step meets a lone
+        surrogate or a control character. The date it reports is read here too, once."""
         text = clean(text)
         title = make_title(clean(title or "") or text)
-        return self.store.save_article(scope, text, title, clean(origin) if origin else None)
+        reported = read_date(text, published)
+        return self.store.save_article(
+            scope, text, title, clean(origin) if origin else None, reported.date, reported.basis
+        )
 
     async def digest(
         self,
@@ -265,14 +275,14 @@ class DigestService:
 
     # --- the register: who said and pledged what, across articles -----------------------
 
-    def who(self, name: str, scopes: list[str]) -> list[Mention]:
-        return self.register.who(clean(name), scopes)
+    def who(self, name: str, scopes: list[str], since: str | None = None) -> list[Mention]:
+        return self.register.who(clean(name), scopes, since=since)
 
-    def pledges(self, actor: str, scopes: list[str]) -> list[Pledge]:
-        return self.register.pledges(clean(actor), scopes)
+    def pledges(self, actor: str, scopes: list[str], since: str | None = None) -> list[Pledge]:
+        return self.register.pledges(clean(actor), scopes, since=since)
 
-    def search(self, words: str, scopes: list[str]) -> list[Found]:
-        return self.register.search(clean(words), scopes)
+    def search(self, words: str, scopes: list[str], since: str | None = None) -> list[Found]:
+        return self.register.search(clean(words), scopes, since=since)
 
     def export_register(self, scopes: list[str], fmt: str = "json") -> str:
         return self.register.export(scopes, fmt)

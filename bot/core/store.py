@@ -76,7 +76,16 @@ CORE_MIGRATIONS: tuple[str, ...] = (
     """,
     # Where an article came from when it was not pasted: the link, or the file's name.
     "ALTER TABLE articles ADD COLUMN origin TEXT",
+    # The date the article reports (bot.core.dates): ISO day or month, NULL when unknown, and
+    # its basis; articles stored before are unknown, dated by their arrival.
+    """
+    ALTER TABLE articles ADD COLUMN reported_date TEXT;
+    ALTER TABLE articles ADD COLUMN date_basis TEXT NOT NULL DEFAULT 'arrived';
+    """,
 )
+
+# An article's date in SQL: the reported one, else the day it arrived (``a``: articles).
+ARTICLE_DAY = "COALESCE(a.reported_date, SUBSTR(a.created_at, 1, 10))"
 
 
 def article_hash(text: str) -> str:
@@ -101,6 +110,13 @@ class StoredArticle:
     text: str
     created_at: str
     origin: str | None = None  # the link or file name it came from; None for a paste
+    reported_date: str | None = None  # the date it reports (bot.core.dates); None: unknown
+    date_basis: str = "arrived"  # "event", "published", or "arrived": reported_date unknown
+
+    @property
+    def day(self) -> str:
+        """The article's date: the one it reports, else the day it arrived."""
+        return self.reported_date or self.created_at[:10]
 
 
 @dataclass(frozen=True)
@@ -161,16 +177,27 @@ class Store:
     # --- articles ------------------------------------------------------------------------------
 
     def save_article(
-        self, scope: str, text: str, title: str, origin: str | None = None
+        self,
+        scope: str,
+        text: str,
+        title: str,
+        origin: str | None = None,
+        reported_date: str | None = None,
+        date_basis: str = "arrived",
     ) -> StoredArticle:
-        """Store an article before any model sees it; the same text in a scope is stored once."""
+        """Store an article before any model sees it; the same text in a scope is stored once
+        (a date it did not have then is filled in)."""
         digest = article_hash(text)
         with self.transaction():
             self.execute(
-                "INSERT INTO articles (scope, sha256, title, text, created_at, origin) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, sha256) "
-                "DO UPDATE SET origin = COALESCE(articles.origin, excluded.origin)",
-                (scope, digest, title, text, _now(), origin),
+                "INSERT INTO articles (scope, sha256, title, text, created_at, origin, "
+                "reported_date, date_basis) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (scope, sha256) "
+                "DO UPDATE SET origin = COALESCE(articles.origin, excluded.origin), "
+                "date_basis = CASE WHEN articles.reported_date IS NULL "
+                "THEN excluded.date_basis ELSE articles.date_basis END, "
+                "reported_date = COALESCE(articles.reported_date, excluded.reported_date)",
+                (scope, digest, title, text, _now(), origin, reported_date, date_basis),
             )
             row = self.execute(
                 "SELECT * FROM articles WHERE scope = ? AND sha256 = ?", (scope, digest)
@@ -321,4 +348,6 @@ def _article(row: Any) -> StoredArticle:
         row["text"],
         row["created_at"],
         row["origin"],
+        row["reported_date"],
+        row["date_basis"],
     )

@@ -21,6 +21,7 @@ from telegram.constants import ChatType, ParseMode
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.core.cleaning import clean
+from bot.core.dates import parse_since
 from bot.core.service import DigestService
 from bot.core.sources import find_link
 from bot.telegram_app import render
@@ -41,7 +42,8 @@ HELP = (
     "Across this chat's articles:\n"
     "/who <name> – the articles naming someone, with their titles and pledges\n"
     "/pledges <name> – what a person, body or city committed to, newest first\n"
-    "/search <words> – find articles · /export register – the register as CSV and JSON\n\n"
+    "/search <words> – find articles · /export register – the register as CSV and JSON\n"
+    "Add “since 2024-03” to any of these for articles dated then or later.\n\n"
     "/articles – recent articles · /export – download the digest · /new – start over\n"
     "/language <name> – the language I write in · /usage – tokens used today\n"
     "/cancel – stop a running digest\n"
@@ -359,6 +361,26 @@ def _words(context: ContextTypes.DEFAULT_TYPE) -> str:
     return clean(" ".join(context.args or [])).strip()
 
 
+_SINCE = re.compile(r"(?is)(.*\S)\s+since\s+(\S+)")
+
+
+async def _query(message: Message, words: str) -> tuple[str, str | None] | None:
+    """A register query and its trailing "since <date>" (ISO: 2024, 2024-03, 2024-03-12);
+    None when the date is not one (the user has been told, in one line)."""
+    match = _SINCE.fullmatch(words)
+    if match is None:
+        return words, None
+    try:
+        return match[1], parse_since(match[2])
+    except ValueError as error:
+        await message.reply_text(f"{error}.")
+        return None
+
+
+def _since_text(since: str | None) -> str:
+    return f" since {since}" if since else ""
+
+
 async def who_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The chat's articles that name a person, with the title each gives and their pledges."""
     message = update.effective_message
@@ -366,13 +388,20 @@ async def who_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         return
     name = _words(context)
     if not name:
-        await message.reply_text("Send /who and a name, e.g. /who Xu Xiaoxiong.")
+        await message.reply_text(
+            "Send /who and a name, e.g. /who Xu Xiaoxiong (or /who Xu Xiaoxiong since 2024-03)."
+        )
         return
-    mentions = deps(context).service.who(name, [chat_scope(message.chat_id)])
+    if (query := await _query(message, name)) is None:
+        return
+    name, since = query
+    mentions = deps(context).service.who(name, [chat_scope(message.chat_id)], since)
     if not mentions:
-        await message.reply_text(f"No one called “{name}” in this chat's digested articles.")
+        await message.reply_text(
+            f"No one called “{name}”{_since_text(since)} in this chat's digested articles."
+        )
         return
-    heading = f"“{render.shorten(name, 60)}” in {_count(mentions, 'article')}"
+    heading = f"“{render.shorten(name, 60)}” in {_count(mentions, 'article')}{_since_text(since)}"
     await _send_pages(context, message, render.pack_entries(heading, render.who_entries(mentions)))
 
 
@@ -387,11 +416,17 @@ async def pledges_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             "Send /pledges and who made them, e.g. /pledges Xu Xiaoxiong or /pledges Zhaoqing."
         )
         return
-    pledges = deps(context).service.pledges(actor, [chat_scope(message.chat_id)])
-    if not pledges:
-        await message.reply_text(f"No commitments by “{actor}” in this chat's digested articles.")
+    if (query := await _query(message, actor)) is None:
         return
-    heading = f"Commitments by “{render.shorten(actor, 60)}” ({len(pledges)}), newest first"
+    actor, since = query
+    pledges = deps(context).service.pledges(actor, [chat_scope(message.chat_id)], since)
+    if not pledges:
+        await message.reply_text(
+            f"No commitments by “{actor}”{_since_text(since)} in this chat's digested articles."
+        )
+        return
+    heading = f"Commitments by “{render.shorten(actor, 60)}”{_since_text(since)} "
+    heading += f"({len(pledges)}), newest first"
     await _send_pages(
         context, message, render.pack_entries(heading, render.pledge_entries(pledges))
     )
@@ -406,11 +441,15 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not words:
         await message.reply_text("Send /search and some words, e.g. /search die-casting summit.")
         return
-    found = deps(context).service.search(words, [chat_scope(message.chat_id)])
+    if (query := await _query(message, words)) is None:
+        return
+    words, since = query
+    found = deps(context).service.search(words, [chat_scope(message.chat_id)], since)
     if not found:
-        await message.reply_text(f"No article in this chat has “{words}”.")
+        await message.reply_text(f"No article{_since_text(since)} in this chat has “{words}”.")
         return
     heading = f"{_count(found, 'article').capitalize()} with “{render.shorten(words, 60)}”"
+    heading += _since_text(since)
     await _send_pages(context, message, render.pack_entries(heading, render.found_entries(found)))
 
 

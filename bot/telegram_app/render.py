@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from html import escape
 
+from bot.core.dates import listed
 from bot.core.grounding import normalize
 from bot.core.register import Found, Mention, Pledge
 from bot.core.schemas import Answer, Commitment, Digest, Official, role_text
@@ -132,12 +133,18 @@ def _bullets(title: str, items: list[tuple[str, str]], limit: int) -> list[Parag
 
 
 def digest_paragraphs(
-    digest: Digest, *, title: str, max_officials: int = 12, max_commitments: int = 8
+    digest: Digest,
+    *,
+    title: str,
+    max_officials: int = 12,
+    max_commitments: int = 8,
+    date: str | None = None,
 ) -> list[Paragraph]:
-    paragraphs = [
-        Paragraph(title, lead="📰 ", style="italic"),
-        Paragraph(strip_markers(digest.summary)),
-    ]
+    """The digest message; ``date`` is the article's date line ("Reported: 12 March 2024")."""
+    paragraphs = [Paragraph(title, lead="📰 ", style="italic")]
+    if date:
+        paragraphs.append(Paragraph(date, style="italic", gap=False))
+    paragraphs.append(Paragraph(strip_markers(digest.summary)))
     if digest.key_points:
         paragraphs.append(Paragraph("", lead="Key points"))
         paragraphs += [
@@ -228,8 +235,9 @@ class Page:
     articles: list[tuple[int, str]]
 
 
-def _source_line(title: str, date: str) -> Paragraph:
-    return Paragraph(f"{shorten(title, 90)} · {date}", lead="📰 ", style="italic", gap=False)
+def _source_line(title: str, date: str, basis: str) -> Paragraph:
+    line = f"{shorten(title, 90)} · {listed(date, basis)}"
+    return Paragraph(line, lead="📰 ", style="italic", gap=False)
 
 
 def who_entries(mentions: list[Mention], pledge_limit: int = 3) -> list[Entry]:
@@ -237,7 +245,7 @@ def who_entries(mentions: list[Mention], pledge_limit: int = 3) -> list[Entry]:
     for m in mentions:
         paragraphs = [
             Paragraph(f" — {role_text(m.title, m.organization)}", lead=f"• {m.name}"),
-            _source_line(m.article_title, m.date),
+            _source_line(m.article_title, m.date, m.basis),
         ]
         for pledge in m.pledges[:pledge_limit]:
             paragraphs.append(Paragraph(strip_markers(pledge), lead="  pledged: ", gap=False))
@@ -255,7 +263,7 @@ def pledge_entries(pledges: list[Pledge]) -> list[Entry]:
         paragraphs = [
             Paragraph(f": {strip_markers(p.commitment)}{when}", lead=f"• {p.actor}"),
             Paragraph(p.quote, style="quote", gap=False),
-            _source_line(p.article_title, p.date),
+            _source_line(p.article_title, p.date, p.basis),
         ]
         entries.append(Entry(paragraphs, p.article_id, p.article_title))
     return entries
@@ -265,7 +273,7 @@ def found_entries(found: list[Found]) -> list[Entry]:
     return [
         Entry(
             [
-                Paragraph(f" · {f.date}", lead=f"• {shorten(f.title, 120)}"),
+                Paragraph(f" · {listed(f.date, f.basis)}", lead=f"• {shorten(f.title, 120)}"),
                 Paragraph(" ".join(f.snippet.split()), style="italic", gap=False),
             ],
             f.article_id,

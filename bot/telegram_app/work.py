@@ -32,6 +32,7 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
 from bot.core.database import DatabaseUnavailable
+from bot.core.dates import date_line
 from bot.core.digest import ArticleError, Progress
 from bot.core.llm import LLMError
 from bot.core.schemas import Digest
@@ -158,6 +159,11 @@ async def _delete_quietly(bot: Bot, chat_id: int, message_id: int) -> None:
         await bot.delete_message(chat_id, message_id)
     except TelegramError as error:
         log.info("could not delete the status message: %s", error)
+
+
+def article_date(article: StoredArticle) -> str:
+    """The digest's date line: when the article says it happened, else when it came."""
+    return date_line(article.reported_date, article.date_basis, article.created_at)
 
 
 class StatusLine:
@@ -429,10 +435,12 @@ class ChatWork:
         title: str | None = None,
         status: StatusLine | None = None,
         origin: str | None = None,
+        published: str | None = None,
     ) -> None:
         """Check, store and queue an article; the digest itself runs as a claimed job.
 
-        ``title`` and ``origin`` are the page's or file's own (title; link or file name);
+        ``title``, ``origin`` and ``published`` are the page's or file's own (title; link or
+        file name; the publication date its metadata gives);
         ``status`` a status line already shown (a link being fetched), which the digest takes
         over or which goes if it cannot start.
         """
@@ -447,7 +455,7 @@ class ChatWork:
                 if self.state.drop_fragments(chat_id, user_id, ids):
                     await self._say(chat_id, f"I can't digest that: {error}.", reply_to)
                 return
-            article = self.service.save_article(chat_scope(chat_id), text, title, origin)
+            article = self.service.save_article(chat_scope(chat_id), text, title, origin, published)
             if self._keep(chat_id, user_id, article, reply_to, ids):
                 await self._say(
                     chat_id,
@@ -457,7 +465,7 @@ class ChatWork:
                     article_id=article.id,
                 )
             return
-        article = self.service.save_article(chat_scope(chat_id), text, title, origin)
+        article = self.service.save_article(chat_scope(chat_id), text, title, origin, published)
         try:
             self.queue(
                 chat_id, user_id, article.id, reply_to, ids, estimate(numbered.tokens),
@@ -627,7 +635,9 @@ class ChatWork:
         sent = await send_html(
             self.bot,
             job.chat_id,
-            render.digest_paragraphs(digest, title=render.display_title(article.text)),
+            render.digest_paragraphs(
+                digest, title=render.display_title(article.text), date=article_date(article)
+            ),
             reply_to=job.reply_to,
             keyboard=digest_keyboard(article.id, digest),
             replace=status.message_id,
@@ -673,7 +683,7 @@ class ChatWork:
         if source is not None:
             await self.start_digest(
                 chat_id, user_id, source.text, reply_to=reply_to, title=source.title,
-                status=status, origin=source.url or source.filename,
+                status=status, origin=source.url or source.filename, published=source.date,
             )  # fmt: skip
 
     async def start_document(
@@ -741,7 +751,7 @@ class ChatWork:
         if source is not None:
             await self.start_digest(
                 chat_id, user_id, source.text, reply_to=reply_to, title=source.title,
-                status=status, origin=source.url or source.filename,
+                status=status, origin=source.url or source.filename, published=source.date,
             )  # fmt: skip
 
     @property
@@ -790,7 +800,9 @@ class ChatWork:
             return
         sent = await send_html(
             self.bot, chat_id,
-            render.digest_paragraphs(digest, title=render.display_title(article.text)),
+            render.digest_paragraphs(
+                digest, title=render.display_title(article.text), date=article_date(article)
+            ),
             reply_to=reply_to, keyboard=digest_keyboard(article.id, digest),
         )  # fmt: skip
         self.state.link_messages(chat_id, sent, article.id)

@@ -141,9 +141,14 @@ _RELATED = [
 ]
 
 
-def news_page(title: str, paragraphs: Iterable[str], *, site: str = "Xijiang Daily") -> str:
-    """A realistic article page around ``paragraphs``, with all the clutter of a news site."""
+def news_page(
+    title: str, paragraphs: Iterable[str], *, site: str = "Xijiang Daily", published: str = ""
+) -> str:
+    """A realistic article page around ``paragraphs``, with all the clutter of a news site;
+    ``published`` (ISO) goes in the page's metadata, as news sites write it."""
     esc = html.escape
+    when = f'<meta property="article:published_time" content="{esc(published)}">'
+    when = when if published else ""
     menu = "".join(f'<li><a href="/section/{m.lower()}">{m}</a></li>' for m in _MENU)
     related = "".join(
         f'<li><a href="/news/{i}"><h3>{esc(r)}</h3></a><span class="date">2 hours ago</span></li>'
@@ -154,7 +159,7 @@ def news_page(title: str, paragraphs: Iterable[str], *, site: str = "Xijiang Dai
 <html lang="en"><head><meta charset="utf-8">
 <title>{esc(title)} | {esc(site)}</title>
 <meta property="og:title" content="{esc(title)}">
-<meta property="og:site_name" content="{esc(site)}">
+<meta property="og:site_name" content="{esc(site)}">{when}
 <meta name="description" content="Latest news from {esc(site)}.">
 <script>window.dataLayer = window.dataLayer || [];
 function gtag(){{dataLayer.push(arguments);}}</script>

@@ -22,7 +22,8 @@ class Source:
 
     ``text`` is what gets digested: the headline (when the page or file has one) as its first
     line, then the body, one paragraph a line. ``url`` is the final address after redirects
-    (None for a file); ``filename`` the file's or the link's last path segment.
+    (None for a file); ``filename`` the file's or the link's last path segment; ``date`` the
+    page's publication date from its metadata (ISO), when it gives one.
     """
 
     text: str
@@ -30,3 +31,4 @@ class Source:
     kind: Kind
     url: str | None = None
     filename: str | None = None
+    date: str | None = None

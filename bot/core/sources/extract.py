@@ -163,6 +163,7 @@ def _read(
         kind = "text"
     if not data.strip():
         raise SourceError("This file is empty.")
+    date: str | None = None  # a page's metadata date; files give none here
     if kind == "pdf":
         title, text = _read_pdf(data, max_chars)
     elif kind == "docx":
@@ -170,7 +171,7 @@ def _read(
 
         title, text = read_docx(data, max_chars)
     elif kind == "html":
-        title, text = _read_html(data, charset=charset, url=url)
+        title, text, date = _read_html(data, charset=charset, url=url)
     else:
         title, text = None, decode_text(data, charset)
     if len(text) > max_chars:
@@ -178,7 +179,7 @@ def _read(
     text = _with_headline(title, text)
     if not text.strip():
         raise SourceError("This file has no text in it.")
-    return Source(text=text, title=title, kind=kind, url=url, filename=filename)
+    return Source(text=text, title=title, kind=kind, url=url, filename=filename, date=date)
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -221,7 +222,10 @@ def _with_headline(title: str | None, text: str) -> str:
 # --- HTML ------------------------------------------------------------------------------------
 
 
-def _read_html(data: bytes, *, charset: str | None, url: str | None) -> tuple[str | None, str]:
+def _read_html(
+    data: bytes, *, charset: str | None, url: str | None
+) -> tuple[str | None, str, str | None]:
+    """The page's title, article text and publication date (trafilatura's metadata)."""
     import trafilatura
 
     html: str | bytes = data
@@ -250,7 +254,12 @@ def _read_html(data: bytes, *, charset: str | None, url: str | None) -> tuple[st
             "the text instead."
         )
     title = getattr(document, "title", None)
-    return (title.strip() if isinstance(title, str) and title.strip() else None), text
+    date = getattr(document, "date", None)
+    return (
+        (title.strip() if isinstance(title, str) and title.strip() else None),
+        text,
+        date.strip() if isinstance(date, str) and date.strip() else None,
+    )
 
 
 # --- PDF -------------------------------------------------------------------------------------

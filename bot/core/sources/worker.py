@@ -108,7 +108,7 @@ def _result(output: bytes, status: int | None, seconds: float) -> Source:
         fields = answer["source"]
         return Source(
             text=fields["text"], title=fields["title"], kind=fields["kind"],
-            url=fields["url"], filename=fields["filename"],
+            url=fields["url"], filename=fields["filename"], date=fields.get("date"),
         )  # fmt: skip
     if "failure" in answer:  # the type only: the message may quote the article
         log.warning("a reader failed unexpectedly: %s", answer["failure"])
