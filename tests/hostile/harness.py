@@ -39,6 +39,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -158,6 +159,8 @@ def run_cli(
         code, max_rss = (int(n) for n in report.read_text().split())
     except (OSError, ValueError):  # the launcher was killed with the command
         code, max_rss = proc.returncode, 0
+    finally:
+        shutil.rmtree(report.parent, ignore_errors=True)
     # ru_maxrss is in kilobytes on Linux (bytes on macOS).
     peak_mb = max_rss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     return CliRun(
