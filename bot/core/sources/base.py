@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,3 +33,22 @@ class Source:
     url: str | None = None
     filename: str | None = None
     date: str | None = None
+
+
+def too_much_text(max_chars: int) -> SourceError:
+    """A document holding far more text than an article (every reader refuses it alike)."""
+    return SourceError(
+        f"This file holds more text than an article (over {max_chars:,} characters); send "
+        "just the article's text."
+    )
+
+
+def document_title(title: object) -> str | None:
+    """A title from a file's properties, unless it is a tool's placeholder."""
+    if not isinstance(title, str):
+        return None
+    title = title.strip()
+    placeholder = re.compile(r"^(?:untitled|microsoft word\b.*|document\d*|.*\.(?:docx?|pdf))$")
+    if not title or placeholder.match(title.lower()):
+        return None
+    return title

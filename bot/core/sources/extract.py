@@ -15,7 +15,7 @@ import statistics
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from bot.core.sources.base import Kind, Source, SourceError
+from bot.core.sources.base import Kind, Source, SourceError, document_title, too_much_text
 
 if TYPE_CHECKING:
     from pypdf import PageObject, PdfReader
@@ -132,13 +132,6 @@ def read_bytes(
 
 def _kind_name(filename: str | None) -> str:
     return PurePosixPath(filename or "").suffix.lower() or "nameless"
-
-
-def too_much_text(max_chars: int) -> SourceError:
-    return SourceError(
-        f"This file holds more text than an article (over {max_chars:,} characters); send "
-        "just the article's text."
-    )
 
 
 def _read(
@@ -401,17 +394,6 @@ def _page_text(page: PageObject) -> str:
     if not lines or columns > 0.3 * len(lines):
         return page.extract_text() or ""
     return "\n".join(_SPACES.sub(" ", line.strip()) for line in laid_out.splitlines())
-
-
-def document_title(title: object) -> str | None:
-    """A title from a file's properties, unless it is a tool's placeholder."""
-    if not isinstance(title, str):
-        return None
-    title = title.strip()
-    placeholder = re.compile(r"^(?:untitled|microsoft word\b.*|document\d*|.*\.(?:docx?|pdf))$")
-    if not title or placeholder.match(title.lower()):
-        return None
-    return title
 
 
 def reflow(page: str) -> list[str]:

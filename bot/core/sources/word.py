@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from bot.core.sources.base import SourceError
+from bot.core.sources.base import SourceError, document_title, too_much_text
 
 if TYPE_CHECKING:
     from lxml import etree  # type: ignore[import-untyped]
@@ -135,8 +135,6 @@ def read_docx(data: bytes, max_chars: int) -> tuple[str | None, str]:
     """The title (core properties, else a first Title/Heading paragraph) and the text: one
     paragraph a line, each table row as its cells joined by " | "."""
     from lxml import etree
-
-    from bot.core.sources.extract import document_title, too_much_text
 
     package = _Package(data)
     main = (package.targets("", _OFFICE_DOCUMENT) or ["word/document.xml"])[0]
