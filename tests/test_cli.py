@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.service import make_title
 from tests.conftest import DATA, process_env
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -151,3 +152,30 @@ def test_the_digest_shows_the_reported_date_and_pledges_filter_on_it(
     assert bad.stderr.count("\n") == 1 and "March is not a date" in bad.stderr
     who = run(["who", "Xu Xiaoxiong", "--since", "2024-03-28"], env)
     assert who.returncode == 0 and "2024-03-28  Xu Xiaoxiong" in who.stdout
+
+
+def test_brief_json_lists_what_arrived_without_a_model(
+    env: dict[str, str], llm_server: FakeOpenAIServer
+) -> None:
+    empty = run(["brief"], env)
+    assert empty.returncode == 0 and empty.stdout == "Nothing arrived today (since 00:00 UTC).\n"
+    done = run(["digest", str(ARTICLE), "--json"], env)
+    assert done.returncode == 0, done.stderr
+    officials = {o["name"] for o in json.loads(done.stdout)["officials"]}
+    calls = len(llm_server.requests)
+    no_model = {k: v for k, v in env.items() if not k.startswith("OPENAI_")}
+    brief = run(["brief", "--json"], no_model)
+    assert brief.returncode == 0, brief.stderr
+    data = json.loads(brief.stdout)
+    assert [a["title"] for a in data["articles"]] == [make_title(ARTICLE.read_text())]
+    assert {o["name"] for o in data["new_officials"]} == officials
+    assert len(data["new_officials"]) == len(officials)
+    assert data["pledges"] and data["period"]["label"] == "today (since 00:00 UTC)"
+    week = run(["brief", "--week"], env)
+    assert week.returncode == 0 and "1 article(s) arrived in the last 7 days." in week.stdout
+    assert "new: Xu Xiaoxiong (" in week.stdout
+    later = json.loads(run(["brief", "--since", "2999-01-01", "--json"], env).stdout)
+    assert later["articles"] == [] and later["new_officials"] == []
+    bad = run(["brief", "--since", "March"], env)
+    assert bad.returncode == 2 and "March is not a date" in bad.stderr
+    assert len(llm_server.requests) == calls  # a brief is assembled in code

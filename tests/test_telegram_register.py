@@ -350,3 +350,41 @@ async def test_register_lines_show_the_articles_date_and_since_filters_on_it(
         assert "March is not a date" in bad[0].text
         found = shown(await command(tg, ALICE, ALICE, "/search Lakeside since 2024-03"))
         assert "bridges · 2024-03-11" in found and "greener town" not in found
+
+
+async def test_brief_lists_what_arrived_with_a_button_per_article_and_asks_no_model(
+    bot_settings: Settings, tg: FakeTelegramServer, llm_server: FakeOpenAIServer,
+    article_text: str,
+) -> None:  # fmt: skip
+    async with running(bot_settings) as app:
+        empty = await command(tg, ALICE, ALICE, "/brief")
+        assert [m.text for m in empty] == ["Nothing arrived today (since 00:00 UTC)."]
+        await digest(tg, ALICE, ALICE, article_text[:4000])  # Zhaoqing: Xu Xiaoxiong and others
+        await digest(tg, ALICE, ALICE, lakeside_bridges())
+        await digest(tg, BOB, BOB, riverton_library())
+        calls = len(llm_server.requests)
+        brief = await command(tg, ALICE, ALICE, "/brief")
+        text = shown(brief)
+        assert text.startswith("Brief: 2 articles arrived today (since 00:00 UTC)")
+        assert "1. " + make_title(article_text)[:40] in text
+        assert "2. Lakeside renews its bridges" in text
+        assert text.count("Xu Xiaoxiong (") == 1 and text.count("Anna Berg (") == 1
+        assert "repair the old stone bridge" in text
+        assert "Riverton" not in text and "Omar Haddad" not in text
+        assert all(len(m.text) <= 4096 for m in brief)
+        buttons = [d for m in brief for d in button_data(m)]
+        store = deps_of(app).service.store
+        titles = [store.article(int(d[2:]), chat_scope(ALICE)) for d in buttons]
+        assert [t.title if t else None for t in titles] == [
+            make_title(article_text),
+            "Lakeside renews its bridges",
+        ]
+        week = shown(await command(tg, ALICE, ALICE, "/brief week"))
+        assert week.startswith("Brief: 2 articles arrived in the last 7 days")
+        bob = shown(await command(tg, BOB, BOB, "/brief"))
+        assert "Omar Haddad" in bob and "Lakeside" not in bob and "Xu Xiaoxiong" not in bob
+        later = shown(await command(tg, ALICE, ALICE, "/brief since 2999-01-01"))
+        assert later == "Nothing arrived since 1 January 2999."
+        bad = shown(await command(tg, ALICE, ALICE, "/brief tomorrow"))
+        assert bad.startswith("Send /brief for today")
+        assert len(llm_server.requests) == calls  # a brief is assembled in code

@@ -1,4 +1,4 @@
-"""``digestbot who|pledges|search|export``: the register from the command line.
+"""``digestbot who|pledges|search|export|brief``: the register from the command line.
 
 These read the store only, so they work without a model configured; the CLI's articles are
 its own scope, as a chat's are in Telegram.
@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING
 from bot.core.schemas import role_text
 
 if TYPE_CHECKING:  # the parser is built for every command; the register only for these
+    from bot.core.brief import Brief
     from bot.core.register import Found, Mention, Pledge
     from bot.core.settings import Settings
+    from bot.core.store import Store
 
-COMMANDS = ("who", "pledges", "search", "export")
+COMMANDS = ("who", "pledges", "search", "export", "brief")
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +41,15 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         )
     export = commands.add_parser("export", help="the whole register as CSV or JSON")
     export.add_argument("--format", choices=("csv", "json"), default="json")
+    brief = commands.add_parser(
+        "brief", help="what arrived today: articles, places, new officials and pledges"
+    )
+    period = brief.add_mutually_exclusive_group()
+    period.add_argument("--week", action="store_true", help="the last 7 days")
+    period.add_argument(
+        "--since", metavar="DATE", help="what arrived since then (2024, 2024-03 or 2024-03-12)"
+    )
+    brief.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
 def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
@@ -58,6 +69,8 @@ def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
     store = settings.open_store()
     try:
         register = Register(store)
+        if args.command == "brief":
+            return _brief(args, store, scope, since)
         if args.command == "export":
             print(register.export([scope], args.format), end="")
             return 0
@@ -98,3 +111,45 @@ def _line(item: Mention | Pledge | Found) -> str:
         due = f" (by {item.deadline})" if item.deadline else ""
         return f'{when}  {item.actor}: {item.commitment}{due}\n    "{item.quote}" ({where})'
     return f"{when}  {where}\n    {item.snippet}"
+
+
+def _brief(args: argparse.Namespace, store: Store, scope: str, since: str | None) -> int:
+    """What arrived in the CLI's scope over the period, from the register (no model call)."""
+    from bot.core.brief import build_brief, period_of
+
+    brief = build_brief(store, scope, period_of(since or ("week" if args.week else "today")))
+    if args.json:
+        print(json.dumps(brief.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(_brief_text(brief))
+    return 0
+
+
+def _brief_text(brief: Brief) -> str:
+    """Every article, then its new officials and all its pledges; the repeated names."""
+    from bot.core.dates import listed
+
+    if not brief.articles:
+        return f"Nothing arrived {brief.period.label}."
+    number = {a.article_id: a.number for a in brief.articles}
+    lines = [f"{len(brief.articles)} article(s) arrived {brief.period.label}."]
+    for label, items in (
+        ("Named in more than one", brief.repeated_people),
+        ("Places in more than one", brief.repeated_places),
+    ):
+        if items:
+            named = (f"{i.name} [{', '.join(str(number[a]) for a in i.article_ids)}]"
+                     for i in items)  # fmt: skip
+            lines.append(f"{label}: " + "; ".join(named))
+    for article in brief.articles:
+        waiting = "" if article.digested else "  (not digested yet)"
+        lines += ["", f"{article.number}. #{article.article_id} {article.title}  "
+                      f"{listed(article.date, article.basis)}{waiting}"]  # fmt: skip
+        for o in brief.new_officials:
+            if o.article_id == article.article_id:
+                lines.append(f"   new: {o.name} ({role_text(o.title, o.organization)})")
+        for p in brief.pledges:
+            if p.article_id == article.article_id:
+                due = f" (by {p.deadline})" if p.deadline else ""
+                lines.append(f"   pledge: {p.actor}: {p.commitment}{due}")
+    return "\n".join(lines)

@@ -124,6 +124,14 @@ class Found:
     basis: str = "arrived"
 
 
+def person_key(column: str) -> str:
+    """SQL: the key one person (or place) has across articles, from the name in ``column``:
+    trimmed and lower-cased, so "Xu Xiaoxiong" in two articles is one person. Both databases
+    fold ASCII alike; a name written differently ("Yang Qing") is another key, as in ``who``
+    only a search would join them."""
+    return f"LOWER(TRIM({column}))"
+
+
 def match_query(words: str, dialect: Dialect = "sqlite") -> str | None:
     """A full-text query: every word as a prefix, all required; None when nothing is searchable.
 

@@ -15,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from bot.core.answer import AnswerConfig, QuestionAnswerer
+from bot.core.brief import Brief, build_brief, period_of
 from bot.core.chunking import CountTokens, NumberedArticle
 from bot.core.cleaning import clean, undecodable
 from bot.core.database import DatabaseUnavailable
@@ -286,6 +287,11 @@ class DigestService:
 
     def export_register(self, scopes: list[str], fmt: str = "json") -> str:
         return self.register.export(scopes, fmt)
+
+    def brief(self, scope: str, period: str = "today") -> Brief:
+        """What arrived in the scope ``today``, in the last ``week`` or since a date (ValueError
+        for anything else), assembled from the register: no model call (``bot.core.brief``)."""
+        return build_brief(self.store, scope, period_of(period))
 
     @property
     def language(self) -> str:

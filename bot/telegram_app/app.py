@@ -127,6 +127,7 @@ def build_application(settings: Settings, service: DigestService) -> Application
     application.add_handler(CommandHandler("who", handlers.who_command))
     application.add_handler(CommandHandler("pledges", handlers.pledges_command))
     application.add_handler(CommandHandler("search", handlers.search_command))
+    application.add_handler(CommandHandler("brief", handlers.brief_command))
     application.add_handler(CommandHandler("language", handlers.language_command))
     application.add_handler(CommandHandler("usage", handlers.usage_command))
     application.add_handler(CommandHandler("cancel", handlers.cancel_command))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -43,7 +44,9 @@ HELP = (
     "/who <name> – the articles naming someone, with their titles and pledges\n"
     "/pledges <name> – what a person, body or city committed to, newest first\n"
     "/search <words> – find articles · /export register – the register as CSV and JSON\n"
-    "Add “since 2024-03” to any of these for articles dated then or later.\n\n"
+    "Add “since 2024-03” to any of these for articles dated then or later.\n"
+    "/brief – what arrived today: articles, places, new officials, pledges "
+    "(/brief week: the last 7 days)\n\n"
     "/articles – recent articles · /export – download the digest · /new – start over\n"
     "/language <name> – the language I write in · /usage – tokens used today\n"
     "/cancel – stop a running digest\n"
@@ -62,6 +65,7 @@ COMMANDS = [
     ("who", "Articles naming a person"),
     ("pledges", "Commitments of a person or body"),
     ("search", "Find articles by their words"),
+    ("brief", "What arrived today (or: /brief week)"),
     ("export", "Download the digest (or: /export register)"),
     ("language", "The language digests are written in"),
     ("usage", "Tokens used today"),
@@ -451,6 +455,30 @@ async def search_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     heading = f"{_count(found, 'article').capitalize()} with “{render.shorten(words, 60)}”"
     heading += _since_text(since)
     await _send_pages(context, message, render.pack_entries(heading, render.found_entries(found)))
+
+
+async def brief_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """What arrived in the chat today (``/brief week``: the last 7 days; ``/brief since
+    <date>``), from the register: no model call. One line when nothing did."""
+    message = update.effective_message
+    if message is None:
+        return
+    words = _words(context).lower() or "today"
+    period = words.removeprefix("since").strip()
+    if period != words:  # "/brief since 2024-03-01"
+        try:
+            parse_since(period)
+        except ValueError as error:
+            await message.reply_text(f"{error}.")
+            return
+    elif period not in ("today", "week"):
+        await message.reply_text(
+            "Send /brief for today, /brief week for the last 7 days, or /brief since 2024-03-01."
+        )
+        return
+    scope = chat_scope(message.chat_id)
+    brief = await asyncio.to_thread(deps(context).service.brief, scope, period)
+    await _send_pages(context, message, render.brief_pages(brief))
 
 
 def _count(items: Sized, noun: str) -> str:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from bot.core.brief import Brief, Named
 from bot.core.dates import listed
 from bot.core.grounding import normalize
 from bot.core.register import Found, Mention, Pledge
@@ -283,11 +285,18 @@ def found_entries(found: list[Found]) -> list[Entry]:
     ]
 
 
-def pack_entries(heading: str, entries: list[Entry], limit: int = MESSAGE_LIMIT) -> list[Page]:
-    """A heading and the entries as messages under ``limit``; an entry is never split between
-    two messages unless it alone is too long, and each message names its entries' articles."""
-    pages: list[Page] = []
-    current = pack([Paragraph("", lead=heading)], limit)[0]
+def pack_entries(
+    heading: str,
+    entries: list[Entry],
+    limit: int = MESSAGE_LIMIT,
+    head: Sequence[Paragraph] = (),
+) -> list[Page]:
+    """A heading (and ``head``, paragraphs under it) and the entries as messages under
+    ``limit``; an entry is never split between two messages unless it alone is too long, and
+    each message names its entries' articles."""
+    opening = pack([Paragraph("", lead=heading), *head], limit)
+    pages: list[Page] = [Page(html, []) for html in opening[:-1]]
+    current = opening[-1]
     articles: list[tuple[int, str]] = []
     for entry in entries:
         parts = pack(entry.paragraphs, limit)
@@ -303,3 +312,69 @@ def pack_entries(heading: str, entries: list[Entry], limit: int = MESSAGE_LIMIT)
             articles.append((entry.article_id, entry.article_title))
     pages.append(Page(current, articles))
     return pages
+
+
+# --- the brief: what arrived in the chat over a period -----------------------------------------
+
+
+def brief_pages(brief: Brief, pledge_limit: int = 3, list_limit: int = 12) -> list[Page]:
+    """The brief as messages: the counts, places and what came up more than once, then one
+    entry per article (its new officials and pledges) under its own button; one line when
+    nothing arrived. Pledges beyond ``pledge_limit`` an article are in its digest."""
+    if not brief.articles:
+        return [Page(escape(f"Nothing arrived {brief.period.label}.", quote=False), [])]
+    number = {a.article_id: a.number for a in brief.articles}
+    waiting = sum(not a.digested for a in brief.articles)
+    heading = f"Brief: {_plural(len(brief.articles), 'article')} arrived {brief.period.label}"
+    head = [Paragraph(f"{waiting} not digested yet", style="italic", gap=False)] if waiting else []
+    dated = sum(p.deadline is not None for p in brief.pledges)
+    totals = f"{_plural(len(brief.new_officials), 'new official')} · "
+    totals += f"{_plural(len(brief.pledges), 'pledge')} ({dated} with a deadline)"
+    head.append(Paragraph(totals, style="italic", gap=False))
+    for lead, items, counted in (
+        ("Places: ", brief.places, True),
+        ("Named in more than one: ", brief.repeated_people, False),
+        ("Places in more than one: ", brief.repeated_places, False),
+    ):
+        if items:
+            head.append(Paragraph(_named_list(items, number, list_limit, counted), lead=lead))
+    entries = []
+    for article in brief.articles:
+        title = shorten(article.title, 100)
+        paragraphs = [Paragraph(f" {title} · {listed(article.date, article.basis)}",
+                                lead=f"{article.number}.")]  # fmt: skip
+        if not article.digested:
+            paragraphs.append(Paragraph("not digested yet", style="italic", gap=False))
+        new = [o for o in brief.new_officials if o.article_id == article.article_id]
+        if new:
+            people = "; ".join(
+                f"{o.name} ({shorten(role_text(o.title, o.organization), 60)})" for o in new
+            )
+            paragraphs.append(Paragraph(people, lead="New: ", gap=False))
+        pledges = [p for p in brief.pledges if p.article_id == article.article_id]
+        pledges.sort(key=lambda p: p.deadline is None)  # stable: those with a deadline first
+        for p in pledges[:pledge_limit]:
+            due = f" (by {p.deadline})" if p.deadline else ""
+            text = f": {shorten(strip_markers(p.commitment), 120)}{due}"
+            paragraphs.append(Paragraph(text, lead=f"• {shorten(p.actor, 60)}", gap=False))
+        if len(pledges) > pledge_limit:
+            more = f"…and {len(pledges) - pledge_limit} more pledges in its digest"
+            paragraphs.append(Paragraph(more, style="italic", gap=False))
+        entries.append(Entry(paragraphs, article.article_id, f"{article.number}. {title}"))
+    return pack_entries(heading, entries, head=head)
+
+
+def _named_list(items: list[Named], number: dict[int, int], limit: int, counted: bool) -> str:
+    """Names with how many articles (``counted``) or which, by number; "…and N more"."""
+    shown = []
+    for item in items[:limit]:
+        numbers = ", ".join(str(number[i]) for i in item.article_ids if i in number)
+        many = len(item.article_ids) > 1
+        shown.append(f"{item.name} ({len(item.article_ids)})" if counted and many else
+                     item.name if counted else f"{item.name} [{numbers}]")  # fmt: skip
+    more = f" …and {len(items) - limit} more" if len(items) > limit else ""
+    return " · ".join(shown) + more
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
