@@ -114,6 +114,7 @@ def build_application(settings: Settings, service: DigestService) -> Application
         owner=work.replica, claim_seconds=settings.job_lease_seconds,
     )  # fmt: skip
     work.ticks.append(pastes.sweep)  # pastes whose timer is on another replica, or died
+    work.ticks.append(work.sweep_watch_alerts)  # alerts whose replica stopped before sending
     application.bot_data["deps"] = handlers.Deps(service, state, access, pastes, work)
 
     application.add_handler(TypeHandler(Update, handlers.guard), group=-1)
@@ -129,6 +130,9 @@ def build_application(settings: Settings, service: DigestService) -> Application
     application.add_handler(CommandHandler("search", handlers.search_command))
     application.add_handler(CommandHandler("brief", handlers.brief_command))
     application.add_handler(CommandHandler("language", handlers.language_command))
+    application.add_handler(CommandHandler("watch", handlers.watch_command))
+    application.add_handler(CommandHandler("unwatch", handlers.unwatch_command))
+    application.add_handler(CommandHandler("watching", handlers.watching_command))
     application.add_handler(CommandHandler("usage", handlers.usage_command))
     application.add_handler(CommandHandler("cancel", handlers.cancel_command))
     application.add_handler(CommandHandler("forget", handlers.forget_command))

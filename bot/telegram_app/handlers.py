@@ -25,10 +25,11 @@ from bot.core.cleaning import clean
 from bot.core.dates import parse_since
 from bot.core.service import DigestService
 from bot.core.sources import find_link
+from bot.core.watch import MAX_WATCH_CHARS, watch_key
 from bot.telegram_app import render
 from bot.telegram_app.access import AccessPolicy
 from bot.telegram_app.paste import PasteCollector, looks_like_article, origin_of
-from bot.telegram_app.state import TelegramState, chat_scope, user_key
+from bot.telegram_app.state import WATCH_CAP, TelegramState, chat_scope, user_key
 from bot.telegram_app.work import ChatWork, retry_keyboard, send_html
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ HELP = (
     "/search <words> – find articles · /export register – the register as CSV and JSON\n"
     "Add “since 2024-03” to any of these for articles dated then or later.\n"
     "/brief – what arrived today: articles, places, new officials, pledges "
-    "(/brief week: the last 7 days)\n\n"
+    "(/brief week: the last 7 days)\n"
+    "/watch <name, place or word> – after each digest that mentions it, I tell you where "
+    "(/unwatch <it> or /unwatch all · /watching lists them)\n\n"
     "/articles – recent articles · /export – download the digest · /new – start over\n"
     "/language <name> – the language I write in · /usage – tokens used today\n"
     "/cancel – stop a running digest\n"
@@ -66,6 +69,9 @@ COMMANDS = [
     ("pledges", "Commitments of a person or body"),
     ("search", "Find articles by their words"),
     ("brief", "What arrived today (or: /brief week)"),
+    ("watch", "Be told when a digest mentions a name, place or word"),
+    ("unwatch", "Stop watching (or: /unwatch all)"),
+    ("watching", "What this chat watches"),
     ("export", "Download the digest (or: /export register)"),
     ("language", "The language digests are written in"),
     ("usage", "Tokens used today"),
@@ -529,6 +535,75 @@ async def _export_register(context: ContextTypes.DEFAULT_TYPE, message: Message)
 
 def json_rows(body: str) -> bool:
     return body.strip() not in ("", "[]")
+
+
+# --- the watchlist ---------------------------------------------------------------------------
+
+
+async def watch_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Add a watch: after each new digest that mentions it, the chat hears where."""
+    message = update.effective_message
+    if message is None:
+        return
+    watch = " ".join(_words(context).split())
+    key = watch_key(watch)
+    if not key or len(watch) > MAX_WATCH_CHARS:
+        await message.reply_text(
+            "Send /watch and a name, place or word (at most "
+            f"{MAX_WATCH_CHARS} characters), e.g. /watch Xu Xiaoxiong or /watch die-casting. "
+            "After each digest that mentions it, I tell you where, with the quote."
+        )
+        return
+    d = deps(context)
+    added = d.state.add_watch(message.chat_id, watch, key)
+    if added == "full":
+        text = (
+            f"This chat already watches {WATCH_CAP} things, the most it can: "
+            "remove one with /unwatch first (/watching lists them)."
+        )
+    elif added == "exists":
+        text = f"This chat already watches “{watch}”."
+    else:
+        text = f"Watching “{watch}”: after each digest that mentions it, I tell you where."
+    await message.reply_text(text)
+
+
+async def unwatch_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Remove a watch, or every watch with ``/unwatch all``."""
+    message = update.effective_message
+    if message is None:
+        return
+    watch = " ".join(_words(context).split())
+    d = deps(context)
+    if not watch_key(watch):
+        await message.reply_text("Send /unwatch and what to stop watching, or /unwatch all.")
+        return
+    if watch.lower() == "all":
+        count = d.state.clear_watches(message.chat_id)
+        plural = "watch" if count == 1 else "watches"
+        await message.reply_text(
+            f"Stopped {count} {plural}." if count else "This chat watches nothing."
+        )
+        return
+    if d.state.remove_watch(message.chat_id, watch_key(watch)):
+        await message.reply_text(f"Stopped watching “{watch}”.")
+    else:
+        await message.reply_text(
+            f"This chat does not watch “{watch}”; /watching lists what it does."
+        )
+
+
+async def watching_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The chat's watches."""
+    message = update.effective_message
+    if message is None:
+        return
+    watches = deps(context).state.watches(message.chat_id)
+    if not watches:
+        await message.reply_text("This chat watches nothing yet: /watch and a name, place or word.")
+        return
+    lines = "\n".join(f"• {w}" for w in watches)
+    await message.reply_text(f"This chat watches ({len(watches)} of {WATCH_CAP}):\n{lines}")
 
 
 # --- the chat's language --------------------------------------------------------------------

@@ -20,6 +20,7 @@ from bot.core.dates import listed
 from bot.core.grounding import normalize
 from bot.core.register import Found, Mention, Pledge
 from bot.core.schemas import Answer, Commitment, Digest, Official, role_text
+from bot.core.watch import Watched
 
 MESSAGE_LIMIT = 4096
 _PIECE_LIMIT = 3000
@@ -198,6 +199,24 @@ def answer_paragraphs(answer: Answer) -> list[Paragraph]:
         Paragraph(quote, style="quote") for quote in answer.quotes[:3] if normalize(quote) != said
     ]
     return result
+
+
+def watch_paragraphs(title: str, found: Sequence[Watched], per_watch: int = 3) -> list[Paragraph]:
+    """The watch alert after a digest: each watch that matched, with at most ``per_watch`` of
+    its lines (official with role, pledge with actor and deadline, or sentence) and quotes."""
+    paragraphs = [Paragraph(title, lead="👁 Your watchlist in: ", style="italic")]
+    for watched in found:
+        hits = watched.hits
+        paragraphs.append(Paragraph(f" ({len(hits)})", lead=f"“{watched.watch}”"))
+        for hit in hits[:per_watch]:
+            if hit.kind != "sentence":
+                lead = f"• {hit.lead}"
+                paragraphs.append(Paragraph(strip_markers(hit.text), lead=lead, gap=False))
+            paragraphs.append(Paragraph(hit.quote, style="quote", gap=False))
+        if len(hits) > per_watch:
+            more = f"…and {len(hits) - per_watch} more"
+            paragraphs.append(Paragraph(more, style="italic", gap=False))
+    return paragraphs
 
 
 def digest_markdown(digest: Digest, title: str) -> str:

@@ -74,6 +74,22 @@ _SHARED = """
     );
     CREATE TABLE tg_users (user_id INTEGER PRIMARY KEY);
 """
+_WATCH = """
+    CREATE TABLE tg_watches (
+        chat_id INTEGER NOT NULL,
+        watch_key TEXT NOT NULL,
+        watch TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        PRIMARY KEY (chat_id, watch_key)
+    );
+    CREATE TABLE tg_watch_alerts (
+        chat_id INTEGER NOT NULL,
+        article_id INTEGER NOT NULL REFERENCES articles (id) ON DELETE CASCADE,
+        status TEXT NOT NULL DEFAULT 'pending',
+        PRIMARY KEY (chat_id, article_id)
+    );
+    CREATE INDEX tg_watch_alerts_pending ON tg_watch_alerts (chat_id) WHERE status = 'pending';
+"""
 _UTC_NOW = "(to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD HH24:MI:SS'))"
 TELEGRAM_MIGRATIONS: tuple[Migration | str, ...] = (
     Migration(_FIRST, postgres_ddl(_FIRST).replace("(datetime('now'))", _UTC_NOW)),
@@ -98,7 +114,11 @@ TELEGRAM_MIGRATIONS: tuple[Migration | str, ...] = (
     # the job over. Fragments keep their arrival time, and a paste being closed is claimed in
     # tg_pastes; tg_users has a row per user to lock while a cost is weighed against the quota.
     Migration(_SHARED, postgres_ddl(_SHARED).replace(" REAL", " DOUBLE PRECISION")),
+    # The watchlist (issue 22): a chat's watches, and one row per (chat, article) whose watch
+    # alert is queued ('pending') or claimed for sending ('sent'), so it goes out once.
+    Migration(_WATCH, postgres_ddl(_WATCH).replace(" REAL", " DOUBLE PRECISION")),
 )
+WATCH_CAP = 50  # watches per chat
 SEEN_WHILE_AWAY = 10_000  # update ids remembered in memory while the database is away
 UPDATE_RETENTION_DAYS = 3  # Telegram redelivers an update for at most 24 hours
 PRUNE_EVERY = 1000  # updates between two prunings, besides the one at start
@@ -222,6 +242,81 @@ class TelegramState:
             "ON CONFLICT (chat_id) DO UPDATE SET language = excluded.language",
             (chat_id, language),
         )
+
+    # --- the watchlist (issue 22) ---------------------------------------------------------
+
+    def add_watch(self, chat_id: int, watch: str, key: str, cap: int = WATCH_CAP) -> str:
+        """Add a watch (``key``: its compared form, ``bot.core.watch.watch_key``): "added",
+        "exists" (the chat watches it already) or "full" (``cap`` watches)."""
+        with self.store.transaction():
+            row = self.store.execute(
+                "SELECT COUNT(*) FROM tg_watches WHERE chat_id = ?", (chat_id,)
+            ).fetchone()
+            if int(row[0]) >= cap:
+                exists = self.store.execute(
+                    "SELECT 1 FROM tg_watches WHERE chat_id = ? AND watch_key = ?", (chat_id, key)
+                ).fetchone()
+                return "exists" if exists else "full"
+            added = self.store.execute(
+                "INSERT INTO tg_watches (chat_id, watch_key, watch, added_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (chat_id, watch_key) DO NOTHING",
+                (chat_id, key, watch, time.time()),
+            ).rowcount
+        return "added" if added == 1 else "exists"
+
+    def remove_watch(self, chat_id: int, key: str) -> bool:
+        """Stop watching ``key``; False if the chat was not watching it."""
+        return (
+            self.store.execute(
+                "DELETE FROM tg_watches WHERE chat_id = ? AND watch_key = ?", (chat_id, key)
+            ).rowcount
+            == 1
+        )
+
+    def clear_watches(self, chat_id: int) -> int:
+        """Stop every watch of the chat; how many there were."""
+        return self.store.execute("DELETE FROM tg_watches WHERE chat_id = ?", (chat_id,)).rowcount
+
+    def watches(self, chat_id: int) -> list[str]:
+        """The chat's watches as it wrote them, oldest first."""
+        rows = self.store.execute(
+            "SELECT watch FROM tg_watches WHERE chat_id = ? ORDER BY added_at, watch_key",
+            (chat_id,),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def queue_watch_alert(self, chat_id: int, article_id: int) -> bool:
+        """The article's first digest in the chat was delivered: its watch alert is due.
+        False if one was queued before (a digest shown again never alerts again)."""
+        return (
+            self.store.execute(
+                "INSERT INTO tg_watch_alerts (chat_id, article_id) VALUES (?, ?) "
+                "ON CONFLICT (chat_id, article_id) DO NOTHING",
+                (chat_id, article_id),
+            ).rowcount
+            == 1
+        )
+
+    def claim_watch_alert(self, chat_id: int, article_id: int) -> bool:
+        """Become the one sender of a queued alert; False if a replica claimed it already.
+        Recorded before the message goes out: an alert is sent at most once."""
+        return (
+            self.store.execute(
+                "UPDATE tg_watch_alerts SET status = 'sent' "
+                "WHERE chat_id = ? AND article_id = ? AND status = 'pending'",
+                (chat_id, article_id),
+            ).rowcount
+            == 1
+        )
+
+    def pending_watch_alerts(self, limit: int = 20) -> list[tuple[int, int]]:
+        """Queued alerts no one has claimed (their replica stopped after the digest)."""
+        rows = self.store.execute(
+            "SELECT chat_id, article_id FROM tg_watch_alerts WHERE status = 'pending' "
+            "ORDER BY chat_id, article_id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
 
     # --- current article and message links -----------------------------------------------
 
@@ -491,6 +586,7 @@ class TelegramState:
             self.link_messages(job.chat_id, message_ids, job.article_id)
             if job.kind == "digest":
                 self.set_current_article(job.chat_id, job.article_id)
+                self.queue_watch_alert(job.chat_id, job.article_id)
         return done == 1
 
     def keep_delivery(self, job: Job, message_ids: Sequence[int], reason: str) -> None:
@@ -511,6 +607,7 @@ class TelegramState:
             self.link_messages(job.chat_id, payload["messages"], job.article_id)
             if job.kind == "digest":
                 self.set_current_article(job.chat_id, job.article_id)
+                self.queue_watch_alert(job.chat_id, job.article_id)
 
     def finish_job(self, job_id: int, status: str, owner: str | None = None) -> bool:
         """Move a pending job to ``status``; with ``owner``, only while it is still theirs."""

@@ -40,6 +40,7 @@ from bot.core.service import DigestService
 from bot.core.settings import Settings
 from bot.core.sources import Source, SourceError, fetch_link, read_document
 from bot.core.store import StoredArticle
+from bot.core.watch import Watched, find_hits
 from bot.telegram_app import render
 from bot.telegram_app.paste import join_fragments, looks_like_article
 from bot.telegram_app.state import (
@@ -643,7 +644,53 @@ class ChatWork:
             replace=status.message_id,
         )
         status.message_id = None
-        await self._record_delivery(job, sent)
+        await self._record_delivery(job, sent)  # queues the watch alert with the delivery
+        await self.alert_watches(job.chat_id, job.article_id)
+
+    async def alert_watches(self, chat_id: int, article_id: int) -> None:
+        """After a digest: one message listing the chat's watches it matches, sent once.
+
+        The alert was queued in the transaction that recorded the digest's delivery; whoever
+        claims it (this replica now, or any replica's poll after a stop) sends it, and the
+        claim is written before sending, so neither replicas nor restarts send it twice. A
+        failure here costs the alert only, never the digest, and is not retried forever.
+        """
+        found: list[Watched] = []
+        title = ""
+        try:
+            watches = await asyncio.to_thread(self.state.watches, chat_id)
+            article = None
+            if watches:
+                scope = chat_scope(chat_id)
+                article = await asyncio.to_thread(self.service.store.article, article_id, scope)
+            if article is not None:
+                service = await asyncio.to_thread(self.service_for, chat_id)
+                digest = await asyncio.to_thread(service.cached_digest, article)
+                if digest is not None:
+                    numbered = await asyncio.to_thread(self.service.check_article, article.text)
+                    found = find_hits(watches, digest, numbered.sentences)
+                    title = render.display_title(article.text)
+        except DatabaseUnavailable:
+            return  # still queued: a later poll sends it
+        except Exception as error:  # the alert is lost, the digest is not
+            log.warning("watch alert for chat %s could not be made: %s", chat_id,
+                        type(error).__name__)  # fmt: skip
+        try:
+            if not await asyncio.to_thread(self.state.claim_watch_alert, chat_id, article_id):
+                return  # another replica has it, or it went out before
+        except DatabaseUnavailable:
+            return
+        if found:
+            try:
+                sent = await send_html(self.bot, chat_id, render.watch_paragraphs(title, found))
+                await asyncio.to_thread(self.state.link_messages, chat_id, sent, article_id)
+            except (TelegramError, DatabaseUnavailable) as error:
+                log.warning("watch alert to chat %s failed: %s", chat_id, error)
+
+    async def sweep_watch_alerts(self) -> None:
+        """On the poll: alerts queued by a replica that stopped before sending them."""
+        for chat_id, article_id in await asyncio.to_thread(self.state.pending_watch_alerts):
+            await self.alert_watches(chat_id, article_id)
 
     def _keep_status_line(self, job: Job, message_id: int) -> None:
         """Remember the status line for whoever runs the job next; cosmetic, so a database
