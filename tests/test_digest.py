@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.chunking import CountTokens
-from bot.core.digest import ArticleError, Progress, fence, whole_sentences
+from bot.core.digest import ArticleError, Progress, fence, opening, whole_sentences
 from bot.core.llm import LLMError, LLMUnavailable, StructuredOutputError
 from bot.core.planning import SMALL_OUTPUT_SHARE, Limits, critical_path, plan
 from bot.core.service import DigestService
@@ -484,3 +484,23 @@ def test_whole_sentences() -> None:
     assert whole_sentences(cut, len(cut)) == cut + "…"
     cut = "Money was given to the towns and Dr. Ada Obi said that"
     assert whole_sentences(cut, len(cut)) == cut + "…"
+
+
+def test_the_opening_is_the_headline_and_lede_once(count_tokens: CountTokens) -> None:
+    """What a small model is shown again beside the summary's instruction: the headline and
+    the lede (where news says what happened, where and when), a repeated headline once, and
+    no more than its budget."""
+    from bot.core.chunking import NumberedArticle
+
+    text = (
+        "Port of Tarvo signs $40 million dredging deal\n\n"
+        "Port of Tarvo signs $40 million dredging deal\n\n"
+        "TARVO, 3 May 2026 - The Port of Tarvo signed a $40 million contract on Tuesday to "
+        "deepen its main channel, Harbour Master Ines Okafor said.\n\n"
+        + "A later paragraph about the history of the port and its old lighthouse. " * 40
+    )
+    article = NumberedArticle(text, count_tokens, 400)
+    shown = opening(article, budget=60)
+    assert shown.count("dredging deal") == 1
+    assert "signed a $40 million contract on Tuesday" in shown
+    assert "lighthouse" not in shown

@@ -24,6 +24,7 @@ import pytest
 from pydantic import BaseModel
 
 from bot.core.gguf import LocalModelError
+from bot.core.llama_child import CHOSEN_ENV, SKIP_ENV
 from bot.core.llama_server import (
     AttachedServer,
     LeaseHeld,
@@ -387,6 +388,7 @@ _ONE_COMMAND = """
 import asyncio, sys
 from pathlib import Path
 from pydantic import BaseModel
+from bot.core.llama_child import CHOSEN_ENV, SKIP_ENV
 from bot.core.local_llm import LocalLLM
 
 class Facts(BaseModel):
@@ -598,3 +600,39 @@ async def test_a_second_command_attaches_to_a_busy_server(
     # One server: the first command's answer came from the server it started, not a new one.
     assert await first == started == second
     os.kill(second, signal.SIGTERM)
+
+
+def test_a_cpu_backend_killed_by_an_illegal_instruction_is_skipped(tmp_path: Path) -> None:
+    """A VM may advertise an instruction set it traps (AMX killed the server with SIGILL):
+    the backend the crashed server chose is named to every later server as one to skip."""
+
+    class Crashed:
+        returncode = -signal.SIGILL
+
+    llm = LocalLLM(tmp_path, tmp_path / "model.gguf", max_output_tokens=64)
+    assert llm._cpu_env()[SKIP_ENV] == ""
+    Path(llm._cpu_env()[CHOSEN_ENV]).write_text("sapphirerapids")
+    llm._skip_crashed_backend(Crashed())  # type: ignore[arg-type]
+    assert llm._cpu_env()[SKIP_ENV] == "sapphirerapids"
+    Crashed.returncode = -signal.SIGKILL  # killed for another reason: not the backend's fault
+    Path(llm._cpu_env()[CHOSEN_ENV]).write_text("zen4")
+    llm._skip_crashed_backend(Crashed())  # type: ignore[arg-type]
+    assert llm._cpu_env()[SKIP_ENV] == "sapphirerapids"
+
+
+def test_the_child_skips_the_backends_it_is_told_to(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not llama_cpp_available():
+        pytest.skip("needs the local extra (scripts/install-local)")
+    import subprocess
+
+    code = (
+        "import os; from bot.core.llama_child import load_cpu_backends, variant_of; "
+        "folder = load_cpu_backends(); print(*map(variant_of, os.listdir(folder)))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    best = run.stdout.split()[-1]
+    skipped = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, SKIP_ENV: best},
+    ).stdout.split()[-1]  # fmt: skip
+    assert skipped != best

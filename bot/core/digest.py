@@ -64,6 +64,8 @@ from bot.core.store import Store, article_hash
 SMALL_MAX_TOKENS = 1024
 # Notes per part passed to the summary call: enough for its 3 to 7 key points.
 NOTES_PER_PART = 4
+# Tokens of the article's opening shown beside a summary's instruction (`opening`).
+OPENING_TOKENS = 160
 # Seconds the summary request gets to go out before grounding takes the CPU beside it.
 SEND_HEAD_START = 0.02
 # Articles numbered recently (check, then digest, number the same text once).
@@ -176,6 +178,25 @@ def whole_sentences(text: str, cap: int | None = None) -> str:
     return text.rstrip(" ,") + "…"
 
 
+def opening(article: NumberedArticle, budget: int = OPENING_TOKENS) -> str:
+    """The headline and lede, each sentence once: where news says what happened, where and
+    when. A small model is shown it again beside the summary's instruction (else it reports
+    the second paragraph); a long article's summary call gets it beside the parts' notes."""
+    kept: list[Sentence] = []
+    used = 0
+    for sentence in article.sentences:
+        if any(sentence.text == k.text for k in kept):
+            continue  # a headline repeated as the first line of the body
+        if kept and used + sentence.tokens > budget:
+            break
+        kept.append(sentence)
+        used += sentence.tokens
+    return "".join(
+        ("\n" if i and s.paragraph != kept[i - 1].paragraph else " " if i else "") + s.text
+        for i, s in enumerate(kept)
+    )
+
+
 _SENTENCE_END = (".", "!", "?", "。", "！", "？", '"', "”", ")", "…")
 # A full stop before a capital, not after an initial ("U.S. Department") or a title ("Dr. Obi").
 _SENTENCE_BREAK = re.compile(
@@ -270,8 +291,12 @@ class DigestEngine:
         with self._prepared_lock:
             article = self._prepared.get(key)
         if article is None:
+            # Counted before numbering: a text far over the limit (10 MB of one word) is
+            # refused in the time of one count, not after every sentence is cut and counted.
+            tokens = self.count_tokens(text)
+            self._check_size(tokens)
             article = NumberedArticle(
-                text, self.count_tokens, max_sentence_tokens=self._max_sentence_tokens
+                text, self.count_tokens, self._max_sentence_tokens, tokens=tokens
             )
             with self._prepared_lock:
                 self._prepared[key] = article
@@ -279,12 +304,15 @@ class DigestEngine:
                     self._prepared.popitem(last=False)
         if not article.sentences:
             raise ArticleError("the article is empty")
-        if article.tokens > self.config.max_article_tokens:
+        self._check_size(article.tokens)
+        return article
+
+    def _check_size(self, tokens: int) -> None:
+        if tokens > self.config.max_article_tokens:
             raise ArticleError(
-                f"the article has {article.tokens:,} tokens; the limit is "
+                f"the article has {tokens:,} tokens; the limit is "
                 f"{self.config.max_article_tokens:,} (BOT_MAX_ARTICLE_TOKENS)"
             )
-        return article
 
     def cached(self, text: str) -> Digest | None:
         if self.store is None:
@@ -334,9 +362,11 @@ class DigestEngine:
     ) -> Digest:
         await _report(on_progress, Progress("reading", 0, 1))
         small = self.config.small_model
-        messages = self._messages(
-            render_sentences(chunk.sentences), "digest_small" if small else "digest"
-        )
+        numbered = render_sentences(chunk.sentences)
+        if small:  # the opening beside the summary's instruction: what, where, when
+            messages = self._messages(numbered, "digest_small", opening=fence(opening(article)))
+        else:
+            messages = self._messages(numbered, "digest")
         try:
             if small:
                 brief = await calls.run(
@@ -401,12 +431,14 @@ class DigestEngine:
         for reading in readings:
             usage.add(reading.usage)
         await _report(on_progress, Progress("summarizing", len(chunks), len(chunks)))
-        # The summary needs only the notes; grounding runs while the model writes it.
+        # The summary needs only the opening and the notes; grounding runs while it is written.
         notes = "\n".join(
             f"Part {i}: " + " ".join(_clean_points(r.extraction.key_points, NOTES_PER_PART))
             for i, r in enumerate(readings, start=1)
         )
-        summarize = self.prompts.render("summarize", parts=len(chunks), notes=fence(notes))
+        summarize = self.prompts.render(
+            "summarize", parts=len(chunks), opening=fence(opening(article)), notes=fence(notes)
+        )
         summary = asyncio.ensure_future(
             calls.run(
                 self.llm.structured(

@@ -4,9 +4,9 @@ Two things llama-cpp-python 0.3.36 does not do by itself, each worth seconds per
 
 - **Runtime CPU dispatch.** A llama.cpp built with ``GGML_BACKEND_DL`` and
   ``GGML_CPU_ALL_VARIANTS`` (``scripts/install-local``) ships one CPU backend per instruction
-  set next to libllama, loads none of them, and fails with "no backends are loaded". ggml is
-  asked to load the best one this CPU runs (AVX-512 where there is AVX-512), so one wheel or
-  image built anywhere still uses this CPU's fastest kernels.
+  set next to libllama, loads none of them, and fails with "no backends are loaded". The
+  best one this CPU runs is loaded (AVX-512 where there is AVX-512), so one wheel or image
+  built anywhere still uses this CPU's fastest kernels; one that crashed here is skipped.
 - **Grammar-last sampling.** llama-cpp-python puts the JSON grammar in the sampler chain, so
   every token checks all 151,936 vocabulary entries against the grammar: about 50 ms a token
   on 2 cores, as long as computing the token. llama.cpp's own tools sample first and consult
@@ -18,12 +18,12 @@ Only this module touches llama-cpp-python's internals, and only its pinned versi
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import importlib.util
 import math
 import os
-import shutil
 import sys
 import tempfile
 from typing import Any
@@ -39,11 +39,26 @@ def install(server_module: str) -> None:
     sample_grammar_last()
 
 
-def load_cpu_backends(only: str | None = None) -> str | None:
-    """Load ggml's per-CPU backends when the wheel has them; returns the folder, else None.
+# The parent names CPU backends that crashed on this machine (a VM can advertise an
+# instruction set it does not run: AMX here killed the server with SIGILL), and a file where
+# this child writes the one it chose, so a crash can be pinned on it.
+SKIP_ENV = "BOT_GGML_CPU_SKIP"
+CHOSEN_ENV = "BOT_GGML_CPU_CHOSEN"
 
-    ggml picks the best this CPU runs; ``only`` ("haswell") loads that one alone, which is
-    how ``bench/embedded.py`` compares them.
+
+def variant_of(path: str) -> str:
+    """``libggml-cpu-zen4.so`` -> ``zen4``."""
+    name = os.path.basename(path).split(".", 1)[0]
+    return name.rsplit("ggml-cpu-", 1)[-1]
+
+
+def load_cpu_backends(only: str | None = None) -> str | None:
+    """Load one of ggml's per-CPU backends when the wheel has them; returns its folder, else
+    None.
+
+    The best this CPU runs, by ggml's own score, unless the parent's ``BOT_GGML_CPU_SKIP``
+    names it; ``only`` ("haswell") loads that one, which is how ``bench/embedded.py``
+    compares them.
     """
     spec = importlib.util.find_spec("llama_cpp")
     if spec is None or spec.origin is None:
@@ -55,16 +70,36 @@ def load_cpu_backends(only: str | None = None) -> str | None:
     variants = glob.glob(os.path.join(lib, f"*ggml-cpu-{only or '*'}.*"))
     if not ggml or not variants:
         return None  # a build with the CPU backend linked in: nothing to load
-    folder = lib
-    if only is not None:  # ggml loads every backend of a folder: give it one of its own
-        folder = tempfile.mkdtemp(prefix="ggml-cpu-")
-        shutil.copy(variants[0], folder)
     # Loaded before llama_cpp itself, which then links to this same libggml and its registry.
-    loader = ctypes.CDLL(ggml[0]).ggml_backend_load_all_from_path
+    base = ctypes.CDLL(ggml[0])
+    skip = set(filter(None, os.environ.get(SKIP_ENV, "").split(",")))
+    chosen = _best([v for v in variants if variant_of(v) not in skip] or variants)
+    folder = tempfile.mkdtemp(prefix="ggml-cpu-")  # ggml loads every backend of a folder
+    os.symlink(chosen, os.path.join(folder, os.path.basename(chosen)))
+    if report := os.environ.get(CHOSEN_ENV):
+        with contextlib.suppress(OSError), open(report, "w", encoding="utf-8") as file:
+            file.write(variant_of(chosen))
+    loader = base.ggml_backend_load_all_from_path
     loader.argtypes = [ctypes.c_char_p]
     loader.restype = None
     loader(folder.encode())
     return folder
+
+
+def _best(variants: list[str]) -> str:
+    """The variant ggml itself would pick: the highest ``ggml_backend_score`` (0: this CPU
+    cannot run it), read from each library as ggml's own loader does."""
+
+    def score(path: str) -> int:
+        try:
+            function = ctypes.CDLL(path).ggml_backend_score
+        except (OSError, AttributeError):
+            return 0
+        function.restype = ctypes.c_int
+        return int(function())
+
+    scored = sorted(((score(v), v) for v in variants), reverse=True)
+    return scored[0][1]
 
 
 def sample_grammar_last() -> None:

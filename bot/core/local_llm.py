@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import openai
 
 from bot import __version__
 from bot.core.gguf import DEFAULT_MODEL, LocalModelError, ensure_default_model
+from bot.core.llama_child import CHOSEN_ENV, SKIP_ENV
 from bot.core.llama_server import (
     LOCAL_CONTEXT_TOKENS,
     AttachedServer,
@@ -31,6 +34,9 @@ from bot.core.server_lease import Lease
 from bot.core.servers import PROFILES
 
 log = logging.getLogger(__name__)
+# In the data folder: CPU backends that crashed here, and the one the last server chose.
+_SKIPPED_BACKENDS = "cpu-backends-skipped"
+_CHOSEN_BACKEND = "cpu-backend-chosen"
 
 # A small model on a CPU is slow: a long article's chunk can take minutes.
 LOCAL_TIMEOUT_SECONDS = 900.0
@@ -126,7 +132,8 @@ class LocalLLM(LLM):
         # No RAM prompt cache: saving it costs seconds per call here, and llama.cpp
         # still reuses the previous request's prefix (the article) for questions.
         if self.keep_alive <= 0:
-            server = LocalModelServer(path, log=log.info, n_threads=threads, cache=False)
+            server = LocalModelServer(path, log=log.info, n_threads=threads, cache=False,
+                                    env=self._cpu_env())  # fmt: skip
             await server.start()
             return server
         lease = Lease(self.data_dir / "local-model-server.json", self.keep_alive)
@@ -136,7 +143,8 @@ class LocalLLM(LLM):
                 found = await AttachedServer.find(lease, config)
             except LeaseHeld as held:  # alive with other settings: left to whoever uses it
                 log.info("%s; this command runs a server of its own", held)
-                private = LocalModelServer(path, log=log.info, n_threads=threads, cache=False)
+                private = LocalModelServer(path, log=log.info, n_threads=threads, cache=False,
+                                         env=self._cpu_env())  # fmt: skip
                 await private.start()
                 return private
             if found is not None:
@@ -146,8 +154,9 @@ class LocalLLM(LLM):
             else:
                 lease.write(pid=None, **config)  # the child waits for its pid to appear
                 server = LocalModelServer(
-                    path, log=log.info, n_threads=threads, cache=False, lease=lease
-                )
+                    path, log=log.info, n_threads=threads, cache=False, lease=lease,
+                    env=self._cpu_env(),
+                )  # fmt: skip
                 await server.start()
                 lease.write(pid=server.pid, port=server.port, model_alias=server.model_alias,
                             **config)  # fmt: skip
@@ -162,9 +171,31 @@ class LocalLLM(LLM):
             lease.renew()
             await asyncio.sleep(min(5.0, self.keep_alive / 4))
 
+    def _cpu_env(self) -> dict[str, str]:
+        """The server child's environment: the CPU backends that crashed here are skipped, and
+        it names the one it chose (so that a crash can be pinned on it)."""
+        skipped = self.data_dir / _SKIPPED_BACKENDS
+        names = skipped.read_text(encoding="utf-8").split() if skipped.is_file() else []
+        return {**os.environ, SKIP_ENV: ",".join(names),
+                CHOSEN_ENV: str(self.data_dir / _CHOSEN_BACKEND)}  # fmt: skip
+
+    def _skip_crashed_backend(self, server: LocalModelServer | AttachedServer) -> None:
+        """A server killed by an illegal instruction ran a CPU backend this machine cannot run
+        (a VM may advertise AMX and trap it): that backend is skipped from now on."""
+        if server.returncode != -signal.SIGILL:
+            return
+        with contextlib.suppress(OSError):
+            chosen = (self.data_dir / _CHOSEN_BACKEND).read_text(encoding="utf-8").strip()
+            if chosen:
+                with (self.data_dir / _SKIPPED_BACKENDS).open("a", encoding="utf-8") as file:
+                    file.write(chosen + "\n")
+                log.warning("The CPU backend %r cannot run on this machine (illegal "
+                            "instruction); the next server skips it", chosen)  # fmt: skip
+
     async def _discard_dead_server(self, server: LocalModelServer | AttachedServer) -> None:
         """Forget a server whose process has exited; the caller starts a fresh one."""
         await server.stop()  # closes its pipes and drains the rest of its output
+        self._skip_crashed_backend(server)
         log.warning(
             "The local model server exited unexpectedly (code %s); starting a new one."
             " Its last output:\n%s",

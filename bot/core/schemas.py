@@ -21,6 +21,11 @@ _SENTENCES = (
 )
 # Small models can loop on a list of numbers; a grammar-enforcing server stops them at 3.
 _FEW: JsonDict = {"maxItems": 3}
+# What a summary must say, for every model: the event, not a roster of the people present.
+_NEWS = (
+    "Two to four plain sentences that report the news: what happened, who acted, where and "
+    "when, and the main figure or outcome."
+)
 
 
 class _Draft(BaseModel):
@@ -75,7 +80,7 @@ class ChunkExtraction(_Draft):
 class DigestDraft(ChunkExtraction):
     """The whole digest in one call, for an article that fits one chunk."""
 
-    summary: str = Field(description="Two to four plain sentences: what happened and why.")
+    summary: str = Field(description=_NEWS)
 
 
 # Small models copy whole sentences into short fields; llama.cpp's grammar enforces these
@@ -123,14 +128,14 @@ class SmallChunkExtraction(_Draft):
 
 
 class SmallDigestDraft(_Draft):
+    # The summary comes first: llama.cpp's grammar writes the keys in this order, and a small
+    # model that has just listed the names writes "X, Y and Z are officials who pledge ...".
+    summary: str = Field(description=_NEWS, json_schema_extra={"maxLength": SMALL_SUMMARY_CHARS})
     officials: list[str] = Field(
         description=_NAMES,
         json_schema_extra={"maxItems": 30, "items": {"type": "string", **_SHORT}},
     )
     commitments: list[BriefCommitment] = Field(json_schema_extra={"maxItems": 5})
-    summary: str = Field(
-        description="Two short sentences.", json_schema_extra={"maxLength": SMALL_SUMMARY_CHARS}
-    )
 
     def full(self) -> DigestDraft:
         return DigestDraft(
@@ -144,7 +149,7 @@ class SmallDigestDraft(_Draft):
 class SummaryDraft(_Draft):
     """The final call for a long article: a summary written from the chunk notes."""
 
-    summary: str = Field(description="Two to four plain sentences: what happened and why.")
+    summary: str = Field(description=_NEWS)
     key_points: list[str] = Field(
         description="The 3 to 7 most important points of the whole article, each under 25 "
         "words, most important first.",
