@@ -497,7 +497,8 @@ def test_the_opening_is_the_headline_and_lede_once(count_tokens: CountTokens) ->
         "Port of Tarvo signs $40 million dredging deal\n\n"
         "TARVO, 3 May 2026 - The Port of Tarvo signed a $40 million contract on Tuesday to "
         "deepen its main channel, Harbour Master Ines Okafor said.\n\n"
-        + "A later paragraph about the history of the port and its old lighthouse. " * 40
+        + "A later paragraph about the history of the port and its old lighthouse. "
+        * 40
     )
     article = NumberedArticle(text, count_tokens, 400)
     shown = opening(article, budget=60)
