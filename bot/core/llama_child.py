@@ -28,7 +28,7 @@ import sys
 import tempfile
 from typing import Any
 
-__all__ = ["install", "load_cpu_backends", "sample_grammar_last"]
+__all__ = ["install", "load_cpu_backends", "sample_grammar_last", "skip_crashing_backends"]
 
 
 def install(server_module: str) -> None:
@@ -84,6 +84,37 @@ def load_cpu_backends(only: str | None = None) -> str | None:
     loader.restype = None
     loader(folder.encode())
     return folder
+
+
+_PROBE = """
+import sys
+from bot.core.llama_child import load_cpu_backends
+load_cpu_backends()
+import llama_cpp
+llm = llama_cpp.Llama(sys.argv[1], n_ctx=256, n_threads=1, verbose=False)
+llm.create_completion("The city will build a new bridge over the river. " * 6, max_tokens=1)
+"""
+
+
+def skip_crashing_backends(model_path: str) -> None:
+    """For code that loads llama.cpp in its own process, where a crash cannot be retried: try
+    the chosen CPU backend on a short prompt in a child first, and add each one killed by an
+    illegal instruction to ``BOT_GGML_CPU_SKIP`` in this process's environment."""
+    import signal
+    import subprocess
+
+    skip = [name for name in os.environ.get(SKIP_ENV, "").split(",") if name]
+    with tempfile.TemporaryDirectory(prefix="ggml-probe-") as folder:
+        chosen = os.path.join(folder, "chosen")
+        for _ in range(32):  # at most one try per backend the wheel holds
+            env = {**os.environ, SKIP_ENV: ",".join(skip), CHOSEN_ENV: chosen}
+            probe = [sys.executable, "-c", _PROBE, model_path]
+            done = subprocess.run(probe, env=env, capture_output=True, check=False)
+            if done.returncode != -signal.SIGILL or not os.path.exists(chosen):
+                break
+            with open(chosen, encoding="utf-8") as file:
+                skip.append(file.read().strip())
+    os.environ[SKIP_ENV] = ",".join(skip)
 
 
 def _best(variants: list[str]) -> str:
