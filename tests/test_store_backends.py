@@ -193,3 +193,43 @@ def test_an_article_keeps_the_date_it_reports(store: Store) -> None:
         "chat:1", "Other.", "O", reported_date="2024-02", date_basis="published"
     )
     assert (again.id, again.reported_date, again.date_basis) == (undated.id, "2024-02", "published")
+
+
+def test_sqlite_commits_while_other_threads_read(tmp_path: Path) -> None:
+    """The bot runs database calls in threads on one shared SQLite connection: a statement
+    another thread has not read to its end ("INSERT ... RETURNING" after fetchone) must not
+    fail this thread's COMMIT with "SQL statements in progress" (20 chats at once lost one
+    digest to it)."""
+    import threading
+    import time
+
+    from bot.core.database import SQLiteDatabase
+
+    db = SQLiteDatabase.open(tmp_path / "race.sqlite3")
+    db.execute("CREATE TABLE t (n INTEGER)")
+    errors: list[str] = []
+
+    def half_read() -> None:
+        for _ in range(100):
+            try:
+                result = db.execute("INSERT INTO t VALUES (7) RETURNING n")
+                result.fetchone()
+                time.sleep(0.001)  # the result still held, as a caller would between calls
+                del result
+            except Exception as error:
+                errors.append(repr(error))
+
+    def commit() -> None:
+        for n in range(100):
+            try:
+                with db.transaction():
+                    db.execute("INSERT INTO t VALUES (?)", (n,))
+            except Exception as error:
+                errors.append(repr(error))
+
+    threads = [threading.Thread(target=f) for f in (half_read, half_read, commit, commit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

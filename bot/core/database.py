@@ -163,6 +163,29 @@ class Database(ABC):
         """Run several statements (a migration) inside the current transaction."""
 
 
+class _Rows:
+    """A SQLite cursor's whole result, read at once (see ``SQLiteDatabase.execute``)."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._rows: list[Any] = cursor.fetchall()
+        self.rowcount = cursor.rowcount
+        self.lastrowid = cursor.lastrowid
+        self._next = 0
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
 class SQLiteDatabase(Database):
     """One SQLite file in WAL mode, one connection shared under a lock."""
 
@@ -202,8 +225,11 @@ class SQLiteDatabase(Database):
             raise
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Result:
+        # Read to the end under the lock: a cursor left half-read while another thread (the
+        # bot runs database calls off its event loop) commits fails that COMMIT with "SQL
+        # statements in progress" on the one shared connection.
         with self._lock, self._translated():
-            return self.db.execute(sql, params)
+            return _Rows(self.db.execute(sql, params))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
