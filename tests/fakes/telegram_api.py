@@ -295,6 +295,7 @@ class FakeTelegramServer:
         self._queries: set[str] = set()
         self._faults: dict[str, list[list[Any]]] = {}  # method -> [[kind, retry, sleep, times]]
         self._files: dict[str, bytes] = {}
+        self._unsized: set[str] = set()  # files whose size Telegram does not state
         self._commands: dict[str, list[JSON]] = {}
         self.descriptions: dict[str, str] = {}  # language code -> setMyDescription's text
         # (update_id, HTTP status or 0 for no answer) of every webhook delivery attempt
@@ -463,14 +464,20 @@ class FakeTelegramServer:
 
     def user_sends_document(
         self, chat_id: int, user_id: int, filename: str, content: bytes, *,
-        mime_type: str = "text/plain", caption: str | None = None,
+        mime_type: str = "text/plain", caption: str | None = None, file_size: bool = True,
     ) -> JSON:  # fmt: skip
-        """Queue a message with an uploaded file, which the bot can fetch with getFile."""
+        """Queue a message with an uploaded file, which the bot can fetch with getFile.
+        ``file_size=False`` leaves the size out, as Telegram's Document may."""
         with self._cond:
             file_id = f"uploads/{len(self._files) + 1}/{filename}"
             self._files[file_id] = content
-        document = {"file_id": file_id, "file_unique_id": file_id, "file_name": filename,
-                    "mime_type": mime_type, "file_size": len(content)}  # fmt: skip
+        document: JSON = {"file_id": file_id, "file_unique_id": file_id, "file_name": filename,
+                          "mime_type": mime_type}  # fmt: skip
+        if file_size:
+            document["file_size"] = len(content)
+        else:
+            with self._cond:
+                self._unsized.add(file_id)
         fields: JSON = {"document": document}
         if caption:
             fields["caption"] = caption
@@ -731,9 +738,10 @@ class FakeTelegramServer:
         file_id = str(p.get("file_id", ""))
         if file_id not in self._files:
             raise bad("invalid file_id")
-        size = len(self._files[file_id])
-        return {"file_id": file_id, "file_unique_id": file_id, "file_size": size,
-                "file_path": file_id}  # fmt: skip
+        found: JSON = {"file_id": file_id, "file_unique_id": file_id, "file_path": file_id}
+        if file_id not in self._unsized:  # optional in Telegram's File as in its Document
+            found["file_size"] = len(self._files[file_id])
+        return found
 
     def _m_editmessagetext(self, p: JSON) -> JSON:
         m = self._bot_message(p)

@@ -250,17 +250,9 @@ class HostileBot:
         """An uploaded file; ``file_size=False`` leaves the size out, as Telegram may."""
         before = self._seen()
         started = time.monotonic()
-        if file_size:
-            self.tg.user_sends_document(
-                self.chat, self.user, file_name, content, mime_type=mime_type
-            )
-        else:
-            with self.tg._cond:  # the fake always writes file_size; register the file by hand
-                file_id = f"uploads/{len(self.tg._files) + 1}/{file_name}"
-                self.tg._files[file_id] = content
-            document = {"file_id": file_id, "file_unique_id": file_id, "file_name": file_name,
-                        "mime_type": mime_type}  # fmt: skip
-            self.tg.user_sends(self.chat, self.user, {"document": document})
+        self.tg.user_sends_document(
+            self.chat, self.user, file_name, content, mime_type=mime_type, file_size=file_size
+        )
         return await self._settle(before, started, timeout)
 
     async def assert_alive(self, timeout: float = 15) -> None:  # noqa: ASYNC109
