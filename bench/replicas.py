@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.core.store import Store  # noqa: E402
+from bot.core.storage.store import Store  # noqa: E402
 from bot.telegram_app.state import TelegramState  # noqa: E402
 from tests.conftest import process_env  # noqa: E402
 from tests.fakes import openai_server, telegram_api  # noqa: E402

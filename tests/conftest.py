@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.chunking import CountTokens
-from bot.core.encodings import load_encoding
+from bot.core.models.encodings import load_encoding
+from bot.core.reading.chunking import CountTokens
 from bot.core.service import DigestService
 from bot.core.settings import Settings
-from bot.core.store import Store
+from bot.core.storage.store import Store
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripted_model import ScriptedModel, zhaoqing_people
 from tests.postgres import postgres_server, postgres_url

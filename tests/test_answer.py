@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bot.core.answer import relevant_sentences
-from bot.core.chunking import CountTokens, NumberedArticle
+from bot.core.reading.answer import relevant_sentences
+from bot.core.reading.chunking import CountTokens, NumberedArticle
 from bot.core.service import DigestService
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer

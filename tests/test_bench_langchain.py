@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import langchain_recipe as lc
-from bot.core.chunking import CountTokens
+from bot.core.reading.chunking import CountTokens
 from tests.fakes.openai_server import MESSAGE_OVERHEAD_TOKENS, FakeOpenAIServer, RecordedRequest
 from tests.fakes.scripted_model import ScriptedModel, zhaoqing_people
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.brief import Brief, build_brief, period_of
-from bot.core.chunking import CountTokens
-from bot.core.grounding import ground_drafts
-from bot.core.register import Register
+from bot.core.desk.brief import Brief, build_brief, period_of
+from bot.core.reading.chunking import CountTokens
+from bot.core.reading.grounding import ground_drafts
 from bot.core.schemas import Digest
 from bot.core.service import DigestService
-from bot.core.store import Store
+from bot.core.storage.register import Register
+from bot.core.storage.store import Store
 from bot.telegram_app import render
 from tests.conftest import DATA, make_settings
 from tests.fakes.gold_model import (
@@ -191,12 +191,12 @@ def test_an_empty_period_is_one_line() -> None:
 
 
 def test_a_hostile_brief_is_valid_html_in_messages_under_the_limit() -> None:
-    from bot.core.brief import BriefArticle, Named, NewOfficial, NewPledge
+    from bot.core.desk.brief import BriefArticle, Named, NewCommitment, NewOfficial
 
     articles = [BriefArticle(i, i, f"T<{i}> & co " * 9, "2026-03", "published", True)
                 for i in range(1, 60)]  # fmt: skip
     officials = [NewOfficial(f"A<{i}>", "t&" * 30, "o<b>", i % 59 + 1) for i in range(400)]
-    pledges = [NewPledge(f"B<{i}>", "do </i> " * 40, "2027", i % 59 + 1) for i in range(300)]
+    pledges = [NewCommitment(f"B<{i}>", "do </i> " * 40, "2027", i % 59 + 1) for i in range(300)]
     places = [Named(f"P<{i}>", (1, 2)) for i in range(200)]
     brief = Brief("chat:1", period_of("week"), articles, places, officials, pledges,
                   places, places, 0.0)  # fmt: skip

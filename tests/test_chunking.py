@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.core.chunking import CountTokens, NumberedArticle, render_sentences
+from bot.core.reading.chunking import CountTokens, NumberedArticle, render_sentences
 from tests.conftest import DATA
 
 
@@ -189,19 +189,19 @@ def test_a_long_article_split_on_two_cpus_is_split_the_same(
     numbers and spans are exactly what one process finds, in every style of the corpus."""
     from pathlib import Path
 
-    from bot.core import chunking, second_cpu
+    from bot.core.reading import chunking, sentence_process
 
     data = Path(__file__).parent / "data"
     text = "\n\n".join(p.read_text(encoding="utf-8") for p in sorted(data.glob("*.txt")))
     assert len(text) > chunking.PARALLEL_CHARS
     calls: list[int] = []
-    halves = second_cpu.map_halves
+    halves = sentence_process.map_halves
 
     def spy(work, first, second):  # type: ignore[no-untyped-def]
         calls.append(len(second))
         return halves(work, first, second)
 
-    monkeypatch.setattr(second_cpu, "map_halves", spy)
+    monkeypatch.setattr(sentence_process, "map_halves", spy)
     together = NumberedArticle(text, count_tokens, 400)
     monkeypatch.setattr(chunking, "PARALLEL_CHARS", len(text) + 1)
     alone = NumberedArticle(text, count_tokens, 400)
@@ -214,7 +214,7 @@ def test_without_a_helper_process_the_work_stays_here(
     """A sandbox that refuses a second process (or one CPU) costs nothing but the time."""
     from pathlib import Path
 
-    from bot.core import second_cpu
+    from bot.core.reading import sentence_process
 
     class Refusing:
         def submit(self, *args: object) -> object:
@@ -223,21 +223,21 @@ def test_without_a_helper_process_the_work_stays_here(
         def shutdown(self, **options: object) -> None:
             pass
 
-    monkeypatch.setattr(second_cpu, "_pool", Refusing())
-    monkeypatch.setattr(second_cpu, "_unavailable", False)
+    monkeypatch.setattr(sentence_process, "_pool", Refusing())
+    monkeypatch.setattr(sentence_process, "_unavailable", False)
     text = (Path(__file__).parent / "data" / "hunan-manufacturing-conference-long.txt").read_text(
         encoding="utf-8"
     )
     long = "\n\n".join([text] * 3)
     article = NumberedArticle(long, count_tokens, 400)
-    assert len(article.sentences) > 100 and second_cpu._unavailable
-    monkeypatch.setattr(second_cpu, "_unavailable", False)
-    monkeypatch.setattr(second_cpu, "_pool", None)
+    assert len(article.sentences) > 100 and sentence_process._unavailable
+    monkeypatch.setattr(sentence_process, "_unavailable", False)
+    monkeypatch.setattr(sentence_process, "_pool", None)
 
 
 def test_counts_in_pieces_match_one_count_on_long_articles() -> None:
     """Counting in bounded pieces (for memory) gives the same total as one count."""
-    from bot.core.encodings import load_encoding, token_counter
+    from bot.core.models.encodings import load_encoding, token_counter
     from bot.core.settings import Settings
 
     settings = Settings(_env_file=None)

@@ -81,7 +81,9 @@ def test_without_key_or_local_extra_both_ways_are_named(
     from bot.core.settings import Settings
 
     monkeypatch.setattr(service, "llama_cpp_available", lambda: False)
-    with pytest.raises(service.ConfigError) as caught:
+    from bot.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
         service.build_llm(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
     assert "OPENAI_API_KEY" in str(caught.value) and ".[local]" in str(caught.value)
 

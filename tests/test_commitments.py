@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.core.chunking import CountTokens, NumberedArticle
-from bot.core.commitments import own_clause, pledge_units, refine
-from bot.core.matching import words
+from bot.core.reading.chunking import CountTokens, NumberedArticle
+from bot.core.reading.commitments import own_clause, pledge_units, refine
+from bot.core.reading.matching import words
 from bot.core.schemas import Commitment
 from bot.core.service import DigestService
 from tests.conftest import DATA, make_settings

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.chunking import CountTokens
-from bot.core.evaluation import score_digest
+from bot.cli.evaluation import score_digest
+from bot.core.reading.chunking import CountTokens
 from bot.core.schemas import Digest
 from bot.core.service import DigestService
 from bot.core.settings import Settings

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.core.chunking import CountTokens, NumberedArticle
+from bot.core.reading.chunking import CountTokens, NumberedArticle
 from bot.core.schemas import CitedCommitment, CitedOfficial, Commitment, Official
 from tests.fakes.gold_model import (
     _CJK,
@@ -39,7 +39,7 @@ def ground(
     article: NumberedArticle, officials: list[CitedOfficial], commitments: list[CitedCommitment]
 ) -> tuple[list[Official], list[Commitment]]:
     """The digest's own grounding and merging step."""
-    from bot.core.grounding import ground_drafts
+    from bot.core.reading.grounding import ground_drafts
 
     found, pledges, _ = ground_drafts(article, officials, commitments)
     return found, pledges
@@ -289,8 +289,8 @@ def test_code_reads_most_pledges_when_the_model_gives_only_names(
     """The embedded small model names people but misses most pledges (1 in 13 on two corpus
     articles). Given only the right names, as it gives them, code must read the pledges, plans
     and calls on others itself, with the right actor, in every style of the corpus."""
-    from bot.core.evaluation import score_digest
-    from bot.core.grounding import ground_drafts
+    from bot.cli.evaluation import score_digest
+    from bot.core.reading.grounding import ground_drafts
     from bot.core.schemas import Digest, DigestStats
 
     expected = found = actors = 0
@@ -317,8 +317,8 @@ def test_code_finds_most_officials_written_with_their_role(count_tokens: CountTo
     Vice-President Jörg Altenhöfer."). With no names from the model at all, code must still
     find most officials, by the title written beside the name, in every style and in both
     languages, and never a reporter, an invented person or a body."""
-    from bot.core.evaluation import score_digest
-    from bot.core.grounding import ground_drafts
+    from bot.cli.evaluation import score_digest
+    from bot.core.reading.grounding import ground_drafts
     from bot.core.schemas import Digest, DigestStats
 
     expected = found = titled = 0
@@ -343,7 +343,7 @@ def main() -> None:
     import tempfile
     from pathlib import Path
 
-    from bot.core.encodings import load_encoding
+    from bot.core.models.encodings import load_encoding
 
     encoding = load_encoding("o200k_base", Path(tempfile.gettempdir()) / "digestbot-tiktoken")
     totals = [0, 0, 0]

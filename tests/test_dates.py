@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.dates import ReportedDate, date_line, parse_since, read_date
+from bot.core.reading.dates import ReportedDate, date_line, parse_since, read_date
 
 DATA = Path(__file__).parent / "data"
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.chunking import CountTokens
-from bot.core.digest import ArticleError, Progress, fence, opening, whole_sentences
-from bot.core.llm import LLMError, LLMUnavailable, StructuredOutputError
-from bot.core.planning import SMALL_OUTPUT_SHARE, Limits, critical_path, plan
+from bot.core.errors import ArticleError, LLMError, LLMUnavailable, StructuredOutputError
+from bot.core.reading.chunking import CountTokens
+from bot.core.reading.digest import Progress, fence, opening, whole_sentences
+from bot.core.reading.planning import SMALL_OUTPUT_SHARE, Limits, critical_path, plan
 from bot.core.service import DigestService
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -96,8 +96,8 @@ async def test_a_backend_serving_one_request_at_a_time_gets_one_at_a_time(
 
     import openai
 
-    from bot.core.openai_llm import OpenAICompatibleLLM
-    from bot.core.servers import PROFILES
+    from bot.core.models.capabilities import PROFILES
+    from bot.core.models.openai_llm import OpenAICompatibleLLM
 
     settings = make_settings(tmp_path, llm_server, chunk_tokens=300, llm_concurrency=8)
     llm_server.latency = 0.1
@@ -420,7 +420,7 @@ async def test_waves_beyond_the_concurrency_are_counted_as_round_trips(
 def test_the_command_line_imports_no_model_client_before_it_needs_one() -> None:
     code = (
         "import sys; from bot.cli import main; assert main(['--version']) == 0; "
-        "heavy = {'openai', 'tiktoken', 'telegram', 'bot.core.digest'} & set(sys.modules); "
+        "heavy = {'openai', 'tiktoken', 'telegram', 'bot.core.reading.digest'} & set(sys.modules); "
         "assert not heavy, heavy"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -490,7 +490,7 @@ def test_the_opening_is_the_headline_and_lede_once(count_tokens: CountTokens) ->
     """What a small model is shown again beside the summary's instruction: the headline and
     the lede (where news says what happened, where and when), a repeated headline once, and
     no more than its budget."""
-    from bot.core.chunking import NumberedArticle
+    from bot.core.reading.chunking import NumberedArticle
 
     text = (
         "Port of Tarvo signs $40 million dredging deal\n\n"

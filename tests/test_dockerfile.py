@@ -236,7 +236,7 @@ def test_runtime_environment(final: list[Instruction], instructions: list[Instru
     assert env.get("TIKTOKEN_CACHE_DIR") == "/opt/tiktoken"
     # ... and the encodings are seeded there at build time, so nothing is downloaded at start.
     runs = " ".join(i.args for i in instructions if i.keyword == "RUN")
-    assert "python -m bot.core.encodings /opt/tiktoken" in runs
+    assert "python -m bot.core.models.encodings /opt/tiktoken" in runs
 
 
 def test_no_secret_in_env_or_arg(instructions: list[Instruction]) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli.evaluation import CorpusReport, CorpusRow, evaluate, evaluate_folder, score_digest
 from bot.cli.views import corpus_text
-from bot.core.chunking import CountTokens
-from bot.core.evaluation import CorpusReport, CorpusRow, evaluate, evaluate_folder, score_digest
+from bot.core.reading.chunking import CountTokens
 from bot.core.schemas import Commitment, Digest, Official
 from bot.core.service import DigestService
 from tests.conftest import DATA, process_env

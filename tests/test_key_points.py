@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.core.chunking import CountTokens, NumberedArticle
-from bot.core.key_points import MAX_POINTS, article_points, with_article_points
+from bot.core.reading.chunking import CountTokens, NumberedArticle
+from bot.core.reading.key_points import MAX_POINTS, article_points, with_article_points
 from bot.core.schemas import Digest
 from bot.core.service import DigestService
 from tests.conftest import DATA, make_settings

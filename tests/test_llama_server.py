@@ -1,4 +1,4 @@
-"""Fast tests of bot.core.llama_server and of LocalLLM restarting it: no real llama.cpp.
+"""Fast tests of bot.core.models.llama_server and of LocalLLM restarting it: no real llama.cpp.
 
 The server is a small stand-in module speaking ``GET /v1/models`` and a canned
 ``POST /v1/chat/completions``, started through the same bootstrap as the real one. For
@@ -23,18 +23,16 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from bot.core.gguf import LocalModelError
-from bot.core.llama_child import CHOSEN_ENV, SKIP_ENV
-from bot.core.llama_server import (
+from bot.core.errors import LeaseHeld, LLMUnavailable, LocalModelError
+from bot.core.models.lease import Lease
+from bot.core.models.llama_child import CHOSEN_ENV, SKIP_ENV
+from bot.core.models.llama_server import (
     AttachedServer,
-    LeaseHeld,
     LocalModelServer,
     llama_cpp_available,
     usable_cpus,
 )
-from bot.core.llm import LLMUnavailable
-from bot.core.local_llm import LocalLLM
-from bot.core.server_lease import Lease
+from bot.core.models.local_llm import LocalLLM
 
 FAKE_SERVER = textwrap.dedent(
     """
@@ -312,7 +310,7 @@ async def test_a_server_that_died_between_calls_is_replaced(
         first = (await llm.structured(MESSAGES, ServerFacts)).value
         os.kill(first.pid, signal.SIGKILL)  # what the OOM killer does
         assert llm._server is not None and await llm._server.exited(within=10)
-        with caplog.at_level(logging.WARNING, logger="bot.core.local_llm"):
+        with caplog.at_level(logging.WARNING, logger="bot.core.models.local_llm"):
             second = (await llm.structured(MESSAGES, ServerFacts)).value
         third = (await llm.structured(MESSAGES, ServerFacts)).value
     finally:
@@ -332,7 +330,7 @@ async def test_a_server_that_dies_during_a_call_is_restarted_and_the_call_retrie
     try:
         first = (await llm.structured(MESSAGES, ServerFacts)).value
         (fake_llama_cpp / "crash-next").touch()
-        with caplog.at_level(logging.WARNING, logger="bot.core.local_llm"):
+        with caplog.at_level(logging.WARNING, logger="bot.core.models.local_llm"):
             retried = await llm.structured(MESSAGES, ServerFacts)
     finally:
         await llm.aclose()
@@ -351,7 +349,7 @@ async def test_calls_in_flight_when_the_server_dies_share_one_restart(
     try:
         first = (await llm.structured(MESSAGES, ServerFacts)).value
         (fake_llama_cpp / "crash-next").touch()  # the first request kills it, the rest queue
-        with caplog.at_level(logging.WARNING, logger="bot.core.local_llm"):
+        with caplog.at_level(logging.WARNING, logger="bot.core.models.local_llm"):
             answers = await asyncio.gather(
                 *(llm.structured(MESSAGES, ServerFacts) for _ in range(4))
             )
@@ -369,7 +367,7 @@ async def test_a_server_that_keeps_dying_fails_the_call_after_one_retry(
     try:
         await llm.structured(MESSAGES, ServerFacts)
         (fake_llama_cpp / "crash-always").touch()
-        with caplog.at_level(logging.WARNING, logger="bot.core.local_llm"):
+        with caplog.at_level(logging.WARNING, logger="bot.core.models.local_llm"):
             with pytest.raises(LLMUnavailable):
                 await llm.structured(MESSAGES, ServerFacts)
             assert len(_restart_warnings(caplog)) == 1
@@ -388,8 +386,8 @@ _ONE_COMMAND = """
 import asyncio, sys
 from pathlib import Path
 from pydantic import BaseModel
-from bot.core.llama_child import CHOSEN_ENV, SKIP_ENV
-from bot.core.local_llm import LocalLLM
+from bot.core.models.llama_child import CHOSEN_ENV, SKIP_ENV
+from bot.core.models.local_llm import LocalLLM
 
 class Facts(BaseModel):
     pid: int
@@ -626,7 +624,7 @@ def test_the_child_skips_the_backends_it_is_told_to(monkeypatch: pytest.MonkeyPa
     import subprocess
 
     code = (
-        "import os; from bot.core.llama_child import load_cpu_backends, variant_of; "
+        "import os; from bot.core.models.llama_child import load_cpu_backends, variant_of; "
         "folder = load_cpu_backends(); print(*map(variant_of, os.listdir(folder)))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

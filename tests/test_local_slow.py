@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.evaluation import evaluate
-from bot.core.gguf import ensure_default_model
-from bot.core.llama_server import llama_cpp_available
+from bot.cli.evaluation import evaluate
+from bot.core.models.gguf import ensure_default_model
+from bot.core.models.llama_server import llama_cpp_available
 from bot.core.service import DigestService
 from bot.core.settings import Settings
 from tests.conftest import DATA
@@ -57,9 +57,9 @@ async def test_local_model_digest_and_follow_up(tmp_path: Path) -> None:
 
 
 def test_grammar_last_sampling_picks_the_same_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
-    # What the embedded server's child does (bot.core.llama_child), in this process.
-    from bot.core import llama_child
-    from bot.core.llama_server import usable_cpus
+    # What the embedded server's child does (bot.core.models.llama_child), in this process.
+    from bot.core.models import llama_child
+    from bot.core.models.llama_server import usable_cpus
 
     shared_models = Settings(_env_file=None).data_dir / "models"  # type: ignore[call-arg]
     model = ensure_default_model(shared_models, log=print)

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.digest import not_latin_script, system_message
-from bot.core.prompts import PromptError, PromptLibrary, default_prompts_dir
+from bot.core.errors import PromptError
+from bot.core.prompts import PromptLibrary, default_prompts_dir
+from bot.core.reading.digest import not_latin_script, system_message
 from bot.core.schemas import Answer
-from bot.core.store import CORE_MIGRATIONS, Store
+from bot.core.storage.store import CORE_MIGRATIONS, Store
 
 
 def test_shipped_prompts_load() -> None:
@@ -86,7 +87,7 @@ def test_store_transaction_rolls_back(tmp_path: Path) -> None:
 
 
 def test_unwritable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
-    from bot.core.store import StoreError
+    from bot.core.errors import StoreError
 
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.chunking import CountTokens, NumberedArticle
-from bot.core.grounding import Grounder, ground_drafts
-from bot.core.merging import merge_official_drafts
-from bot.core.readers.chinese import ChineseReader
-from bot.core.readers.english import EnglishReader
-from bot.core.readers.english_names import is_person, reads_as_body, short_forms, singular
-from bot.core.readers.words import list_names, reasons, word_list
+from bot.core.reading.chunking import CountTokens, NumberedArticle
+from bot.core.reading.grounding import Grounder, ground_drafts
+from bot.core.reading.merging import merge_official_drafts
+from bot.core.reading.readers.chinese import ChineseReader
+from bot.core.reading.readers.english import EnglishReader
+from bot.core.reading.readers.english_names import is_person, reads_as_body, short_forms, singular
+from bot.core.reading.readers.words import list_names, reasons, word_list
 from bot.core.schemas import CitedOfficial
 
 

@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.core.chunking import CountTokens
-from bot.core.grounding import ground_drafts
-from bot.core.register import Register, match_query
+from bot.core.reading.chunking import CountTokens
+from bot.core.reading.grounding import ground_drafts
 from bot.core.schemas import Digest
 from bot.core.service import DigestService
-from bot.core.store import Store
+from bot.core.storage.register import Register, match_query
+from bot.core.storage.store import Store
 from tests.conftest import process_env
 from tests.fakes.gold_model import CORPUS, commitment_drafts, load, official_drafts
 from tests.fakes.openai_server import FakeOpenAIServer

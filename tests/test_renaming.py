@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from bot.core.chunking import CountTokens, NumberedArticle
-from bot.core.readers.english_names import PARTICLES, is_initial
-from bot.core.readers.words import word_list
+from bot.core.reading.chunking import CountTokens, NumberedArticle
+from bot.core.reading.readers.english_names import PARTICLES, is_initial
+from bot.core.reading.readers.words import word_list
 from tests.fakes.gold_model import _CJK, CORPUS, DATA, Gold, commitment_drafts, official_drafts
 from tests.test_corpus_grounding import Score, ground, score
 

@@ -73,7 +73,7 @@ def _untitled() -> list[Official]:
 
 
 def test_an_official_without_a_title_is_shown_as_such_in_every_view() -> None:
-    from bot.core.register import Mention
+    from bot.core.storage.register import RegisteredOfficial
     from bot.telegram_app.render import digest_markdown, officials_paragraphs, who_entries
 
     digest = Digest(summary="S", key_points=[], officials=_untitled(), commitments=[])
@@ -83,7 +83,7 @@ def test_an_official_without_a_title_is_shown_as_such_in_every_view() -> None:
         "markdown": digest_markdown(digest, "T"),
     }
     mentions = [
-        Mention(name=o.name, title=o.title, organization=o.organization, quote=o.quote,
+        RegisteredOfficial(name=o.name, title=o.title, organization=o.organization, quote=o.quote,
                 article_id=1, article_title="T", date="2025-04-18", pledges=())
         for o in _untitled()
     ]  # fmt: skip
@@ -100,7 +100,7 @@ def test_an_official_without_a_title_is_shown_as_such_in_every_view() -> None:
 
 
 def test_the_digest_and_every_register_line_show_the_articles_date() -> None:
-    from bot.core.register import Found, Mention, Pledge
+    from bot.core.storage.register import RegisteredCommitment, RegisteredOfficial, RegisterHit
     from bot.telegram_app.render import found_entries, pledge_entries, who_entries
 
     digest = Digest(summary="S", key_points=[], officials=[], commitments=[])
@@ -111,9 +111,9 @@ def test_the_digest_and_every_register_line_show_the_articles_date() -> None:
     assert shown.splitlines()[:2] == ["📰 T", "Reported: 12 March 2024"]
     assert "Reported" not in "\n".join(pack(digest_paragraphs(digest, title="T")))
 
-    mention = Mention("A B", "Mayor", "", "q", 1, "Art", "2024-03-12", (), "event")
-    pledge = Pledge("A B", "build", None, "q", 2, "Art", "2024-03", "published")
-    found = Found(3, "Art", "2026-01-05", "snippet", "arrived")
+    mention = RegisteredOfficial("A B", "Mayor", "", "q", 1, "Art", "2024-03-12", (), "event")
+    pledge = RegisteredCommitment("A B", "build", None, "q", 2, "Art", "2024-03", "published")
+    found = RegisterHit(3, "Art", "2026-01-05", "snippet", "arrived")
     lines = [
         "\n".join(_plain(m) for e in entries for m in pack(e.paragraphs))
         for entries in (who_entries([mention]), pledge_entries([pledge]), found_entries([found]))

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from bot.core.llm import Capabilities
-from bot.core.schemas import MODEL_FACING, CitedOfficial
-from bot.core.servers import PROFILES
-from bot.core.structured import (
+from bot.core.models.capabilities import PROFILES
+from bot.core.models.llm import Capabilities
+from bot.core.models.output_formats import (
     OPENAI_UNSUPPORTED_KEYWORDS,
     response_format,
     schema_in_prompt,
     strict_json_schema,
 )
+from bot.core.schemas import MODEL_FACING, CitedOfficial
 from tests.fakes.schema_rules import conform, openai_strict_problem, schema_problem
 
 NAMES = [m.__name__ for m in MODEL_FACING]

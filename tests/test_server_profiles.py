@@ -16,11 +16,11 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from bot.core.chunking import CountTokens
-from bot.core.llm import LLMError, LLMUnavailable, SchemaRejected, StructuredOutputError
-from bot.core.openai_llm import OpenAICompatibleLLM
+from bot.core.errors import LLMError, LLMUnavailable, SchemaRejected, StructuredOutputError
+from bot.core.models.capabilities import PROFILES, capabilities_for
+from bot.core.models.openai_llm import OpenAICompatibleLLM
+from bot.core.reading.chunking import CountTokens
 from bot.core.schemas import Digest
-from bot.core.servers import PROFILES, capabilities_for
 from bot.core.service import DigestService
 from tests.conftest import make_settings
 from tests.fakes.openai_server import PROFILES as FAKE_PROFILES

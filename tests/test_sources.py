@@ -26,16 +26,9 @@ from pathlib import Path
 import httpcore
 import pytest
 
+from bot.core.errors import SourceError
 from bot.core.settings import Settings
-from bot.core.sources import (
-    SourceError,
-    fetch,
-    fetch_link,
-    find_link,
-    load,
-    read_bytes,
-    read_document,
-)
+from bot.core.sources import fetch, fetch_link, find_link, load, read_bytes, read_document
 from bot.core.sources.extract import DOCX_TYPE, reflow
 from bot.core.sources.fetch import is_public_address
 from tests.conftest import DATA, process_env

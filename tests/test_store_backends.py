@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.database import Migration, postgres_sql
-from bot.core.register import Register
 from bot.core.schemas import Answer, Digest
 from bot.core.service import DigestService
-from bot.core.store import CORE_MIGRATIONS, Store
+from bot.core.storage.database import Migration, postgres_sql
+from bot.core.storage.register import Register
+from bot.core.storage.store import CORE_MIGRATIONS, Store
 from tests.conftest import make_settings, process_env
 from tests.fakes.openai_server import FakeOpenAIServer
 
@@ -98,7 +98,7 @@ def test_placeholders_translate_outside_literals_only() -> None:
 
 
 def test_unreachable_postgres_is_one_clear_line(tmp_path: Path) -> None:
-    from bot.core.store import StoreError
+    from bot.core.errors import StoreError
 
     pytest.importorskip("psycopg")
     with pytest.raises(StoreError, match=r"cannot reach PostgreSQL \(postgresql://u:\*\*\*@"):
@@ -155,7 +155,7 @@ def test_the_reported_date_migration_keeps_old_articles_as_arrived(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     """Articles stored before dates were read: date unknown, their arrival stands in."""
-    from bot.core.database import SQLiteDatabase, open_database
+    from bot.core.storage.database import SQLiteDatabase, open_database
 
     path = tmp_path / "store.sqlite3"
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
@@ -203,7 +203,7 @@ def test_sqlite_commits_while_other_threads_read(tmp_path: Path) -> None:
     import threading
     import time
 
-    from bot.core.database import SQLiteDatabase
+    from bot.core.storage.database import SQLiteDatabase
 
     db = SQLiteDatabase.open(tmp_path / "race.sqlite3")
     db.execute("CREATE TABLE t (n INTEGER)")

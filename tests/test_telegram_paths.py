@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from telegram.ext import Application
 
-from bot.core.chunking import CountTokens
+from bot.core.reading.chunking import CountTokens
 from bot.core.service import DigestService
 from bot.core.settings import Settings
-from bot.core.store import Store
+from bot.core.storage.store import Store
 from bot.telegram_app import work
 from bot.telegram_app.handlers import Deps
 from bot.telegram_app.state import TelegramState, chat_scope

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from bot.core.register import Pledge
 from bot.core.service import make_title
 from bot.core.settings import Settings
-from bot.core.store import Store
+from bot.core.storage.register import RegisteredCommitment
+from bot.core.storage.store import Store
 from bot.telegram_app import render
 from bot.telegram_app.state import TelegramState, chat_scope
 from tests import test_telegram_bot as base
@@ -314,7 +314,9 @@ def test_chat_language_on_both_backends(store: Store) -> None:
 def test_long_listings_are_split_into_valid_html_messages() -> None:
     hostile = "Tags <b>like</i> & this. " * 40
     pledges = [
-        Pledge(f"Agency <{i}>", f"build {i} & more", None, hostile, i % 7 + 1, f"T<{i % 7}>", "x")
+        RegisteredCommitment(
+            f"Agency <{i}>", f"build {i} & more", None, hostile, i % 7 + 1, f"T<{i % 7}>", "x"
+        )
         for i in range(50)
     ]
     pages = render.pack_entries("Commitments by “<x>”", render.pledge_entries(pledges))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.store import Store
+from bot.core.storage.store import Store
 from bot.telegram_app.state import TELEGRAM_MIGRATIONS, OverQuota, PasteGone, TelegramState
 
 

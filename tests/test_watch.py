@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from bot.core.chunking import Sentence
+from bot.core.desk.watch import Watched, find_hits, mentions, watch_key
+from bot.core.reading.chunking import Sentence
 from bot.core.schemas import Commitment, Digest, Official
 from bot.core.settings import Settings
-from bot.core.store import Store
-from bot.core.watch import Watched, find_hits, mentions, watch_key
+from bot.core.storage.store import Store
 from bot.telegram_app.state import TelegramState
 from bot.telegram_app.work import ChatWork
 from tests.conftest import make_settings

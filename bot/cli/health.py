@@ -6,12 +6,12 @@ import sqlite3
 
 import openai
 
-from bot.core.encodings import load_encoding
-from bot.core.openai_llm import OpenAICompatibleLLM
-from bot.core.prompts import PromptError, PromptLibrary
-from bot.core.service import ConfigError, build_llm
+from bot.core.errors import ConfigError, PromptError, StoreError
+from bot.core.models.encodings import load_encoding
+from bot.core.models.openai_llm import OpenAICompatibleLLM
+from bot.core.prompts import PromptLibrary
+from bot.core.service import build_llm
 from bot.core.settings import Settings
-from bot.core.store import StoreError
 
 
 async def check_health(settings: Settings, *, check_llm: bool = False) -> int:

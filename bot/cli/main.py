@@ -21,11 +21,11 @@ from bot import __version__
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from bot.core.llm import LLMError
+    from bot.core.errors import LLMError
     from bot.core.schemas import Digest
     from bot.core.service import DigestService
     from bot.core.settings import Settings
-    from bot.core.store import StoredArticle
+    from bot.core.storage.store import StoredArticle
 
 CLI_SCOPE = "cli"
 log = logging.getLogger(__name__)
@@ -91,13 +91,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from bot import logs
     from bot.cli import migrate, register
-    from bot.core.digest import ArticleError
-    from bot.core.encodings import EncodingUnavailable
-    from bot.core.llm import LLMError
-    from bot.core.prompts import PromptError
-    from bot.core.service import ConfigError
+    from bot.core.errors import (
+        ArticleError,
+        ConfigError,
+        EncodingUnavailable,
+        LLMError,
+        PromptError,
+        StoreError,
+    )
     from bot.core.settings import Settings
-    from bot.core.store import StoreError
 
     try:
         settings = Settings()
@@ -175,7 +177,7 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _date_line(article: StoredArticle) -> str:
-    from bot.core.dates import date_line
+    from bot.core.reading.dates import date_line
 
     return date_line(article.reported_date, article.date_basis, article.created_at)
 
@@ -188,8 +190,8 @@ def _warn_unsaved(service: DigestService, article: StoredArticle) -> None:
 
 async def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
     """``eval FILE GOLD``: one article in detail; ``eval FOLDER``: one table for all."""
+    from bot.cli.evaluation import evaluate, evaluate_folder
     from bot.cli.views import corpus_text, eval_text
-    from bot.core.evaluation import evaluate, evaluate_folder
     from bot.core.service import DigestService
 
     folder, text, gold = _eval_inputs(args.file, args.gold)
@@ -214,8 +216,8 @@ async def _run_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def _eval_inputs(name: str, gold: str | None) -> tuple[Path | None, str, dict[str, Any]]:
     """(folder, "", {}) for a folder of articles, else (None, article, gold answers)."""
-    from bot.core.digest import ArticleError
-    from bot.core.evaluation import corpus_articles
+    from bot.cli.evaluation import corpus_articles
+    from bot.core.errors import ArticleError
 
     folder = Path(name)
     if folder.is_dir():
@@ -233,8 +235,7 @@ async def _chat(service: DigestService, article: StoredArticle, digest: Digest) 
     import asyncio
 
     from bot.cli.views import answer_text, digest_text
-    from bot.core.digest import ArticleError
-    from bot.core.llm import LLMError
+    from bot.core.errors import ArticleError, LLMError
 
     print(digest_text(digest, date=_date_line(article)))
     print("\nAsk about the article (empty line or Ctrl-D to quit).")
@@ -261,7 +262,7 @@ def user_line(error: LLMError) -> str:
 
 
 def _read_article(name: str) -> str:
-    from bot.core.digest import ArticleError
+    from bot.core.errors import ArticleError
 
     if name == "-":
         return _stdin()
@@ -276,8 +277,8 @@ async def _read_source(name: str, settings: Settings) -> tuple[str, str | None]:
     its page's publication date when the page gives one."""
     if name == "-":
         return _stdin(), None
-    from bot.core.digest import ArticleError
-    from bot.core.sources import SourceError, load
+    from bot.core.errors import ArticleError, SourceError
+    from bot.core.sources import load
 
     try:
         source = await load(name, settings)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the parser is built for every command; the store only for this one
     from bot.core.settings import Settings
-    from bot.core.store import Store
+    from bot.core.storage.store import Store
 
 # Referenced tables first; any other table follows in name order.
 _FIRST = ("articles", "digests", "exchanges", "usage", "reg_officials", "reg_commitments")
@@ -31,7 +31,8 @@ def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Copy every row; print what was copied."""
-    from bot.core.store import Store, StoreError
+    from bot.core.errors import StoreError
+    from bot.core.storage.store import Store
 
     if settings.database_url is None:
         raise StoreError("set BOT_DATABASE_URL to the PostgreSQL database to copy into")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _migrate_everything(store: Store) -> None:
-    from bot.core.register import Register
+    from bot.core.storage.register import Register
 
     Register(store)
     from bot.telegram_app.state import TELEGRAM_MIGRATIONS  # the edge's own tables

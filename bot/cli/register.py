@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from bot.core.schemas import role_text
 
 if TYPE_CHECKING:  # the parser is built for every command; the register only for these
-    from bot.core.brief import Brief
-    from bot.core.register import Found, Mention, Pledge
+    from bot.core.desk.brief import Brief
     from bot.core.settings import Settings
-    from bot.core.store import Store
+    from bot.core.storage.register import RegisteredCommitment, RegisteredOfficial, RegisterHit
+    from bot.core.storage.store import Store
 
 COMMANDS = ("who", "pledges", "search", "export", "brief")
 
@@ -56,8 +56,8 @@ def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
     """Print what the register holds for the query; 1 when it holds nothing, 2 for a ``--since``
     that is not a date."""
     from bot.core.cleaning import clean
-    from bot.core.dates import parse_since
-    from bot.core.register import Register, as_dict
+    from bot.core.reading.dates import parse_since
+    from bot.core.storage.register import Register, as_dict
 
     since = None
     if getattr(args, "since", None) is not None:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
         if args.command == "export":
             print(register.export([scope], args.format), end="")
             return 0
-        found: Sequence[Mention | Pledge | Found]
+        found: Sequence[RegisteredOfficial | RegisteredCommitment | RegisterHit]
         if args.command == "who":
             query = clean(" ".join(args.name))  # argv: undecodable bytes as U+FFFD
             found = register.who(query, [scope], since=since)
@@ -95,19 +95,18 @@ def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
     return 0 if found else 1
 
 
-def _line(item: Mention | Pledge | Found) -> str:
-    from bot.core.dates import listed
-    from bot.core.register import Found, Mention, Pledge
+def _line(item: RegisteredOfficial | RegisteredCommitment | RegisterHit) -> str:
+    from bot.core.reading.dates import listed
+    from bot.core.storage.register import RegisteredCommitment, RegisteredOfficial, RegisterHit
 
     when = listed(item.date, item.basis)
-    where = (
-        f"#{item.article_id} {item.article_title if not isinstance(item, Found) else item.title}"
-    )
-    if isinstance(item, Mention):
+    title = item.title if isinstance(item, RegisterHit) else item.article_title
+    where = f"#{item.article_id} {title}"
+    if isinstance(item, RegisteredOfficial):
         role = role_text(item.title, item.organization)
         pledged = "".join(f"\n    pledged: {p}" for p in item.pledges)
         return f"{when}  {item.name} ({role}) in {where}{pledged}"
-    if isinstance(item, Pledge):
+    if isinstance(item, RegisteredCommitment):
         due = f" (by {item.deadline})" if item.deadline else ""
         return f'{when}  {item.actor}: {item.commitment}{due}\n    "{item.quote}" ({where})'
     return f"{when}  {where}\n    {item.snippet}"
@@ -115,7 +114,7 @@ def _line(item: Mention | Pledge | Found) -> str:
 
 def _brief(args: argparse.Namespace, store: Store, scope: str, since: str | None) -> int:
     """What arrived in the CLI's scope over the period, from the register (no model call)."""
-    from bot.core.brief import build_brief, period_of
+    from bot.core.desk.brief import build_brief, period_of
 
     brief = build_brief(store, scope, period_of(since or ("week" if args.week else "today")))
     if args.json:
@@ -127,7 +126,7 @@ def _brief(args: argparse.Namespace, store: Store, scope: str, since: str | None
 
 def _brief_text(brief: Brief) -> str:
     """Every article, then its new officials and all its pledges; the repeated names."""
-    from bot.core.dates import listed
+    from bot.core.reading.dates import listed
 
     if not brief.articles:
         return f"Nothing arrived {brief.period.label}."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from bot.core.evaluation import CorpusReport, CorpusRow, EvalReport
+from bot.cli.evaluation import CorpusReport, CorpusRow, EvalReport
 from bot.core.schemas import Answer, Digest, role_text
 
 _WIDTH = 88

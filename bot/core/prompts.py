@@ -21,9 +21,7 @@ from string import Template
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-
-class PromptError(ValueError):
-    """A prompt file is missing, malformed, or rendered without its variables."""
+from bot.core.errors import PromptError
 
 
 class PromptTemplate(BaseModel):

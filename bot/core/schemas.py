@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -248,3 +249,23 @@ def role_text(title: str, organization: str) -> str:
     whose title it cannot tie to the name with none; every view says so ("title not stated,
     Valmora Port Authority"), so a body is never read as the title and nothing dangles."""
     return ", ".join(x for x in (title.strip() or NO_TITLE, organization.strip()) if x)
+
+
+@dataclass
+class Usage:
+    """The calls and tokens a piece of work cost."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, other: Usage | None) -> None:
+        if other is None:
+            return
+        self.calls += other.calls
+        self.prompt_tokens += other.prompt_tokens
+        self.completion_tokens += other.completion_tokens
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens

@@ -14,33 +14,32 @@ import copy
 import threading
 from typing import TYPE_CHECKING, Any
 
-from bot.core.answer import AnswerConfig, QuestionAnswerer
-from bot.core.brief import Brief, build_brief, period_of
-from bot.core.chunking import CountTokens, NumberedArticle
 from bot.core.cleaning import clean, undecodable
-from bot.core.database import DatabaseUnavailable
-from bot.core.dates import read_date
-from bot.core.digest import ArticleError, DigestConfig, DigestEngine, OnProgress
-from bot.core.encodings import load_encoding, token_counter
-from bot.core.llama_server import llama_cpp_available
-from bot.core.llm import LLM, LLMError
+from bot.core.desk.brief import Brief, build_brief, period_of
+from bot.core.errors import ConfigError, DatabaseUnavailable, LLMError, UnreadableText
+from bot.core.models.capabilities import capabilities_for
+from bot.core.models.encodings import load_encoding, token_counter
+from bot.core.models.llama_server import llama_cpp_available
+from bot.core.models.llm import LLM
 from bot.core.prompts import PromptLibrary
-from bot.core.register import Found, Mention, Pledge, Register
+from bot.core.reading.answer import AnswerConfig, QuestionAnswerer
+from bot.core.reading.chunking import CountTokens, NumberedArticle
+from bot.core.reading.dates import read_date
+from bot.core.reading.digest import DigestConfig, DigestEngine, OnProgress
 from bot.core.schemas import Answer, Digest
-from bot.core.servers import capabilities_for
 from bot.core.settings import Settings
-from bot.core.store import Store, StoredArticle
+from bot.core.sources import fetch_link, read_document
+from bot.core.sources.base import Source, Submission
+from bot.core.storage.register import (
+    Register,
+    RegisteredCommitment,
+    RegisteredOfficial,
+    RegisterHit,
+)
+from bot.core.storage.store import Store, StoredArticle
 
 if TYPE_CHECKING:
     import openai
-
-
-class ConfigError(RuntimeError):
-    """Settings that cannot work; the message names the setting to fix."""
-
-
-class UnreadableText(ArticleError):
-    """Text made only of bytes that are not UTF-8: there is nothing in it to read."""
 
 
 def readable(text: str, what: str) -> str:
@@ -75,7 +74,7 @@ def build_llm(settings: Settings) -> LLM:
             )
         if settings.local_model is not None and not settings.local_model.is_file():
             raise ConfigError(f"BOT_LOCAL_MODEL points at {settings.local_model}: no such file")
-        from bot.core.local_llm import LocalLLM
+        from bot.core.models.local_llm import LocalLLM
 
         return LocalLLM(
             settings.data_dir,
@@ -84,7 +83,7 @@ def build_llm(settings: Settings) -> LLM:
             threads=settings.local_threads,
             keep_alive=settings.local_keep_alive,
         )
-    from bot.core.openai_llm import OpenAICompatibleLLM
+    from bot.core.models.openai_llm import OpenAICompatibleLLM
 
     def client() -> openai.AsyncOpenAI:
         import openai
@@ -192,10 +191,46 @@ class DigestService:
     def warm_up(self) -> None:
         """What a long-running process pays once, now rather than at its first long article:
         the tokenizer and the helper process that splits half of a long article."""
-        from bot.core import second_cpu
+        from bot.core.reading import sentence_process
 
         self._count("warm")
-        second_cpu.warm_up()
+        sentence_process.warm_up()
+
+    async def read(self, submission: Submission) -> Source:
+        """What the user handed in, read into an article's text (a link fetched with every
+        guard, a file read in a bounded child process); cancelling the caller stops the read.
+        Raises ``SourceError`` with a line for the user."""
+        if submission.url is not None:
+            return await fetch_link(submission.url, self.settings)
+        if submission.data is not None:
+            return await read_document(
+                submission.data,
+                filename=submission.filename,
+                content_type=submission.content_type,
+                settings=self.settings,
+            )
+        return Source(text=submission.text or "", title=None, kind="text")
+
+    async def take_in(self, submission: Submission, scope: str) -> StoredArticle:
+        """The whole intake, the same for every edge: read, check, store. The stored article
+        keeps the page's title and link or the file's name, and the date it reports."""
+        source = await self.read(submission)
+        self.check_article(source.text)
+        return await asyncio.to_thread(self.keep_source, scope, source)
+
+    def keep_source(self, scope: str, source: Source) -> StoredArticle:
+        """Store an article already read (its title, origin and page date kept)."""
+        return self.save_article(
+            scope, source.text, source.title, source.url or source.filename, source.date
+        )
+
+    def article(self, article_id: int, scope: str) -> StoredArticle | None:
+        """A stored article of this scope by its number; None if it is not this scope's."""
+        return self.store.article(article_id, scope)
+
+    def recent_articles(self, scope: str, limit: int = 10) -> list[StoredArticle]:
+        """This scope's latest articles, newest first."""
+        return self.store.recent_articles(scope, limit)
 
     def check_article(self, text: str) -> NumberedArticle:
         """Raise ArticleError with a clear reason if the text cannot be digested."""
@@ -276,13 +311,17 @@ class DigestService:
 
     # --- the register: who said and pledged what, across articles -----------------------
 
-    def who(self, name: str, scopes: list[str], since: str | None = None) -> list[Mention]:
+    def who(
+        self, name: str, scopes: list[str], since: str | None = None
+    ) -> list[RegisteredOfficial]:
         return self.register.who(clean(name), scopes, since=since)
 
-    def pledges(self, actor: str, scopes: list[str], since: str | None = None) -> list[Pledge]:
+    def pledges(
+        self, actor: str, scopes: list[str], since: str | None = None
+    ) -> list[RegisteredCommitment]:
         return self.register.pledges(clean(actor), scopes, since=since)
 
-    def search(self, words: str, scopes: list[str], since: str | None = None) -> list[Found]:
+    def search(self, words: str, scopes: list[str], since: str | None = None) -> list[RegisterHit]:
         return self.register.search(clean(words), scopes, since=since)
 
     def export_register(self, scopes: list[str], fmt: str = "json") -> str:
@@ -290,7 +329,7 @@ class DigestService:
 
     def brief(self, scope: str, period: str = "today") -> Brief:
         """What arrived in the scope ``today``, in the last ``week`` or since a date (ValueError
-        for anything else), assembled from the register: no model call (``bot.core.brief``)."""
+        for anything else), assembled from the register: no model call (``bot.core.desk.brief``)."""
         return build_brief(self.store, scope, period_of(period))
 
     @property

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
-    from bot.core.store import Store
+    from bot.core.storage.store import Store
 
 
 def _default_data_dir() -> Path:
@@ -281,7 +281,7 @@ class Settings(BaseSettings):
 
     def open_store(self) -> Store:
         """The store these settings name: PostgreSQL, else the SQLite file."""
-        from bot.core.store import Store
+        from bot.core.storage.store import Store
 
         url = self.database_url.get_secret_value() if self.database_url else None
         return Store.connect(url, self.store_path)

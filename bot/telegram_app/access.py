@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core.service import ConfigError
+from bot.core.errors import ConfigError
 from bot.core.settings import Settings
 
 

@@ -25,7 +25,8 @@ from telegram.ext import (
 )
 
 from bot import logs
-from bot.core.service import ConfigError, DigestService
+from bot.core.errors import ConfigError
+from bot.core.service import DigestService
 from bot.core.settings import Settings
 from bot.telegram_app import handlers
 from bot.telegram_app.access import AccessPolicy

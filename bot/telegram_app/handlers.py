@@ -22,10 +22,10 @@ from telegram.constants import ChatType, ParseMode
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.core.cleaning import clean
-from bot.core.dates import parse_since
+from bot.core.desk.watch import MAX_WATCH_CHARS, watch_key
+from bot.core.reading.dates import parse_since
 from bot.core.service import DigestService
 from bot.core.sources import find_link
-from bot.core.watch import MAX_WATCH_CHARS, watch_key
 from bot.telegram_app import render
 from bot.telegram_app.access import AccessPolicy
 from bot.telegram_app.paste import PasteCollector, looks_like_article, origin_of

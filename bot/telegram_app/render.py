@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from bot.core.brief import Brief, Named
-from bot.core.dates import listed
-from bot.core.grounding import normalize
-from bot.core.register import Found, Mention, Pledge
+from bot.core.desk.brief import Brief, Named
+from bot.core.desk.watch import Watched
+from bot.core.reading.dates import listed
+from bot.core.reading.grounding import normalize
 from bot.core.schemas import Answer, Commitment, Digest, Official, role_text
-from bot.core.watch import Watched
+from bot.core.storage.register import RegisteredCommitment, RegisteredOfficial, RegisterHit
 
 MESSAGE_LIMIT = 4096
 _PIECE_LIMIT = 3000
@@ -261,7 +261,7 @@ def _source_line(title: str, date: str, basis: str) -> Paragraph:
     return Paragraph(line, lead="📰 ", style="italic", gap=False)
 
 
-def who_entries(mentions: list[Mention], pledge_limit: int = 3) -> list[Entry]:
+def who_entries(mentions: list[RegisteredOfficial], pledge_limit: int = 3) -> list[Entry]:
     entries = []
     for m in mentions:
         paragraphs = [
@@ -277,7 +277,7 @@ def who_entries(mentions: list[Mention], pledge_limit: int = 3) -> list[Entry]:
     return entries
 
 
-def pledge_entries(pledges: list[Pledge]) -> list[Entry]:
+def pledge_entries(pledges: list[RegisteredCommitment]) -> list[Entry]:
     entries = []
     for p in pledges:
         when = f" (by {p.deadline})" if p.deadline else ""
@@ -290,7 +290,7 @@ def pledge_entries(pledges: list[Pledge]) -> list[Entry]:
     return entries
 
 
-def found_entries(found: list[Found]) -> list[Entry]:
+def found_entries(found: list[RegisterHit]) -> list[Entry]:
     return [
         Entry(
             [

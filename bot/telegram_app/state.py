@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.core.database import DatabaseUnavailable, Migration, postgres_ddl
-from bot.core.store import Store
+from bot.core.errors import DatabaseUnavailable
+from bot.core.storage.database import Migration, postgres_ddl
+from bot.core.storage.store import Store
 
 _FIRST = """
     CREATE TABLE tg_updates (update_id INTEGER PRIMARY KEY, seen_at TEXT NOT NULL);
@@ -246,7 +247,7 @@ class TelegramState:
     # --- the watchlist (issue 22) ---------------------------------------------------------
 
     def add_watch(self, chat_id: int, watch: str, key: str, cap: int = WATCH_CAP) -> str:
-        """Add a watch (``key``: its compared form, ``bot.core.watch.watch_key``): "added",
+        """Add a watch (``key``: its compared form, ``bot.core.desk.watch.watch_key``): "added",
         "exists" (the chat watches it already) or "full" (``cap`` watches)."""
         with self.store.transaction():
             row = self.store.execute(

@@ -31,16 +31,15 @@ from telegram import Bot, Document, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 
-from bot.core.database import DatabaseUnavailable
-from bot.core.dates import date_line
-from bot.core.digest import ArticleError, Progress
-from bot.core.llm import LLMError
+from bot.core.desk.watch import Watched, find_hits
+from bot.core.errors import ArticleError, DatabaseUnavailable, LLMError, SourceError
+from bot.core.reading.dates import date_line
+from bot.core.reading.digest import Progress
 from bot.core.schemas import Digest
 from bot.core.service import DigestService
 from bot.core.settings import Settings
-from bot.core.sources import Source, SourceError, fetch_link, read_document
-from bot.core.store import StoredArticle
-from bot.core.watch import Watched, find_hits
+from bot.core.sources import Source, fetch_link, read_document
+from bot.core.storage.store import StoredArticle
 from bot.telegram_app import render
 from bot.telegram_app.paste import join_fragments, looks_like_article
 from bot.telegram_app.state import (
@@ -769,7 +768,8 @@ class ChatWork:
         status = StatusLine(self.bot, chat_id, reply_to)
         await self._typing(chat_id)
         await status.open("Opening the file…")
-        from bot.core.sources.download import DownloadError, download, too_large
+        from bot.core.errors import DownloadError
+        from bot.core.sources.download import download, too_large
 
         # Streamed with a cap: Telegram may leave the size out, and PTB's own download
         # holds the whole file in memory first (a self-hosted Bot API serves 2 GB).

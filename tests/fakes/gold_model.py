@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.core.chunking import CountTokens, NumberedArticle
+from bot.core.reading.chunking import CountTokens, NumberedArticle
 from bot.core.schemas import CitedCommitment, CitedOfficial
 from tests.fakes.scripted_model import _NEW_RANGE, _schema_name, _sentences
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.chunking import CountTokens, NumberedArticle
-from bot.core.grounding import ground_drafts
-from bot.core.readers import injected_sentences, is_injected
+from bot.core.reading.chunking import CountTokens, NumberedArticle
+from bot.core.reading.grounding import ground_drafts
+from bot.core.reading.readers import injected_sentences, is_injected
 from bot.core.schemas import CitedOfficial
 from tests.fakes.gold_model import load, official_drafts
 

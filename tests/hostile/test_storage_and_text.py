@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 
-from bot.core.chunking import CountTokens
-from bot.core.digest import ArticleError
-from bot.core.register import Register
+from bot.core.errors import ArticleError
+from bot.core.reading.chunking import CountTokens
 from bot.core.schemas import Commitment, Digest, Official
 from bot.core.service import DigestService
 from bot.core.settings import Settings
-from bot.core.store import Store, article_hash
+from bot.core.storage.register import Register
+from bot.core.storage.store import Store, article_hash
 from tests.conftest import DATA, make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripted_model import ScriptedModel, zhaoqing_people
@@ -289,7 +289,7 @@ async def test_a_digest_finished_while_postgres_is_down_is_delivered_and_kept(
 # is full"), the way a full tmpfs fails it, without needing the privileges to mount one.
 FULL_AT_OPEN = """
 import sys
-from bot.core import store
+from bot.core.storage import store
 
 _connect = store.Store.connect.__func__
 def connect(cls, url, path):
@@ -352,7 +352,7 @@ def test_a_full_disk_leaves_no_half_copied_tokenizer(
 ) -> None:
     """Before: ``tiktoken/<sha1>.<pid>.tmp`` (2-3 MB) stayed, and the line was only
     "[Errno 28] No space left on device"."""
-    from bot.core import encodings
+    from bot.core.models import encodings
 
     def write_half_then_fail(path: Path, data: bytes) -> int:
         with open(path, "wb") as sink:

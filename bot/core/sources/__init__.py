@@ -22,7 +22,8 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from bot.core.sources.base import Kind, Source, SourceError
+from bot.core.errors import SourceError
+from bot.core.sources.base import Kind, Source
 from bot.core.sources.extract import MAX_TEXT_CHARS, kind_of, read_bytes
 
 if TYPE_CHECKING:

@@ -6,15 +6,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from bot.core.errors import SourceError
+
 Kind = Literal["html", "text", "pdf", "docx"]
-
-
-class SourceError(ValueError):
-    """A link or file that cannot be read; ``str(error)`` is one line for the user."""
-
-    @property
-    def user_message(self) -> str:
-        return str(self)
 
 
 @dataclass(frozen=True)
@@ -33,6 +27,17 @@ class Source:
     url: str | None = None
     filename: str | None = None
     date: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a user handed in, one of: a pasted text, a link, a file's bytes (and its name)."""
+
+    text: str | None = None
+    url: str | None = None
+    data: bytes | None = None
+    filename: str | None = None
+    content_type: str | None = None
 
 
 def too_much_text(max_chars: int) -> SourceError:

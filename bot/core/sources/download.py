@@ -14,11 +14,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from bot.core.sources.base import SourceError
-
-
-class DownloadError(Exception):
-    """The file server failed (network, HTTP status); the message holds no address."""
+from bot.core.errors import DownloadError, SourceError
 
 
 def too_large(max_bytes: int) -> SourceError:

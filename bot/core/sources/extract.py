@@ -15,7 +15,8 @@ import statistics
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from bot.core.sources.base import Kind, Source, SourceError, document_title, too_much_text
+from bot.core.errors import SourceError
+from bot.core.sources.base import Kind, Source, document_title, too_much_text
 
 if TYPE_CHECKING:
     from pypdf import PageObject, PdfReader

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
-from bot.core.sources.base import SourceError
+from bot.core.errors import SourceError
 
 MAX_REDIRECTS = 5
 USER_AGENT = "Mozilla/5.0 (compatible; article-digest-bot; +https://github.com/)"

@@ -18,7 +18,7 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from bot.core.sources.base import SourceError
+from bot.core.errors import SourceError
 
 TOO_BIG = "This file needs more memory to read than I allow; send the text instead."
 UNREADABLE = "This file could not be read; send the text instead."

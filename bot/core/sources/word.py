@@ -19,7 +19,8 @@ import zipfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from bot.core.sources.base import SourceError, document_title, too_much_text
+from bot.core.errors import SourceError
+from bot.core.sources.base import document_title, too_much_text
 
 if TYPE_CHECKING:
     from lxml import etree  # type: ignore[import-untyped]

@@ -28,7 +28,8 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from bot.core.sources.base import Source, SourceError
+from bot.core.errors import SourceError
+from bot.core.sources.base import Source
 from bot.core.sources.sandbox import TOO_BIG, UNREADABLE
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""The analyst's desk over the register: briefs and watchlists."""

@@ -1,0 +1,1 @@
+"""Storage: the database, the article store and cache, the register and the spool for outages."""
