@@ -15,7 +15,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from bot.core.cleaning import clean, undecodable
-from bot.core.desk.brief import Brief, build_brief, period_of
+from bot.core.desk.brief import Brief, Named, build_brief, period_of
+from bot.core.desk.watch import MAX_WATCH_CHARS, Watched, find_hits, watch_key
 from bot.core.errors import ConfigError, DatabaseUnavailable, LLMError, UnreadableText
 from bot.core.models.capabilities import capabilities_for
 from bot.core.models.encodings import load_encoding, token_counter
@@ -24,12 +25,14 @@ from bot.core.models.llm import LLM
 from bot.core.prompts import PromptLibrary
 from bot.core.reading.answer import AnswerConfig, QuestionAnswerer
 from bot.core.reading.chunking import CountTokens, NumberedArticle
-from bot.core.reading.dates import read_date
-from bot.core.reading.digest import DigestConfig, DigestEngine, OnProgress
+from bot.core.reading.dates import date_line, human, listed, parse_since, read_date
+from bot.core.reading.digest import DigestConfig, DigestEngine, OnProgress, Progress
+from bot.core.reading.matching import normalize
 from bot.core.schemas import Answer, Digest
 from bot.core.settings import Settings
-from bot.core.sources import fetch_link, read_document
+from bot.core.sources import fetch_link, find_link, read_document
 from bot.core.sources.base import Source, Submission
+from bot.core.sources.download import download, too_large
 from bot.core.storage.register import (
     Register,
     RegisteredCommitment,
@@ -40,6 +43,36 @@ from bot.core.storage.store import Store, StoredArticle
 
 if TYPE_CHECKING:
     import openai
+
+# The edges (the CLI, the Telegram adapter) import from the core only this module, the
+# settings, the schemas and the errors. These are the shapes the service hands out and the few
+# helpers that read a user's words or render a line; they live in the rooms that own them.
+__all__ = [
+    "MAX_WATCH_CHARS",
+    "Brief",
+    "DigestService",
+    "Named",
+    "Progress",
+    "RegisterHit",
+    "RegisteredCommitment",
+    "RegisteredOfficial",
+    "Source",
+    "StoredArticle",
+    "Submission",
+    "Watched",
+    "build_llm",
+    "clean",
+    "date_line",
+    "download",
+    "find_hits",
+    "find_link",
+    "human",
+    "listed",
+    "normalize",
+    "parse_since",
+    "too_large",
+    "watch_key",
+]
 
 
 def readable(text: str, what: str) -> str:
