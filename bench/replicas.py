@@ -32,8 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bot.app.jobs import JobQueue  # noqa: E402
 from bot.core.storage.store import Store  # noqa: E402
-from bot.telegram_app.state import TelegramState  # noqa: E402
 from tests.conftest import process_env  # noqa: E402
 from tests.fakes import openai_server, telegram_api  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAIServer  # noqa: E402
@@ -130,14 +130,14 @@ async def digests_per_minute(
 
 def claim_cost(store: Store, claimers: int, jobs: int = 500) -> float:
     """Milliseconds per job to claim it and record its delivery, ``claimers`` at once."""
-    state = TelegramState(store)
+    queue = JobQueue(store)
     article = store.save_article("chat:1", "Some text.", "T").id
     for chat in range(jobs):
-        state.create_job(chat, 1, article, None)
+        queue.create(chat, 1, article, None)
 
     def claimer(name: str) -> None:
-        while (job := state.claim_job(name, lease=30)) is not None:
-            state.deliver(job, name, [job.id])
+        while (job := queue.claim(name, lease=30)) is not None:
+            queue.deliver(job, name, [job.id])
 
     threads = [threading.Thread(target=claimer, args=(f"c{i}",)) for i in range(claimers)]
     started = time.perf_counter()

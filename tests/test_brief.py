@@ -58,11 +58,11 @@ async def test_the_brief_of_the_21_articles(
             await service.digest(other)
             asked = len(fake.requests)
             began = time.perf_counter()
-            brief = service.brief("chat:1")
+            brief = service.desk.brief("chat:1")
             seconds = time.perf_counter() - began
             pages = render.brief_pages(brief)
-            week = service.brief("chat:1", "week")
-            theirs = service.brief("chat:2")
+            week = service.desk.brief("chat:1", "week")
+            theirs = service.desk.brief("chat:2")
             assert len(fake.requests) == asked  # the brief asks the model nothing
         finally:
             await service.aclose()

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.service import make_title
-from tests.conftest import DATA, process_env
+from bot.core.service import DigestService, make_title
+from tests.conftest import DATA, make_settings, process_env
 from tests.fakes.openai_server import FakeOpenAIServer
 
 ARTICLE = DATA / "zhaoqing-die-casting-summit.txt"
@@ -181,3 +181,32 @@ def test_brief_json_lists_what_arrived_without_a_model(
     bad = run(["brief", "--since", "March"], env)
     assert bad.returncode == 2 and "March is not a date" in bad.stderr
     assert len(llm_server.requests) == calls  # a brief is assembled in code
+
+
+async def test_a_file_is_stored_with_its_title_and_name_as_telegram_stores_it(
+    env: dict[str, str], llm_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    """The CLI takes an article in through the service's intake, as Telegram does: the stored
+    article keeps the page's title and the file's name, not just the text."""
+    head, body = ARTICLE.read_text(encoding="utf-8").split("\n\n", 1)
+    paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n\n"))
+    page = tmp_path / "summit.html"
+    page.write_text(
+        f"<html><head><title>{head} | Zhaoqing Daily</title></head><body>"
+        f"<article><h1>{head}</h1>{paragraphs}</article></body></html>",
+        encoding="utf-8",
+    )
+    note = tmp_path / "note.txt"
+    note.write_text(f"{head}\n\n{body}", encoding="utf-8")
+    for path in (page, note):
+        done = run(["digest", str(path)], env)
+        assert done.returncode == 0, done.stderr
+        assert "OFFICIALS (" in done.stdout
+    settings = make_settings(Path(env["BOT_DATA_DIR"]), llm_server)
+    service = DigestService.from_settings(settings)
+    try:
+        from_note, from_page = service.recent_articles("cli", 2)
+    finally:
+        await service.aclose()
+    assert from_page.origin == "summit.html" and from_note.origin == "note.txt"
+    assert from_page.title == from_note.title == make_title(head)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.core.reading.chunking import CountTokens, NumberedArticle
-from bot.core.reading.commitments import own_clause, pledge_units, refine
+from bot.core.reading.commitments import commitment_units, own_clause, refine
 from bot.core.reading.matching import words
 from bot.core.schemas import Commitment
 from bot.core.service import DigestService
@@ -312,7 +312,7 @@ def test_a_clause_read_by_code_is_placed_where_it_starts(count_tokens: CountToke
 
 
 def test_pledge_units_start_where_the_pledge_is_stated() -> None:
-    units = pledge_units(
+    units = commitment_units(
         "Okafor-Reyes said she would include $50 million in her budget and called on the "
         "General Assembly to restore the fund."
     )
@@ -320,14 +320,14 @@ def test_pledge_units_start_where_the_pledge_is_stated() -> None:
         ("she", "would include $50 million in her budget", ""),
         ("", "restore the fund", "General Assembly"),
     ]
-    (unit,) = pledge_units("Arroyo said the first 12 new buses should be in service by June.")
+    (unit,) = commitment_units("Arroyo said the first 12 new buses should be in service by June.")
     assert (unit.subject, unit.body) == ("the first 12 new buses", "should be in service by June")
     assert (
         own_clause(unit, "Rio Oscuro Transit")
         == unit.text
         == ("the first 12 new buses should be in service by June")
     )
-    assert own_clause(pledge_units("Fenghe will build 40 stations.")[0], "Fenghe") == (
+    assert own_clause(commitment_units("Fenghe will build 40 stations.")[0], "Fenghe") == (
         "will build 40 stations"
     )
 

@@ -298,7 +298,7 @@ def test_code_reads_most_pledges_when_the_model_gives_only_names(
         article, gold = load(slug, count_tokens)
         names = [CitedOfficial(name=o["name"], title="", organization="", sentences=[])
                  for o in gold["officials"]]  # fmt: skip
-        officials, pledges, _ = ground_drafts(article, names, [], read_pledges=True)
+        officials, pledges, _ = ground_drafts(article, names, [], read_commitments=True)
         digest = Digest(summary="-", key_points=[], officials=officials, commitments=pledges,
                         stats=DigestStats())  # fmt: skip
         score = score_digest(digest, article.text, gold)
@@ -324,7 +324,7 @@ def test_code_finds_most_officials_written_with_their_role(count_tokens: CountTo
     expected = found = titled = 0
     for slug in CORPUS:
         article, gold = load(slug, count_tokens)
-        officials, _, _ = ground_drafts(article, [], [], read_pledges=True)
+        officials, _, _ = ground_drafts(article, [], [], read_commitments=True)
         digest = Digest(summary="-", key_points=[], officials=officials, commitments=[],
                         stats=DigestStats())  # fmt: skip
         score = score_digest(digest, article.text, gold)

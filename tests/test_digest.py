@@ -13,8 +13,10 @@ import pytest
 
 from bot.core.errors import ArticleError, LLMError, LLMUnavailable, StructuredOutputError
 from bot.core.reading.chunking import CountTokens
-from bot.core.reading.digest import Progress, fence, opening, whole_sentences
+from bot.core.reading.digest import Progress
+from bot.core.reading.messages import fence
 from bot.core.reading.planning import SMALL_OUTPUT_SHARE, Limits, critical_path, plan
+from bot.core.reading.summaries import opening, whole_sentences
 from bot.core.service import DigestService
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer

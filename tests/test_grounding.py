@@ -85,7 +85,7 @@ def test_reporters_are_not_officials(article_text: str, count_tokens: CountToken
 
 def test_plain_pledges_are_read_by_code(article_text: str, count_tokens: CountTokens) -> None:
     grounder = _grounder(article_text, count_tokens)
-    pledges = grounder.stated_pledges()
+    pledges = grounder.stated_commitments()
     assert [(p.actor, p.sentences) for p in pledges] == [
         ("Ministry of Industry and Information Technology", [_number(grounder, "The Ministry")]),
         ("Xinhuanet", [_number(grounder, "Xinhuanet will")]),
@@ -182,7 +182,7 @@ def test_a_name_in_the_wrong_case_takes_the_articles_spelling(count_tokens: Coun
     article = NumberedArticle(text, count_tokens, 400)
     drafts = [CitedOfficial(name=n, title="", organization="", sentences=[])
               for n in ("ZHOU HUIMIN", "PAN RUOXI", "GU MINGYuan")]  # fmt: skip
-    officials, commitments, _ = ground_drafts(article, drafts, [], read_pledges=True)
+    officials, commitments, _ = ground_drafts(article, drafts, [], read_commitments=True)
     assert [(o.name, o.title) for o in officials] == [
         ("Pan Ruoxi", "vice-governor"),
         ("Gu Mingyuan", "Party chief"),

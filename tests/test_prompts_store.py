@@ -18,7 +18,7 @@ from bot.core.storage.store import CORE_MIGRATIONS, Store
 def test_shipped_prompts_load() -> None:
     library = PromptLibrary()
     expected = {"system", "system_script", "article", "digest", "digest_small", "extract_chunk",
-                "extract_small", "summarize", "answer", "answer_context"}  # fmt: skip
+                "extract_small", "summarize", "answer", "answer_context", "ask_across"}  # fmt: skip
     assert expected == set(library._prompts)
     assert len(library.version) == 12
     assert default_prompts_dir().is_dir()

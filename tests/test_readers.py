@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import pytest
 
+from bot.core.prompts import PromptLibrary
 from bot.core.reading.chunking import CountTokens, NumberedArticle
 from bot.core.reading.grounding import Grounder, ground_drafts
 from bot.core.reading.merging import merge_official_drafts
+from bot.core.reading.messages import system_message
+from bot.core.reading.readers import reader_for
 from bot.core.reading.readers.chinese import ChineseReader
 from bot.core.reading.readers.english import EnglishReader
 from bot.core.reading.readers.english_names import is_person, reads_as_body, short_forms, singular
 from bot.core.reading.readers.words import list_names, reasons, word_list
+from bot.core.reading.script import Script, script_of
 from bot.core.schemas import CitedOfficial
 
 
@@ -283,7 +287,7 @@ def test_a_name_cut_by_the_sentence_splitter_is_found(count_tokens: CountTokens)
 def _read(sentence: str) -> str:
     """What the reader reads as the sentence's pledge ("" for none)."""
     chinese = any("\u4e00" <= c <= "\u9fff" for c in sentence)
-    found = (ChineseReader() if chinese else EnglishReader()).pledges(sentence)
+    found = (ChineseReader() if chinese else EnglishReader()).commitments(sentence)
     return found[0][1] if found else ""
 
 
@@ -383,9 +387,38 @@ def test_the_actor_of_a_code_read_pledge(count_tokens: CountTokens) -> None:
     )
     article = NumberedArticle(text, count_tokens, 400)
     drafts = [CitedOfficial(name="Elena Varga", title="", organization="", sentences=[1])]
-    _, commitments, _ = ground_drafts(article, drafts, [], read_pledges=True)
+    _, commitments, _ = ground_drafts(article, drafts, [], read_commitments=True)
     assert [c.actor for c in commitments] == [
         "Elena Varga",  # "the Government": a body named by its kind is the speaker's
         "Republic of Kiribati",  # a passive's "by" names who acts
         "Tarvo",  # the subject before an apposition
     ]
+
+
+# --- one script for the prompt and the reader ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "script"),
+    [
+        # Between a fifth and a half of the letters Chinese (once the prompt's rule for names
+        # in another script came with the English reader): both read it as Chinese now.
+        (
+            "Mayor Lin Xiaofeng (市长林晓峰) opened the Lanjiang industrial park (蓝江产业园) on "
+            "Monday. 市委书记周启航出席并讲话。",
+            Script.CJK,
+        ),
+        (
+            "Mayor Lin Xiaofeng (林晓峰) opened the Lanjiang industrial park on Monday with the "
+            "county leaders.",
+            Script.LATIN,
+        ),
+        ("Мэр Иван Петров открыл новый парк в понедельник.", Script.OTHER),
+    ],
+)
+def test_the_prompt_and_the_reader_read_one_script(text: str, script: Script) -> None:
+    assert script_of(text) is script
+    prompt = system_message(PromptLibrary().with_values(language="English"), text)["content"]
+    assert ("韦思远 stays 韦思远" in prompt) == (script is not Script.LATIN)
+    chinese = isinstance(reader_for(text), ChineseReader)
+    assert chinese == (script is Script.CJK)

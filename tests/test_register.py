@@ -122,7 +122,7 @@ async def test_digests_fill_the_register_and_the_cli_reads_it(
     service: DigestService, llm_server: FakeOpenAIServer, article_text: str, tmp_path: Path
 ) -> None:
     digest = await service.digest(service.save_article("cli", article_text))
-    assert service.who("Xu Xiaoxiong", ["cli"])[0].title == next(
+    assert service.desk.who("Xu Xiaoxiong", ["cli"])[0].title == next(
         o.title for o in digest.officials if o.name == "Xu Xiaoxiong"
     )
     env = process_env(service.settings.data_dir, llm_server)

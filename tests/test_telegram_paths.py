@@ -17,13 +17,15 @@ from typing import Any
 import pytest
 from telegram.ext import Application
 
+from bot.app import runner
+from bot.app.jobs import JobQueue
+from bot.app.memory import chat_scope
+from bot.app.tables import install
 from bot.core.reading.chunking import CountTokens
 from bot.core.service import DigestService
 from bot.core.settings import Settings
 from bot.core.storage.store import Store
-from bot.telegram_app import work
-from bot.telegram_app.handlers import Deps
-from bot.telegram_app.state import TelegramState, chat_scope
+from bot.telegram_app.edge import Edge
 from tests import test_telegram_bot as base
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -50,8 +52,8 @@ OTHER = " ".join(
 )
 
 
-def deps_of(app: Application) -> Deps:  # type: ignore[type-arg]
-    found: Deps = app.bot_data["deps"]
+def deps_of(app: Application) -> Edge:  # type: ignore[type-arg]
+    found: Edge = app.bot_data["edge"]
     return found
 
 
@@ -148,7 +150,7 @@ async def test_an_unexpected_error_in_a_job_is_told_in_its_chat(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug, with a detail users must not see")
 
-    deps_of(bot).service.digest = broken  # type: ignore[method-assign]
+    deps_of(bot).app.service.digest = broken  # type: ignore[method-assign]
     await paste(tg, article_text, parts=2)
     line = await tg.wait_for(lambda: next((t for t in texts(tg) if "press Retry" in t), None))
     assert line == "Something went wrong on my side. Your article is saved: press Retry."
@@ -173,19 +175,17 @@ async def test_cancel_stops_the_running_job_not_the_queued_one(
 ) -> None:  # fmt: skip
     llm_server.latency = 3.0
     async with running(bot_settings) as app:
-        state = deps_of(app).state
+        jobs = deps_of(app).app.jobs
         await paste(tg, article_text, parts=2)
         await tg.wait_for(lambda: llm_server.requests, timeout=10)  # job 1 is running
         tg.user_sends_text(CHAT, USER, OTHER)
-        await tg.wait_for(
-            lambda: len(state.store.execute("SELECT id FROM tg_jobs").fetchall()) == 2
-        )
+        await tg.wait_for(lambda: len(jobs.store.execute("SELECT id FROM tg_jobs").fetchall()) == 2)
         tg.user_sends_text(CHAT, USER, "/cancel")
         stopped = await tg.wait_for(
             lambda: next((t for t in texts(tg) if t.startswith("Stopped")), None)
         )
         assert "Polish the golden signboard" in stopped
-        assert state.job_status(1) == "cancelled"
+        assert jobs.status(1) == "cancelled"
         llm_server.latency = 0.0
         other = (await tg.wait_for(lambda: digest_messages(tg), timeout=15))[-1]
         assert "Anna Berg" in other.text and len(digest_messages(tg)) == 1
@@ -379,7 +379,7 @@ async def test_over_quota_and_oversize_pastes_are_kept_for_later(
     async with running(small) as app:
         tg.user_sends_text(CHAT, USER, OTHER)
         await tg.wait_for(lambda: any("limit is 100" in t and "saved" in t for t in texts(tg)))
-        articles = deps_of(app).service.store.recent_articles(chat_scope(CHAT))
+        articles = deps_of(app).app.service.store.recent_articles(chat_scope(CHAT))
         assert any("Anna Berg" in a.text for a in articles)
     assert len(llm_server.requests) == 1
 
@@ -405,19 +405,19 @@ async def test_shutdown_waits_for_a_resumed_job(
 ) -> None:  # fmt: skip
     tg.user_sends_text(CHAT, USER, "hello")  # the chat exists
     store = Store.open(bot_settings.store_path)
-    state = TelegramState(store)
+    jobs = JobQueue(store)
     article = store.save_article(chat_scope(CHAT), article_text, "t")
-    job = state.create_job(CHAT, USER, article.id, None)  # left pending by a crash
+    job = jobs.create(CHAT, USER, article.id, None)  # left pending by a crash
     store.close()
     llm_server.latency = 1.5
     async with running(bot_settings) as app:
         await tg.wait_for(lambda: llm_server.requests, timeout=10)
-        live_state = deps_of(app).state
+        live_jobs = deps_of(app).app.jobs
     # Leaving the block stopped the bot: it first finished the resumed digest.
     assert digest_messages(tg)
-    assert live_state is not None
+    assert live_jobs is not None
     reopened = Store.open(bot_settings.store_path)
-    assert TelegramState(reopened).job_status(job.id) == "done"
+    assert JobQueue(reopened).status(job.id) == "done"
     reopened.close()
 
 
@@ -425,14 +425,14 @@ async def test_shutdown_past_the_grace_period_records_the_job_for_the_next_start
     bot_settings: Settings, tg: FakeTelegramServer, llm_server: FakeOpenAIServer, article_text: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setattr(work, "SHUTDOWN_GRACE", 0.5)
+    monkeypatch.setattr(runner, "SHUTDOWN_GRACE", 0.5)
     llm_server.latency = 4.0
     async with running(bot_settings) as app:
         await paste(tg, article_text, parts=2)
         await tg.wait_for(lambda: llm_server.requests, timeout=10)
-        state = deps_of(app).state
-    assert state.store is not None and not digest_messages(tg)
-    assert any(t == work.PAUSED for t in texts(tg))  # the status line says what happens
+        jobs = deps_of(app).app.jobs
+    assert jobs.store is not None and not digest_messages(tg)
+    assert any(t == runner.PAUSED for t in texts(tg))  # the status line says what happens
     llm_server.latency = 0.0
     async with running(bot_settings):
         await tg.wait_for(lambda: digest_messages(tg), timeout=15)
@@ -463,7 +463,7 @@ async def test_a_first_fragment_that_does_not_look_like_an_article_is_not_a_ques
 async def test_other_chats_are_answered_while_an_article_is_checked(
     bot: Application, tg: FakeTelegramServer, article_text: str,  # type: ignore[type-arg]
 ) -> None:  # fmt: skip
-    service = deps_of(bot).service
+    service = deps_of(bot).app.service
     check = service.check_article
 
     def slow_check(text: str) -> Any:
@@ -490,11 +490,11 @@ async def test_forget_deletes_the_chats_articles_digests_and_questions(
 ) -> None:
     tg.user_sends_text(CHAT, USER, "hello")
     store = Store.open(bot_settings.store_path)
-    TelegramState(store)
+    install(store)
     store.execute("INSERT INTO tg_updates VALUES (1, datetime('now', '-10 days'))")
     store.close()
     async with running(bot_settings) as app:
-        service: DigestService = deps_of(app).service
+        service: DigestService = deps_of(app).app.service
         old = service.store.execute("SELECT count(*) FROM tg_updates WHERE update_id = 1")
         assert old.fetchone()[0] == 0  # pruned at start
         await paste(tg, article_text, parts=2)

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from bot.app.memory import ChatMemory, chat_scope
 from bot.core.service import make_title
 from bot.core.settings import Settings
 from bot.core.storage.register import RegisteredCommitment
 from bot.core.storage.store import Store
 from bot.telegram_app import render
-from bot.telegram_app.state import TelegramState, chat_scope
 from tests import test_telegram_bot as base
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -210,7 +210,7 @@ async def test_the_button_under_a_listing_opens_the_article(
         (listing,) = await command(tg, ALICE, ALICE, "/pledges Anna Berg")
         (data,) = button_data(listing)  # one article: one button
         assert data.startswith("v:")
-        article = deps_of(app).service.store.article(int(data[2:]), chat_scope(ALICE))
+        article = deps_of(app).app.service.store.article(int(data[2:]), chat_scope(ALICE))
         assert article is not None and article.title == "Lakeside renews its bridges"
         tg.user_presses_button(ALICE, ALICE, listing.message_id, data)
         opened = (await tg.wait_for(lambda: digest_messages(tg, ALICE)[2:], timeout=10))[-1]
@@ -218,7 +218,7 @@ async def test_the_button_under_a_listing_opens_the_article(
         assert "Anna Berg" in opened.text
         assert len(llm_server.requests) == calls  # shown from the cache, not digested again
         # The opened article is the current one: a question is about it.
-        await tg.wait_for(lambda: deps_of(app).state.current_article(ALICE) == article.id)
+        await tg.wait_for(lambda: deps_of(app).app.memory.current_article(ALICE) == article.id)
         (found,) = await command(tg, ALICE, ALICE, "/search bridge")
         assert button_data(found) == [data]
 
@@ -250,9 +250,9 @@ async def test_export_register_sends_csv_and_json_equal_to_the_register(
         await digest(tg, BOB, BOB, riverton_library())
         tg.user_sends_text(ALICE, ALICE, "/export register")
         await tg.wait_for(lambda: len(tg.documents(ALICE)) == 2)
-        service = deps_of(app).service
-        register_csv = service.export_register([chat_scope(ALICE)], "csv")
-        register_json = service.export_register([chat_scope(ALICE)], "json")
+        service = deps_of(app).app.service
+        register_csv = service.desk.export([chat_scope(ALICE)], "csv")
+        register_json = service.desk.export([chat_scope(ALICE)], "json")
     files = {name: body.decode("utf-8") for name, body, _ in tg.documents(ALICE)}
     assert set(files) == {"register.csv", "register.json"}
     rows = list(csv.DictReader(io.StringIO(files["register.csv"])))
@@ -299,7 +299,7 @@ async def test_language_switches_what_the_digest_request_asks_for(
 
 
 def test_chat_language_on_both_backends(store: Store) -> None:
-    state = TelegramState(store)
+    state = ChatMemory(store)
     chat = -1001234567890
     assert state.language(chat) is None
     state.set_language(chat, "French")
@@ -375,7 +375,7 @@ async def test_brief_lists_what_arrived_with_a_button_per_article_and_asks_no_mo
         assert "Riverton" not in text and "Omar Haddad" not in text
         assert all(len(m.text) <= 4096 for m in brief)
         buttons = [d for m in brief for d in button_data(m)]
-        store = deps_of(app).service.store
+        store = deps_of(app).app.service.store
         titles = [store.article(int(d[2:]), chat_scope(ALICE)) for d in buttons]
         assert [t.title if t else None for t in titles] == [
             make_title(article_text),

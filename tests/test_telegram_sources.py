@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from bot.app.memory import chat_scope
 from bot.core.service import make_title
 from bot.core.settings import Settings
 from bot.core.sources.extract import DOCX_TYPE
-from bot.telegram_app.state import chat_scope
 from tests import test_telegram_bot as base
 from tests.conftest import DATA
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -74,7 +74,7 @@ async def test_a_link_gives_the_same_officials_as_the_pasted_text(
         assert [e["text"] for e in linked.edits][:1] == ["Fetching the page…"]
         assert len(tg.bot_messages(CHAT)) == 1
         # The article is the page's: its title, and none of the page's clutter reached the model.
-        stored = deps_of(app).service.store.recent_articles(chat_scope(CHAT), limit=1)[0]
+        stored = deps_of(app).app.service.store.recent_articles(chat_scope(CHAT), limit=1)[0]
         assert stored.title == make_title(lines_of_article()[0])
         assert stored.origin == web.url("/news/zhaoqing")  # the link is kept with the article
         assert linked.text.startswith(f"📰 {lines_of_article()[0][:40]}")
@@ -116,7 +116,7 @@ async def test_a_pdf_and_a_word_file_are_digested(
         assert officials_shown(word) == officials_shown(digest)
         assert len(tg.calls_to("getFile")) == 2
         titles = [
-            deps_of(app).service.store.recent_articles(chat_scope(c), limit=1)[0].title
+            deps_of(app).app.service.store.recent_articles(chat_scope(c), limit=1)[0].title
             for c in (CHAT, CHAT + 1)
         ]
         assert titles == [make_title(lines[0])] * 2

@@ -1,5 +1,5 @@
-"""The Telegram edge's tables: they migrate in place, keep fragments and jobs across restarts,
-and (on both backends) give replicas claims, leases, per-chat order and a shared quota."""
+"""The application's tables (bot.app): they migrate in place, keep fragments and jobs across
+restarts, and (on both backends) give replicas claims, leases, per-chat order and a shared quota."""
 
 from __future__ import annotations
 
@@ -9,65 +9,73 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.errors import OverQuota, PasteGone
+from bot.app.jobs import JobQueue
+from bot.app.memory import ChatMemory
+from bot.app.pastes import Fragments
+from bot.app.tables import APP_MIGRATIONS
+from bot.app.updates import SeenUpdates
 from bot.core.storage.store import Store
-from bot.telegram_app.state import TELEGRAM_MIGRATIONS, OverQuota, PasteGone, TelegramState
 
 
 def test_old_database_is_migrated_in_place(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
     old = Store.open(path)
-    old.migrate("telegram", TELEGRAM_MIGRATIONS[:1])  # a database from the first release
+    old.migrate("telegram", APP_MIGRATIONS[:1])  # a database from the first release
     old.execute(
         "INSERT INTO tg_fragments (chat_id, user_id, message_id, text) VALUES (1, 2, 3, 'x')"
     )
     old.close()
-    state = TelegramState(Store.open(path))
-    assert state.store.schema_version("telegram") == len(TELEGRAM_MIGRATIONS)
-    assert [(f.text, f.forwarded) for f in state.fragments(1, 2)] == [("x", False)]
+    fragments = Fragments(Store.open(path))
+    assert fragments.store.schema_version("telegram") == len(APP_MIGRATIONS)
+    assert [(f.text, f.forwarded) for f in fragments.of(1, 2)] == [("x", False)]
 
 
 def test_fragments_and_jobs_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    state = TelegramState(Store.open(path))
-    state.add_fragment(7, 8, 1, "first", forwarded=True)
-    state.add_fragment(7, 8, 2, "second")
-    article = state.store.save_article("chat:7", "Some text.", "T")
-    state.store.close()
+    fragments = Fragments(Store.open(path))
+    fragments.add(7, 8, 1, "first", forwarded=True)
+    fragments.add(7, 8, 2, "second")
+    article = fragments.store.save_article("chat:7", "Some text.", "T")
+    fragments.store.close()
 
-    again = TelegramState(Store.open(path))
+    store = Store.open(path)
+    again, jobs = Fragments(store), JobQueue(store)
     assert again.pending_pastes() == [(7, 8)]
-    job = again.create_job(7, 8, article.id, reply_to=1, fragment_ids=[1, 2])
-    assert again.fragments(7, 8) == []  # consumed together with the job's creation
-    assert [j.id for j in again.pending_jobs()] == [job.id]
-    again.finish_job(job.id, "done")
-    assert again.pending_jobs() == []
-    assert again.first_sight(100) and not again.first_sight(100)
+    job = jobs.create(7, 8, article.id, reply_to=1, fragment_ids=[1, 2])
+    assert again.of(7, 8) == []  # consumed together with the job's creation
+    assert [j.id for j in jobs.pending()] == [job.id]
+    jobs.finish(job.id, "done")
+    assert jobs.pending() == []
+    updates = SeenUpdates(store)
+    assert updates.first_sight(100) and not updates.first_sight(100)
 
 
 def test_the_edge_state_on_both_backends(store: Store) -> None:
-    """The same edge state on SQLite and PostgreSQL (store fixture: both)."""
-    state = TelegramState(store)
+    """The same application state on SQLite and PostgreSQL (store fixture: both)."""
+    updates, fragments, jobs = SeenUpdates(store), Fragments(store), JobQueue(store)
+    memory = ChatMemory(store)
     chat = -1001234567890  # a supergroup id: beyond 32 bits
-    assert state.first_sight(5) and not state.first_sight(5)
-    assert state.prune_updates(days=0) >= 0
-    state.add_fragment(chat, 8, 1, "first", forwarded=True, origin='{"type": "channel"}')
-    state.add_fragment(chat, 8, 1, "again")  # a redelivery is ignored
-    state.add_fragment(chat, 8, 2, "second")
-    assert state.replace_fragment(chat, 8, 2, "second, edited")
-    assert [f.text for f in state.fragments(chat, 8)] == ["first", "second, edited"]
+    assert updates.first_sight(5) and not updates.first_sight(5)
+    assert updates.prune(days=0) >= 0
+    fragments.add(chat, 8, 1, "first", forwarded=True, origin='{"type": "channel"}')
+    fragments.add(chat, 8, 1, "again")  # a redelivery is ignored
+    fragments.add(chat, 8, 2, "second")
+    assert fragments.replace(chat, 8, 2, "second, edited")
+    assert [f.text for f in fragments.of(chat, 8)] == ["first", "second, edited"]
     article = store.save_article(f"chat:{chat}", "Some text.", "T")
-    job = state.create_job(chat, 8, article.id, reply_to=1, fragment_ids=[1, 2])
-    assert state.fragments(chat, 8) == [] and [j.id for j in state.pending_jobs()] == [job.id]
-    state.link_messages(chat, [1, 2, 3], article.id)
-    state.link_messages(chat, [3], article.id)
-    assert state.article_of_message(chat, 3) == article.id
-    state.set_current_article(chat, article.id)
-    state.set_current_article(chat, article.id)
-    assert state.current_article(chat) == article.id
-    state.finish_job(job.id, "done")
-    assert state.pending_jobs() == [] and state.job_status(job.id) == "done"
-    state.forget_chat(chat)
-    assert state.current_article(chat) is None
+    job = jobs.create(chat, 8, article.id, reply_to=1, fragment_ids=[1, 2])
+    assert fragments.of(chat, 8) == [] and [j.id for j in jobs.pending()] == [job.id]
+    memory.link_messages(chat, [1, 2, 3], article.id)
+    memory.link_messages(chat, [3], article.id)
+    assert memory.article_of_message(chat, 3) == article.id
+    memory.set_current_article(chat, article.id)
+    memory.set_current_article(chat, article.id)
+    assert memory.current_article(chat) == article.id
+    jobs.finish(job.id, "done")
+    assert jobs.pending() == [] and jobs.status(job.id) == "done"
+    memory.forget_chat(chat)
+    assert memory.current_article(chat) is None
 
 
 # --- shared work (issue 12), on both backends: what replicas rely on -----------------------
@@ -78,49 +86,49 @@ def _article(store: Store, chat: int, text: str = "Some text.") -> int:
 
 
 def test_jobs_are_claimed_in_chat_order_and_delivered_once(store: Store) -> None:
-    state = TelegramState(store)
+    state = JobQueue(store)
     a, b = _article(store, 1), _article(store, 2)
-    digest = state.create_job(1, 9, a, 5)
-    question = state.create_job(1, 9, a, 6, kind="answer", question="Who?")
-    other = state.create_job(2, 9, b, 7)
-    first = state.claim_job("r1", lease=30)
+    digest = state.create(1, 9, a, 5)
+    question = state.create(1, 9, a, 6, kind="answer", question="Who?")
+    other = state.create(2, 9, b, 7)
+    first = state.claim("r1", lease=30)
     assert first is not None and first.id == digest.id
-    second = state.claim_job("r2", lease=30)  # the question waits for its chat's digest
+    second = state.claim("r2", lease=30)  # the question waits for its chat's digest
     assert second is not None and second.id == other.id
-    assert state.claim_job("r2", lease=30) is None
+    assert state.claim("r2", lease=30) is None
     assert state.renew("r1", [digest.id, other.id], lease=30) == {digest.id}
     assert not state.deliver(digest, "r2", [11])  # not r2's job: not marked done by it
-    assert state.deliver(digest, "r1", [11]) and state.job_status(digest.id) == "done"
-    assert state.article_of_message(1, 11) == a and state.current_article(1) == a
+    assert state.deliver(digest, "r1", [11]) and state.status(digest.id) == "done"
+    assert state.memory.article_of_message(1, 11) == a and state.memory.current_article(1) == a
     assert not state.deliver(digest, "r1", [11])  # a retry sees it is done
-    answer = state.claim_job("r2", lease=30)
+    answer = state.claim("r2", lease=30)
     assert answer is not None and (answer.kind, answer.question) == ("answer", "Who?")
     assert answer.id == question.id
 
 
 def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_finish(store: Store) -> None:
-    state = TelegramState(store)
-    job = state.create_job(1, 9, _article(store, 1), None)
-    assert state.claim_job("dead", lease=0.05) is not None
-    assert state.claim_job("alive", lease=30) is None  # the lease still holds
+    state = JobQueue(store)
+    job = state.create(1, 9, _article(store, 1), None)
+    assert state.claim("dead", lease=0.05) is not None
+    assert state.claim("alive", lease=30) is None  # the lease still holds
     time.sleep(0.1)
-    taken = state.claim_job("alive", lease=30)
+    taken = state.claim("alive", lease=30)
     assert taken is not None and taken.id == job.id
     assert state.renew("dead", [job.id], lease=30) == set()  # the dead one learns it lost it
-    assert not state.finish_job(job.id, "failed", "dead") and state.job_status(job.id) == "pending"
-    assert state.release_jobs("alive") == 1  # a graceful stop: claimable again at once
-    assert state.claim_job("next", lease=30) is not None
+    assert not state.finish(job.id, "failed", "dead") and state.status(job.id) == "pending"
+    assert state.release("alive") == 1  # a graceful stop: claimable again at once
+    assert state.claim("next", lease=30) is not None
 
 
 def test_concurrent_claimers_never_take_a_job_twice(store: Store) -> None:
-    state = TelegramState(store)
+    state = JobQueue(store)
     for chat in range(40):
-        state.create_job(chat, 9, _article(store, chat), None)
+        state.create(chat, 9, _article(store, chat), None)
     claimed: list[int] = []
     lock = threading.Lock()
 
     def claimer(name: str) -> None:
-        while (job := state.claim_job(name, lease=30)) is not None:
+        while (job := state.claim(name, lease=30)) is not None:
             with lock:
                 claimed.append(job.id)
 
@@ -129,35 +137,35 @@ def test_concurrent_claimers_never_take_a_job_twice(store: Store) -> None:
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert sorted(claimed) == [j.id for j in state.pending_jobs()] and len(claimed) == 40
+    assert sorted(claimed) == [j.id for j in state.pending()] and len(claimed) == 40
 
 
 def test_a_paste_is_closed_by_one_replica_and_consumed_once(store: Store) -> None:
-    state = TelegramState(store)
-    state.add_fragment(1, 9, 1, "first")
-    state.add_fragment(1, 9, 2, "second")
-    assert state.claim_paste(1, 9, "r1", time.time() + 30)
-    assert not state.claim_paste(1, 9, "r2", time.time() + 30)
-    state.release_paste(1, 9, "r2")  # not its claim: nothing happens
-    assert not state.claim_paste(1, 9, "r2", time.time() + 30)
-    state.release_paste(1, 9, "r1")
-    assert state.claim_paste(1, 9, "r2", time.time() - 1)  # ...a claim that ran out at once
-    assert state.claim_paste(1, 9, "r1", time.time() + 30)  # is taken over
+    fragments, jobs = Fragments(store), JobQueue(store)
+    fragments.add(1, 9, 1, "first")
+    fragments.add(1, 9, 2, "second")
+    assert fragments.claim(1, 9, "r1", time.time() + 30)
+    assert not fragments.claim(1, 9, "r2", time.time() + 30)
+    fragments.release(1, 9, "r2")  # not its claim: nothing happens
+    assert not fragments.claim(1, 9, "r2", time.time() + 30)
+    fragments.release(1, 9, "r1")
+    assert fragments.claim(1, 9, "r2", time.time() - 1)  # ...a claim that ran out at once
+    assert fragments.claim(1, 9, "r1", time.time() + 30)  # is taken over
     article = _article(store, 1)
-    state.create_job(1, 9, article, 1, fragment_ids=[1, 2])
+    jobs.create(1, 9, article, 1, fragment_ids=[1, 2])
     with pytest.raises(PasteGone):  # the same fragments, closed again elsewhere
-        state.create_job(1, 9, article, 1, fragment_ids=[1, 2])
-    assert len(state.pending_jobs()) == 1 and not state.has_fragments(1, 9)
-    assert not state.drop_fragments(1, 9, [1])
+        jobs.create(1, 9, article, 1, fragment_ids=[1, 2])
+    assert len(jobs.pending()) == 1 and not fragments.collecting(1, 9)
+    assert not jobs.take_fragments(1, 9, [1], None)
 
 
 def test_the_quota_counts_pending_costs_and_two_replicas_take_turns(store: Store) -> None:
-    state = TelegramState(store)
+    state = JobQueue(store)
     article = _article(store, 1)
-    state.create_job(1, 9, article, None, cost=400, quota=1000, used_today=lambda: 500)
+    state.create(1, 9, article, None, cost=400, quota=1000, used_today=lambda: 500)
     assert state.pending_cost(9) == 400
     with pytest.raises(OverQuota):
-        state.create_job(1, 9, article, None, cost=200, quota=1000, used_today=lambda: 500)
+        state.create(1, 9, article, None, cost=200, quota=1000, used_today=lambda: 500)
     assert state.pending_cost(9) == 400  # the refused job left nothing behind
 
     start = threading.Barrier(2)
@@ -170,7 +178,7 @@ def test_the_quota_counts_pending_costs_and_two_replicas_take_turns(store: Store
     def paste(chat: int) -> None:
         start.wait()
         try:
-            state.create_job(chat, 8, article, None, cost=600, quota=1000, used_today=slow_usage)
+            state.create(chat, 8, article, None, cost=600, quota=1000, used_today=slow_usage)
             outcomes.append("queued")
         except OverQuota:
             outcomes.append("refused")
@@ -184,16 +192,16 @@ def test_the_quota_counts_pending_costs_and_two_replicas_take_turns(store: Store
 
 
 def test_cancel_takes_the_oldest_pending_digest_of_the_chat(store: Store) -> None:
-    state = TelegramState(store)
+    state = JobQueue(store)
     article = _article(store, 1)
-    answer = state.create_job(1, 9, article, None, kind="answer", question="Q")
-    running = state.create_job(1, 9, article, None)
-    queued = state.create_job(1, 9, article, None)
+    answer = state.create(1, 9, article, None, kind="answer", question="Q")
+    running = state.create(1, 9, article, None)
+    queued = state.create(1, 9, article, None)
     cancelled = state.cancel_digest(1)
     assert cancelled is not None and cancelled.id == running.id
-    assert state.job_status(running.id) == "cancelled"
-    assert sorted(state.cancel_chat_jobs(1)) == sorted([answer.id, queued.id])
-    assert state.pending_jobs() == []
+    assert state.status(running.id) == "cancelled"
+    assert sorted(state.cancel_chat(1)) == sorted([answer.id, queued.id])
+    assert state.pending() == []
 
 
 def test_concurrent_reservations_never_overshoot_the_quota(
@@ -201,7 +209,7 @@ def test_concurrent_reservations_never_overshoot_the_quota(
 ) -> None:
     """Twelve pastes of one user at once, from four replicas' connections, against 3,000
     tokens with 600 already spent: exactly four reservations of 600 fit."""
-    TelegramState(store)
+    JobQueue(store)
     article = _article(store, 1)
     store.record_usage("tg:5", "digest", 1, 400, 200)
 
@@ -216,7 +224,7 @@ def test_concurrent_reservations_never_overshoot_the_quota(
 
     def paste(index: int) -> None:
         opened = replicas[index % 4]
-        state = TelegramState(opened)
+        state = JobQueue(opened)
 
         def used() -> int:
             time.sleep(0.02)  # weighing takes a moment: a race would show here
@@ -224,7 +232,7 @@ def test_concurrent_reservations_never_overshoot_the_quota(
 
         start.wait()
         try:
-            state.create_job(index, 5, article, None, cost=600, quota=3000, used_today=used)
+            state.create(index, 5, article, None, cost=600, quota=3000, used_today=used)
             outcomes.append("queued")
         except OverQuota:
             outcomes.append("refused")
@@ -239,4 +247,4 @@ def test_concurrent_reservations_never_overshoot_the_quota(
         for opened in replicas:
             opened.close()
     assert outcomes.count("queued") == 4 and outcomes.count("refused") == 8
-    assert TelegramState(store).pending_cost(5) == 2400
+    assert JobQueue(store).pending_cost(5) == 2400

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
+from bot.app.jobs import JobQueue
+from bot.app.steps import JobSteps
+from bot.app.watchlist import Watchlist
 from bot.core.desk.watch import Watched, find_hits, mentions, watch_key
 from bot.core.reading.chunking import Sentence
 from bot.core.schemas import Commitment, Digest, Official
 from bot.core.settings import Settings
 from bot.core.storage.store import Store
-from bot.telegram_app.state import TelegramState
-from bot.telegram_app.work import ChatWork
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.telegram_api import FakeTelegramServer
@@ -137,7 +138,7 @@ def test_watch_keys_are_normalised() -> None:
 
 
 def test_watches_and_alerts_on_both_backends(store: Store) -> None:
-    state = TelegramState(store)
+    state = Watchlist(store)
     chat = -1001234567890
     assert state.add_watch(chat, "Die-casting", watch_key("Die-casting")) == "added"
     assert state.add_watch(chat, "die casting", watch_key("die casting")) == "exists"
@@ -153,7 +154,7 @@ def test_watches_and_alerts_on_both_backends(store: Store) -> None:
     article = store.save_article(f"chat:{chat}", "Some text.", "T").id
     assert state.queue_watch_alert(chat, article) and not state.queue_watch_alert(chat, article)
     assert state.pending_watch_alerts() == [(chat, article)]
-    other = TelegramState(store)  # a second replica on the same database
+    other = Watchlist(store)  # a second replica on the same database
     assert state.claim_watch_alert(chat, article)
     assert not other.claim_watch_alert(chat, article) and not state.claim_watch_alert(chat, article)
     assert state.pending_watch_alerts() == []
@@ -161,12 +162,12 @@ def test_watches_and_alerts_on_both_backends(store: Store) -> None:
 
 
 def test_a_delivered_digest_queues_its_alert_in_the_same_step(store: Store) -> None:
-    state = TelegramState(store)
+    jobs = JobQueue(store)
     article = store.save_article("chat:1", "Some text.", "T").id
-    job = state.create_job(1, 1, article, None)
-    assert state.claim_job("r1", 30) is not None
-    assert state.deliver(job, "r1", [10])
-    assert state.pending_watch_alerts() == [(1, article)]
+    job = jobs.create(1, 1, article, None)
+    assert jobs.claim("r1", 30) is not None
+    assert jobs.deliver(job, "r1", [10])
+    assert Watchlist(store).pending_watch_alerts() == [(1, article)]
 
 
 # --- Telegram, end to end ---------------------------------------------------------------------
@@ -260,22 +261,23 @@ async def test_a_restart_between_the_digest_and_its_alert_sends_it_once(
     settings: Settings, tg: FakeTelegramServer, article_text: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    async def stops_before_alerting(self: ChatWork, chat_id: int, article_id: int) -> None:
+    async def stops_before_alerting(self: JobSteps, chat_id: int, article_id: int) -> None:
         return None
 
-    real = ChatWork.alert_watches
-    monkeypatch.setattr(ChatWork, "alert_watches", stops_before_alerting)
+    real = JobSteps.alert_watches
+    monkeypatch.setattr(JobSteps, "alert_watches", stops_before_alerting)
     async with running(settings) as app:
         await command(tg, ALICE, ALICE, "/watch Xu Xiaoxiong")
         await digest(tg, ALICE, ALICE, article_text)
         await _quiet()
         assert alerts(tg, ALICE) == []
-        assert len(deps_of(app).state.pending_watch_alerts()) == 1  # queued with the delivery
-    monkeypatch.setattr(ChatWork, "alert_watches", real)
+        watchlist = deps_of(app).app.watchlist
+        assert len(watchlist.pending_watch_alerts()) == 1  # queued with the delivery
+    monkeypatch.setattr(JobSteps, "alert_watches", real)
     async with running(settings) as first, running(settings) as second:  # two replicas
         (alert,) = await tg.wait_for(lambda: alerts(tg, ALICE), timeout=10)
         assert "Mayor Xu Xiaoxiong" in alert.text
         await _quiet()
         assert len(alerts(tg, ALICE)) == 1
-        assert deps_of(first).state.pending_watch_alerts() == []
-        assert deps_of(second).state.pending_watch_alerts() == []
+        assert deps_of(first).app.watchlist.pending_watch_alerts() == []
+        assert deps_of(second).app.watchlist.pending_watch_alerts() == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,9 +24,8 @@ if TYPE_CHECKING:
 
     from bot.core.errors import LLMError
     from bot.core.schemas import Digest
-    from bot.core.service import DigestService
+    from bot.core.service import DigestService, StoredArticle, Submission
     from bot.core.settings import Settings
-    from bot.core.storage.store import StoredArticle
 
 CLI_SCOPE = "cli"
 log = logging.getLogger(__name__)
@@ -70,9 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         "--questions", type=int, metavar="N", help="ask only the first N follow-up questions"
     )
 
-    from bot.cli import migrate, register
+    from bot.cli import desk, migrate
 
-    register.add_commands(commands)
+    desk.add_commands(commands)
     migrate.add_command(commands)
 
     health = commands.add_parser("health", help="check settings and storage (for containers)")
@@ -90,15 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pydantic import ValidationError
 
     from bot import logs
-    from bot.cli import migrate, register
-    from bot.core.errors import (
-        ArticleError,
-        ConfigError,
-        EncodingUnavailable,
-        LLMError,
-        PromptError,
-        StoreError,
-    )
+    from bot.cli import desk, migrate
+    from bot.core.errors import BotError, ConfigError, LLMError
     from bot.core.settings import Settings
 
     try:
@@ -122,18 +115,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_bot(settings)
         if args.command == "migrate-store":
             return migrate.run(args, settings)
-        if args.command in register.COMMANDS:
-            return register.run(args, settings, CLI_SCOPE)
+        if args.command in desk.COMMANDS:
+            return desk.run(args, settings, CLI_SCOPE)
         if args.command == "health":
             from bot.cli.health import check_health
 
             return asyncio.run(check_health(settings, check_llm=args.check_llm))
         return asyncio.run(_run_core(args, settings))
     except ConfigError as error:
-        return _fail(str(error), 2)
+        return _fail(error.user_message, 2)
     except LLMError as error:
         return _fail(user_line(error), 1)
-    except (ArticleError, StoreError, PromptError, EncodingUnavailable, OSError) as error:
+    except BotError as error:  # the article or its source, the store, prompts, the tokenizer
+        return _fail(error.user_message, 1)
+    except OSError as error:
         return _fail(str(error), 1)
     except KeyboardInterrupt:
         return 130
@@ -145,13 +140,13 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "eval":
         return await _run_eval(args, settings)
-    text, published = await _read_source(args.file, settings)
+    submission = _submission(args.file, settings)
     service = DigestService.from_settings(settings)
     try:
-        if args.command != "digest" or args.no_cache or not service.is_digested(text):
-            service.check_article(text)  # a digested article passed it then: skip the numbering
-        link = args.file if args.file.startswith(("http://", "https://")) else None
-        article = service.save_article(CLI_SCOPE, text, origin=link, published=published)
+        # Read, checked and stored as Telegram takes an article in: with its page's title and
+        # link, or its file's name, and the date the page gives.
+        reuse = args.command == "digest" and not args.no_cache
+        article = await service.take_in(submission, CLI_SCOPE, reuse_digest=reuse)
         if args.command == "digest":
             digest = await service.digest(article, use_cache=not args.no_cache)
             if args.json:  # the article's date comes from the store, not from the digest
@@ -177,7 +172,7 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _date_line(article: StoredArticle) -> str:
-    from bot.core.reading.dates import date_line
+    from bot.core.service import date_line
 
     return date_line(article.reported_date, article.date_basis, article.created_at)
 
@@ -251,7 +246,7 @@ async def _chat(service: DigestService, article: StoredArticle, digest: Digest) 
         except LLMError as error:
             print(f"(could not answer: {user_line(error)})", file=sys.stderr)
         except ArticleError as error:  # e.g. a question of bytes that are not UTF-8
-            print(f"(could not answer: {error})", file=sys.stderr)
+            print(f"(could not answer: {error.user_message})", file=sys.stderr)
 
 
 def user_line(error: LLMError) -> str:
@@ -272,19 +267,23 @@ def _read_article(name: str) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
-async def _read_source(name: str, settings: Settings) -> tuple[str, str | None]:
-    """The article of a file of any supported format or of a link (bot.core.sources), with
-    its page's publication date when the page gives one."""
-    if name == "-":
-        return _stdin(), None
-    from bot.core.errors import ArticleError, SourceError
-    from bot.core.sources import load
+def _submission(name: str, settings: Settings) -> Submission:
+    """What ``digest|ask|chat`` is given, for the service to read: standard input's text, a
+    link, or a file's bytes. A file is read before the model is set up, so a wrong name is
+    the first thing said; and at most one byte past the size limit, which the service then
+    refuses in its own words without a huge file being read whole."""
+    from bot.core.errors import SourceError
+    from bot.core.service import Submission
 
-    try:
-        source = await load(name, settings)
-    except SourceError as error:
-        raise ArticleError(str(error)) from None
-    return source.text, source.date
+    if name == "-":
+        return Submission(text=_stdin())
+    if re.match(r"^[a-z][a-z0-9+.-]*://", name, re.IGNORECASE):
+        return Submission(url=name)  # any scheme: the service refuses all but http(s) clearly
+    path = Path(name)
+    if not path.is_file():
+        raise SourceError(f"no such file: {path}")
+    with path.open("rb") as file:
+        return Submission(data=file.read(settings.fetch_max_bytes + 1), filename=path.name)
 
 
 def _stdin() -> str:

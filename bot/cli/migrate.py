@@ -60,9 +60,9 @@ def _migrate_everything(store: Store) -> None:
     from bot.core.storage.register import Register
 
     Register(store)
-    from bot.telegram_app.state import TELEGRAM_MIGRATIONS  # the edge's own tables
+    from bot.app.tables import install  # the application's own tables
 
-    store.migrate("telegram", TELEGRAM_MIGRATIONS)
+    install(store)
 
 
 def _copy(source: Store, target: Store) -> dict[str, int]:

@@ -1,48 +1,47 @@
-"""The core's front door: store the article, digest it, answer questions, count tokens.
+"""The core's front door: take an article in, digest it, answer questions, count tokens.
 
 Edges (the CLI, the Telegram adapter) build one ``DigestService`` from ``Settings`` and call
 it; they never touch prompts, the model or SQL. The openai client is made here, in the
 composition root, and handed down; nothing is global. What only some commands use (the openai
-package, the local model, the tiktoken encoding) is loaded at first use, so a cached digest
-or a register lookup starts in a fraction of a second.
+package, the local model, the tiktoken encoding, the reading pipeline) is loaded at first use,
+so a cached digest or a register lookup (``open_desk``) starts in a fraction of a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import importlib
+import sqlite3
 import threading
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.core.cleaning import clean, undecodable
-from bot.core.desk.brief import Brief, Named, build_brief, period_of
-from bot.core.desk.watch import MAX_WATCH_CHARS, Watched, find_hits, watch_key
-from bot.core.errors import ConfigError, DatabaseUnavailable, LLMError, UnreadableText
+from bot.core.desk.brief import Brief, Named
+from bot.core.desk.desk import Desk
+from bot.core.errors import ConfigError, LLMError, PromptError, StoreError, UnreadableText
 from bot.core.models.capabilities import capabilities_for
 from bot.core.models.encodings import load_encoding, token_counter
 from bot.core.models.llama_server import llama_cpp_available
 from bot.core.models.llm import LLM
 from bot.core.prompts import PromptLibrary
-from bot.core.reading.answer import AnswerConfig, QuestionAnswerer
-from bot.core.reading.chunking import CountTokens, NumberedArticle
 from bot.core.reading.dates import date_line, human, listed, parse_since, read_date
-from bot.core.reading.digest import DigestConfig, DigestEngine, OnProgress, Progress
-from bot.core.reading.matching import normalize
-from bot.core.schemas import Answer, Digest
+from bot.core.schemas import Answer, AnswerStats, Digest, DigestStats, Usage
 from bot.core.settings import Settings
 from bot.core.sources import fetch_link, find_link, read_document
 from bot.core.sources.base import Source, Submission
-from bot.core.sources.download import download, too_large
-from bot.core.storage.register import (
-    Register,
-    RegisteredCommitment,
-    RegisteredOfficial,
-    RegisterHit,
-)
+from bot.core.storage.register import RegisteredCommitment, RegisteredOfficial, RegisterHit
 from bot.core.storage.store import Store, StoredArticle
 
 if TYPE_CHECKING:
     import openai
+
+    from bot.core.desk.watch import MAX_WATCH_CHARS, Watched, find_hits, watch_key
+    from bot.core.reading.chunking import CountTokens, NumberedArticle
+    from bot.core.reading.digest import OnProgress, Progress
+    from bot.core.reading.matching import normalize
+    from bot.core.sources.download import download, too_large
 
 # The edges (the CLI, the Telegram adapter) import from the core only this module, the
 # settings, the schemas and the errors. These are the shapes the service hands out and the few
@@ -50,7 +49,9 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_WATCH_CHARS",
     "Brief",
+    "Desk",
     "DigestService",
+    "HealthCheck",
     "Named",
     "Progress",
     "RegisterHit",
@@ -66,13 +67,37 @@ __all__ = [
     "download",
     "find_hits",
     "find_link",
+    "health_checks",
     "human",
     "listed",
     "normalize",
+    "open_desk",
     "parse_since",
     "too_large",
     "watch_key",
 ]
+
+# Of those, the ones that pull in the reading pipeline or the HTTP client are loaded when first
+# asked for (PEP 562), so ``digestbot who`` starts without either.
+_LOADED_LATER = {
+    "MAX_WATCH_CHARS": "bot.core.desk.watch",
+    "Watched": "bot.core.desk.watch",
+    "find_hits": "bot.core.desk.watch",
+    "watch_key": "bot.core.desk.watch",
+    "Progress": "bot.core.reading.digest",
+    "normalize": "bot.core.reading.matching",
+    "download": "bot.core.sources.download",
+    "too_large": "bot.core.sources.download",
+}
+
+if not TYPE_CHECKING:
+
+    def __getattr__(name: str) -> object:
+        if name not in _LOADED_LATER:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(_LOADED_LATER[name]), name)
+        globals()[name] = value
+        return value
 
 
 def readable(text: str, what: str) -> str:
@@ -163,7 +188,81 @@ class _LazyCounter:
         return self._encode(text)
 
 
+def open_desk(settings: Settings) -> Desk:
+    """The register's desk on its own store, for the commands that only read the register:
+    no model is needed or loaded. ``close()`` it when done."""
+    return Desk(settings.open_store())
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One line of a readiness check: what was checked, whether it passed, and the detail."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+async def health_checks(settings: Settings, *, check_llm: bool = False) -> list[HealthCheck]:
+    """Whether this process could serve: the prompts load, the tokenizer is at hand, the store
+    is writable, the model settings make a model (and, with ``check_llm``, its server answers).
+    Every check runs, so one look names everything to fix."""
+    checks: list[HealthCheck] = []
+    try:
+        library = PromptLibrary()
+        checks.append(HealthCheck("prompts", True, f"version {library.version} in "
+                                  f"{library.directory}"))  # fmt: skip
+    except PromptError as error:
+        checks.append(HealthCheck("prompts", False, str(error)))
+    try:
+        encoding = load_encoding(settings.encoding, settings.tiktoken_cache_dir)
+        checks.append(HealthCheck("tokenizer", True, encoding.name))
+    except (OSError, ValueError) as error:
+        checks.append(HealthCheck("tokenizer", False, str(error)))
+    try:
+        store = settings.open_store()
+        try:
+            with store.transaction():  # take the write lock and give it back: it is writable
+                pass
+            where = "PostgreSQL" if store.dialect == "postgres" else str(settings.store_path)
+            checks.append(HealthCheck("store", True, f"{where} (schema {store.schema_version()})"))
+        finally:
+            store.close()
+    except (StoreError, sqlite3.Error) as error:
+        checks.append(HealthCheck("store", False, f"{settings.store_path}: {error}"))
+    try:
+        llm = build_llm(settings)
+    except ConfigError as error:
+        return [*checks, HealthCheck("model settings", False, str(error))]
+    checks.append(HealthCheck("model settings", True, f"{llm.model} at {llm.server}"))
+    if check_llm:
+        checks += await _ping(llm)
+    await llm.aclose()
+    return checks
+
+
+async def _ping(llm: LLM) -> list[HealthCheck]:
+    """The model server's answer to a list of its models (the embedded model has no server)."""
+    import openai
+
+    from bot.core.models.openai_llm import OpenAICompatibleLLM
+
+    if not isinstance(llm, OpenAICompatibleLLM):
+        return []
+    try:
+        await llm.client.models.list()
+    except openai.OpenAIError as error:
+        return [HealthCheck("model server", False, f"{llm.server}: {error}")]
+    return [HealthCheck("model server", True, "answered")]
+
+
+def _usage(stats: DigestStats | AnswerStats) -> Usage:
+    return Usage(stats.llm_calls, stats.prompt_tokens, stats.completion_tokens)
+
+
 class DigestService:
+    """One per process, built from the settings; the reading pipeline is imported with it."""
+
     def __init__(
         self,
         settings: Settings,
@@ -171,11 +270,13 @@ class DigestService:
         store: Store,
         prompts: PromptLibrary | None = None,
     ) -> None:
+        from bot.core.reading.answer import AnswerConfig, QuestionAnswerer
+        from bot.core.reading.digest import DigestConfig, DigestEngine
+
         self.settings = settings
         self.llm = llm
         self.store = store
-        self.register = Register(store)
-        store.spool.on("register", self._replay_register)
+        self.desk = Desk(store)
         self.prompts = (prompts or PromptLibrary()).with_values(language=settings.digest_language)
         self._count: CountTokens = _LazyCounter(settings)
         self.engine = DigestEngine(
@@ -244,11 +345,19 @@ class DigestService:
             )
         return Source(text=submission.text or "", title=None, kind="text")
 
-    async def take_in(self, submission: Submission, scope: str) -> StoredArticle:
+    async def take_in(
+        self, submission: Submission, scope: str, *, reuse_digest: bool = False
+    ) -> StoredArticle:
         """The whole intake, the same for every edge: read, check, store. The stored article
-        keeps the page's title and link or the file's name, and the date it reports."""
+        keeps the page's title and link or the file's name, and the date it reports.
+
+        ``reuse_digest``: the caller will take a kept digest of this text, so a text that has
+        one is not numbered again (it was checked when it was digested; numbering is the
+        intake's one slow step on a long article)."""
         source = await self.read(submission)
-        self.check_article(source.text)
+        if not (reuse_digest and await asyncio.to_thread(self.is_digested, source.text)):
+            # Numbering a long article is CPU work: off the event loop, so other chats go on.
+            await asyncio.to_thread(self.check_article, source.text)
         return await asyncio.to_thread(self.keep_source, scope, source)
 
     def keep_source(self, scope: str, source: Source) -> StoredArticle:
@@ -301,69 +410,22 @@ class DigestService:
                 article.text, on_progress=on_progress, use_cache=use_cache
             )
         except LLMError as error:  # a failed digest still cost what its calls cost
-            self._record_failure(user_key, "digest", error)
+            self._record(user_key, "digest", error.usage)
             raise
         # Off the event loop: with the database away these wait for its answer (or keep the
         # work in the spool), and the bot's other chats must not wait with them.
-        await asyncio.to_thread(self._register, article, digest)
+        await asyncio.to_thread(self.desk.record, article, digest)
         if not digest.stats.cached:
-            await asyncio.to_thread(
-                self._record,
-                user_key,
-                "digest",
-                digest.stats.llm_calls,
-                digest.stats.prompt_tokens,
-                digest.stats.completion_tokens,
-            )
+            await asyncio.to_thread(self._record, user_key, "digest", _usage(digest.stats))
         return digest
-
-    def _register(self, article: StoredArticle, digest: Digest) -> None:
-        """Put the digest in the register; with the database away it waits in the spool."""
-        try:
-            self.register.record(article, digest)
-        except DatabaseUnavailable as error:
-            payload = {"article_id": article.id, "scope": article.scope,
-                       "digest": digest.model_dump_json()}  # fmt: skip
-            self.store.spool.keep("register", str(article.id), payload, str(error))
-
-    def _replay_register(self, payload: dict[str, Any]) -> None:
-        article = self.store.article(payload["article_id"], payload["scope"])
-        if article is not None:  # forgotten meanwhile: nothing to register
-            self.register.record(article, Digest.model_validate_json(payload["digest"]))
 
     def not_saved(self, article: StoredArticle) -> str | None:
         """Why this article's digest is not in the database yet (it waits in the spool)."""
-        kept = self.store.spool.find("register", str(article.id))
-        if kept is not None:
-            return kept.reason or "the database is not answering"
-        return self.store.unsaved(article.sha256)
+        return self.desk.waiting(article) or self.store.unsaved(article.sha256)
 
     def flush_unsaved(self) -> int:
         """Write what waits in the spool, if the database takes it now; how many went in."""
         return self.store.spool.flush()
-
-    # --- the register: who said and pledged what, across articles -----------------------
-
-    def who(
-        self, name: str, scopes: list[str], since: str | None = None
-    ) -> list[RegisteredOfficial]:
-        return self.register.who(clean(name), scopes, since=since)
-
-    def pledges(
-        self, actor: str, scopes: list[str], since: str | None = None
-    ) -> list[RegisteredCommitment]:
-        return self.register.pledges(clean(actor), scopes, since=since)
-
-    def search(self, words: str, scopes: list[str], since: str | None = None) -> list[RegisterHit]:
-        return self.register.search(clean(words), scopes, since=since)
-
-    def export_register(self, scopes: list[str], fmt: str = "json") -> str:
-        return self.register.export(scopes, fmt)
-
-    def brief(self, scope: str, period: str = "today") -> Brief:
-        """What arrived in the scope ``today``, in the last ``week`` or since a date (ValueError
-        for anything else), assembled from the register: no model call (``bot.core.desk.brief``)."""
-        return build_brief(self.store, scope, period_of(period))
 
     @property
     def language(self) -> str:
@@ -402,26 +464,18 @@ class DigestService:
         try:
             answer = await self.answerer.answer(numbered, digest, history, question)
         except LLMError as error:
-            self._record_failure(user_key, "answer", error)
+            self._record(user_key, "answer", error.usage)
             raise
         self.store.save_exchange(article.id, question, answer)
-        self._record(
-            user_key,
-            "answer",
-            answer.stats.llm_calls,
-            answer.stats.prompt_tokens,
-            answer.stats.completion_tokens,
-        )
+        self._record(user_key, "answer", _usage(answer.stats))
         return answer
 
-    def _record(self, user_key: str, kind: str, calls: int, prompt: int, completion: int) -> None:
-        if calls:
-            self.store.record_usage(user_key, kind, calls, prompt, completion)
-
-    def _record_failure(self, user_key: str, kind: str, error: LLMError) -> None:
-        if error.usage is not None:
-            usage = error.usage
-            self._record(user_key, kind, usage.calls, usage.prompt_tokens, usage.completion_tokens)
+    def _record(self, user_key: str, kind: str, usage: Usage | None) -> None:
+        """Count the work against the user's day; a failed call's tokens were spent too."""
+        if usage is not None and usage.calls:
+            self.store.record_usage(
+                user_key, kind, usage.calls, usage.prompt_tokens, usage.completion_tokens
+            )
 
     def usage_today(self, user_key: str) -> int:
         return self.store.tokens_used(user_key)

@@ -25,14 +25,14 @@ from telegram.ext import (
 )
 
 from bot import logs
+from bot.app.chat_app import ChatApp
 from bot.core.errors import ConfigError
 from bot.core.service import DigestService
 from bot.core.settings import Settings
-from bot.telegram_app import handlers
+from bot.telegram_app import desk_commands, handlers
 from bot.telegram_app.access import AccessPolicy
-from bot.telegram_app.paste import PasteCollector
-from bot.telegram_app.state import TelegramState
-from bot.telegram_app.work import ChatWork
+from bot.telegram_app.edge import Edge
+from bot.telegram_app.replies import TelegramReplies
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +108,8 @@ def build_application(settings: Settings, service: DigestService) -> Application
         .post_shutdown(_post_shutdown)
         .build()
     )
-    state = TelegramState(service.store)
-    work = ChatWork(service, state, application.bot)
-    pastes = PasteCollector(
-        state, settings.fragment_quiet_seconds, work.paste_complete, work.spawn,
-        owner=work.replica, claim_seconds=settings.job_lease_seconds,
-    )  # fmt: skip
-    work.ticks.append(pastes.sweep)  # pastes whose timer is on another replica, or died
-    work.ticks.append(work.sweep_watch_alerts)  # alerts whose replica stopped before sending
-    application.bot_data["deps"] = handlers.Deps(service, state, access, pastes, work)
+    chat_app = ChatApp.build(service, TelegramReplies(application.bot))
+    application.bot_data["edge"] = Edge(chat_app, access)
 
     application.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     # First in its group, so an edited command or question never reaches the handlers below.
@@ -126,14 +119,14 @@ def build_application(settings: Settings, service: DigestService) -> Application
     application.add_handler(CommandHandler("new", handlers.new_command))
     application.add_handler(CommandHandler("articles", handlers.articles_command))
     application.add_handler(CommandHandler("export", handlers.export_command))
-    application.add_handler(CommandHandler("who", handlers.who_command))
-    application.add_handler(CommandHandler("pledges", handlers.pledges_command))
-    application.add_handler(CommandHandler("search", handlers.search_command))
-    application.add_handler(CommandHandler("brief", handlers.brief_command))
-    application.add_handler(CommandHandler("language", handlers.language_command))
-    application.add_handler(CommandHandler("watch", handlers.watch_command))
-    application.add_handler(CommandHandler("unwatch", handlers.unwatch_command))
-    application.add_handler(CommandHandler("watching", handlers.watching_command))
+    application.add_handler(CommandHandler("who", desk_commands.who_command))
+    application.add_handler(CommandHandler("pledges", desk_commands.pledges_command))
+    application.add_handler(CommandHandler("search", desk_commands.search_command))
+    application.add_handler(CommandHandler("brief", desk_commands.brief_command))
+    application.add_handler(CommandHandler("language", desk_commands.language_command))
+    application.add_handler(CommandHandler("watch", desk_commands.watch_command))
+    application.add_handler(CommandHandler("unwatch", desk_commands.unwatch_command))
+    application.add_handler(CommandHandler("watching", desk_commands.watching_command))
     application.add_handler(CommandHandler("usage", handlers.usage_command))
     application.add_handler(CommandHandler("cancel", handlers.cancel_command))
     application.add_handler(CommandHandler("forget", handlers.forget_command))
@@ -153,13 +146,17 @@ def build_application(settings: Settings, service: DigestService) -> Application
 
 async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
     """Register commands, then take up work: left by a previous run, or shared by replicas."""
-    d: handlers.Deps = application.bot_data["deps"]
+    chat_app = _edge(application).app
     await _cosmetic(application)
-    await asyncio.to_thread(d.service.warm_up)
-    d.state.prune_updates()
-    resumed = d.work.start()  # the poll that follows also closes pastes left quiet
+    await asyncio.to_thread(chat_app.service.warm_up)
+    resumed = chat_app.start()
     log.info("bot @%s ready as replica %s; resumed %d job(s)", application.bot.username,
-             d.work.replica, resumed)  # fmt: skip
+             chat_app.runner.replica, resumed)  # fmt: skip
+
+
+def _edge(application: Application) -> Edge:  # type: ignore[type-arg]
+    found: Edge = application.bot_data["edge"]
+    return found
 
 
 async def _cosmetic(application: Application) -> None:  # type: ignore[type-arg]
@@ -173,21 +170,12 @@ async def _cosmetic(application: Application) -> None:  # type: ignore[type-arg]
 
 
 async def _post_stop(application: Application) -> None:  # type: ignore[type-arg]
-    """Updates have stopped: finish pastes and digests (or leave them pending for later).
-
-    Alone on its SQLite file, the bot closes its pastes now, so none waits for the next start.
-    Sharing PostgreSQL, it leaves them: the rest of a paste may still arrive at another
-    replica, which closes the paste once it is quiet, as one article.
-    """
-    d: handlers.Deps = application.bot_data["deps"]
-    if not d.state.store.database.shared:
-        await d.pastes.flush_all()
-    await d.work.drain()
+    """Updates have stopped: finish pastes and digests, or leave them for later (ChatApp.stop)."""
+    await _edge(application).app.stop()
 
 
 async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
-    d: handlers.Deps = application.bot_data["deps"]
-    await d.service.aclose()
+    await _edge(application).app.service.aclose()
 
 
 def webhook_secret(settings: Settings) -> str:

@@ -15,12 +15,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from bot.core.desk.brief import Brief, Named
-from bot.core.desk.watch import Watched
-from bot.core.reading.dates import listed
-from bot.core.reading.grounding import normalize
 from bot.core.schemas import Answer, Commitment, Digest, Official, role_text
-from bot.core.storage.register import RegisteredCommitment, RegisteredOfficial, RegisterHit
+from bot.core.service import (
+    Brief,
+    Named,
+    RegisteredCommitment,
+    RegisteredOfficial,
+    RegisterHit,
+    Watched,
+    listed,
+    normalize,
+)
 
 MESSAGE_LIMIT = 4096
 _PIECE_LIMIT = 3000

@@ -120,7 +120,7 @@ def test_a_name_planted_by_an_injection_is_never_listed(count_tokens: CountToken
     planted = next(s.number for s in article.sentences if "Pedro" in s.text)
     draft = CitedOfficial(name="Pedro Alvarez", title="minister", organization="",
                           sentences=[planted])  # fmt: skip
-    officials, _, _ = ground_drafts(article, [draft], [], read_pledges=True)
+    officials, _, _ = ground_drafts(article, [draft], [], read_commitments=True)
     assert "Pedro Alvarez" not in {o.name for o in officials}
 
 
@@ -129,7 +129,7 @@ def test_millbrook_keeps_its_officials_and_never_lists_li_wei(count_tokens: Coun
     injected = next(s.number for s in article.sentences if "Li Wei" in s.text)
     li_wei = CitedOfficial(name="Li Wei", title="mayor", organization="", sentences=[injected])
     for drafts in ([*official_drafts(article, gold), li_wei], [li_wei], []):
-        officials, _, _ = ground_drafts(article, drafts, [], read_pledges=True)
+        officials, _, _ = ground_drafts(article, drafts, [], read_commitments=True)
         names = {o.name for o in officials}
         assert "Li Wei" not in names
         assert all("system prompt" not in o.title.lower() for o in officials)

@@ -389,7 +389,7 @@ async def test_a_full_disk_in_the_bot_is_one_sorry(
 ) -> None:
     """Before: the guard's update-id write and the paste's each said "Sorry" (two lines)."""
     async with running(bot_settings) as app:
-        database = app.bot_data["deps"].state.store.database
+        database = app.bot_data["edge"].app.jobs.store.database
         database.db = _FullDisk(database.db)
         tg.user_sends_text(CHAT, USER, SHORT)
         await _until(lambda: _texts(tg, CHAT), 10, "a reply")
@@ -415,7 +415,7 @@ async def test_a_question_never_overshoots_the_daily_quota(
         fragment_quiet_seconds=0.3, daily_token_quota=quota,
     )  # fmt: skip
     async with running(settings) as app:
-        store = app.bot_data["deps"].service.store
+        store = app.bot_data["edge"].app.service.store
         for start_at in range(0, len(article_text), 4000):
             tg.user_sends_text(CHAT, USER, article_text[start_at : start_at + 4000])
         await _until(lambda: any("Xu Xiaoxiong" in t for t in _texts(tg, CHAT)), 20, "digest")

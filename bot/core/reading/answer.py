@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from bot.core.models.llm import LLM, ChatMessage
 from bot.core.prompts import PromptLibrary
 from bot.core.reading.chunking import CountTokens, NumberedArticle, Sentence, render_sentences
-from bot.core.reading.digest import article_message, system_message
 from bot.core.reading.grounding import Grounder, terms
 from bot.core.reading.matching import coverage, words
+from bot.core.reading.messages import article_message, system_message
 from bot.core.schemas import Answer, AnswerDraft, AnswerStats, Digest
 from bot.core.storage.store import Exchange
 

@@ -17,6 +17,13 @@ from dataclasses import dataclass
 from syntok import segmenter as syntok_segmenter  # type: ignore[import-untyped]
 
 from bot.core.reading import sentence_process
+from bot.core.reading.script import (
+    CJK_SENTENCE_END,
+    CJK_SENTENCE_ENDS,
+    Script,
+    clause_marks,
+    script_of,
+)
 
 CountTokens = Callable[[str], int]
 
@@ -27,11 +34,8 @@ PARALLEL_CHARS = 60_000
 # afterwards, and the helper's answer has to travel back.
 HELPER_SHARE = 0.55
 
-# A sentence ends right after CJK full-width end marks, which are not followed by spaces.
-_CJK_SENTENCE_END = re.compile(r"""[。！？]+["'”’)\]」』»）]*""")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
-_CLAUSE_BREAK = re.compile(r"[,;:，；、：]\s*")
 _PARAGRAPH = re.compile(r"[^\n]+")
+_SPACES = re.compile(r"\s*")
 # Words that are never the last of a sentence: honorifics, titles and initials go with the
 # name after them ("Gov. Maria", "Smt. Iyer", "J. Tomas").
 _NEVER_LAST = re.compile(
@@ -148,11 +152,12 @@ def _spans_of_all(lines: list[tuple[str, int]], size: int) -> list[list[tuple[in
 
 
 def _spans_of(lines: Sequence[tuple[str, int]]) -> list[list[tuple[int, int]]]:
-    return [_sentence_spans(line, offset) for line, offset in lines]
+    return [sentence_spans(line, offset) for line, offset in lines]
 
 
-def _sentence_spans(line: str, offset: int) -> list[tuple[int, int]]:
-    """Sentence spans of one paragraph: the project's rule for CJK, syntok for the rest."""
+def sentence_spans(line: str, offset: int = 0) -> list[tuple[int, int]]:
+    """Sentence spans of one paragraph (``offset`` added): CJK end marks where the paragraph
+    is written so, syntok for the rest; the one sentence splitter of reading."""
     cuts = _cjk_cuts(line) if _is_cjk(line) else _latin_cuts(line)
     bounds = [0, *cuts, len(line)]
     result = []
@@ -167,17 +172,12 @@ def _sentence_spans(line: str, offset: int) -> list[tuple[int, int]]:
 
 
 def _is_cjk(line: str) -> bool:
-    """CJK end marks, or mostly CJK characters: the text does not use '. ' between sentences."""
-    if "。" in line or "！" in line or "？" in line:
-        return True
-    if not _CJK.search(line):  # the common case, without counting every letter
-        return False
-    letters = sum(c.isalpha() for c in line)
-    return bool(letters) and len(_CJK.findall(line)) * 3 >= letters
+    """CJK end marks, or CJK script: the text does not use '. ' between sentences."""
+    return any(mark in line for mark in CJK_SENTENCE_ENDS) or script_of(line) is Script.CJK
 
 
 def _cjk_cuts(line: str) -> list[int]:
-    return [m.end() for m in _CJK_SENTENCE_END.finditer(line) if m.end() < len(line)]
+    return [m.end() for m in CJK_SENTENCE_END.finditer(line) if m.end() < len(line)]
 
 
 def _latin_cuts(line: str) -> list[int]:
@@ -211,7 +211,9 @@ def _split_long(
     """
     if count(piece) <= max_tokens:
         return [(offset, offset + len(piece))]
-    bounds = [0, *(m.end() for m in _CLAUSE_BREAK.finditer(piece) if m.end() < len(piece))]
+    # A clause keeps its mark and the space after it.
+    cuts = (_past_spaces(piece, at + 1) for at in clause_marks(piece))
+    bounds = [0, *(cut for cut in cuts if cut < len(piece))]
     clauses = list(itertools.pairwise([*dict.fromkeys(bounds), len(piece)]))
     costs = [count(piece[s:e]) for s, e in clauses]
     spans: list[tuple[int, int]] = []
@@ -237,6 +239,11 @@ def _split_long(
         for s, e in spans
         if (text := piece[s:e]).strip()
     ]
+
+
+def _past_spaces(text: str, at: int) -> int:
+    found = _SPACES.match(text, at)
+    return found.end() if found else at
 
 
 def _split_by_size(

@@ -1,19 +1,19 @@
-"""Commitments a reader can trust: only pledges, one entry each, given to who will act.
+"""Commitments a reader can trust: only what someone is committed to, once each, to who acts.
 
 Runs on grounded commitments (each quotes the sentence that states it). Press writing states
-a pledge with a mark: a modal ("will", "would", "shall", "must", "should"), an intention
-("plans to", "is expected to", "committed to"), a pledge or funding act with its figure
+a commitment with a mark: a modal ("will", "would", "shall", "must", "should"), an intention
+("plans to", "is expected to", "committed to"), a pledging or funding act with its figure
 ("pledged NOK 1.2 billion", "announced an allocation of $30 million"), an ongoing programme
 ("is investing $7.5 million"), a call on others ("urged Congress to", "It is hoped that X
 will"), a deadline ("... to open a corridor by 2028"), or in Chinese 将, 要, 力争, 确保, 计划,
-要求, 希望, 到2027年. A sentence is cut into *pledge units*, each from one mark to the next (a
+要求, 希望, 到2027年. A sentence is cut into *commitment units*, each from one mark to the next (a
 clause coordinated with "and" that carries its own deadline is a unit of its own: "build 40
 stations by 2027 and put 3,000 trucks into service by 2028"). Then:
 
 - a commitment whose words lie outside every unit of its sentences is reported narrative or a
   past action ("we discussed the plan", "signed an agreement", "has invested"): dropped;
-- commitments saying the same unit, or mostly the same words, are one pledge: one entry,
-  with every sentence it rests on, given to the actor the sentence names before the pledge;
+- commitments saying the same unit, or mostly the same words, are one commitment: one entry,
+  with every sentence it rests on, given to the actor the sentence names before the commitment;
 - a call on others goes to those called on (the schema has no field for the caller);
 - for small models the text is the unit itself, trimmed at a clause boundary: the article's
   own words, never a paraphrase with words the article does not have.
@@ -26,13 +26,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.core.reading.chunking import NumberedArticle, Sentence
-from bot.core.reading.matching import CJK, normalize, words
+from bot.core.reading.matching import normalize, words
+from bot.core.reading.script import CJK, SENTENCE_ENDS, clause_marks
 from bot.core.schemas import Commitment
 
 # Words of the article's own clause a small model's commitment keeps; cut at a clause break.
 MAX_WORDS = 30
 MAX_CJK_CHARS = 60
-# Commitments sharing this much of their words (of the shorter) are the same pledge.
+# Commitments sharing this much of their words (of the shorter) are the same commitment.
 SAME_WORDS = 0.8
 
 _MONTH = (
@@ -44,7 +45,7 @@ _DATE = (
     rf"(?:20\d\d|{_MONTH}(?:\s+\d{{1,2}})?(?:,?\s+20\d\d)?|{_SEASON}(?:\s+20\d\d)?"
     rf"|(?:this|next)\s+(?:year|month|week|{_SEASON})|\d+\s+(?:days|weeks|months|years))"
 )
-# "by the end of 2027", "before June 2026", "within 90 days": a date a pledge is held to.
+# "by the end of 2027", "before June 2026", "within 90 days": a date a commitment is held to.
 _EN_DEADLINE = re.compile(
     r"\b(?i:by|before|until|within|no\s+later\s+than)\s+(?:the\s+)?"
     r"(?:(?:end|middle|start|beginning|first\s+half|second\s+half|"
@@ -54,7 +55,7 @@ _EN_DEADLINE = re.compile(
 _ZH_DEADLINE = re.compile(r"到20\d\d年|20\d\d年底?前|年内|年底前|月底前|\d+月\d*日?前")
 
 _FIGURE = r"(?:[$€£₹¥]|\b(?:Rs|KSh|NOK|SEK|EUR|GBP|CAD|USD|AUD|A\$)|\d)"
-# Marks that open a pledge, in English (lower case: "Will" and "Grant" are also names).
+# Marks that open a commitment, in English (lower case: "Will" and "Grant" are also names).
 _EN_MARK = re.compile(
     r"\b(?:will|would|shall|must|should)\b|\b[A-Za-z]+'ll\b"
     r"|\b(?:plans?|planned|planning|aims?|aimed|aiming|intends?|intended|expects?|expected|"
@@ -93,21 +94,17 @@ _ZH_CALL = re.compile(
     r"(?:要求|希望|号召|呼吁|敦促)[，,：:]?(?P<who>[^，。；：,;:]{2,20}?)"
     r"(?P<body>要|将|能|继续|进一步|切实|务必|必须|坚持|持续|加快|积极|认真|迅速)"
 )
-# What joins two pledges that share one mark ("... by 2027 and put ... by 2028").
+# What joins two commitments that share one mark ("... by 2027 and put ... by 2028").
 _EN_AND = re.compile(r",?\s+and\s+(?:also\s+)?")
 _ZH_AND = re.compile(r"[，,]?(?:并且|并|同时)")
 _TRAILING = re.compile(r"(?:[\s,;:，；：、]|\band\b|\bbut\b|并|和|及)+$")
-# Clause breaks: a comma or semicolon before a space ("1,200" is one number), or a CJK one.
-_EN_BREAK = re.compile(r"[,;:](?=\s)")
-_ZH_BREAK = re.compile(r"[，；：,;:]")
-_CLAUSE_BREAK = re.compile(r"[,;](?=\s)|[，；]")
-# Where a pledge's subject starts: after a clause break, "that", a reporting verb, or a
+# Where a commitment's subject starts: after a clause break, "that", a reporting verb, or a
 # conjunction ("said the department would", "and we will", "which would").
 _EN_SUBJECT_CUT = re.compile(
     r"[,;:]\s+|\b(?:that|said|says|told|tells|added|adds|noted|notes|stated|states|"
     r"explained|confirmed|informed|and|but|while|so|as|if)\s+"
 )
-# A pledge whose subject is a relative ("..., which would provide water to 14,500 homes")
+# A commitment whose subject is a relative ("..., which would provide water to 14,500 homes")
 # goes on with the one before it; so does a Chinese one with no subject of its own ("，并将").
 _RELATIVE = re.compile(
     r"(?:(?:of|in|by|under|through|for)\s+)?(?:which|who|whom|whose|where|when)\b", re.IGNORECASE
@@ -127,7 +124,7 @@ _LIST_AMOUNT = re.compile(
 
 @dataclass(frozen=True)
 class Unit:
-    """One pledge of a sentence, ``start:end`` in it: its subject (the words after "said",
+    """One commitment of a sentence, ``start:end`` in it: its subject (the words after "said",
     "that" or a clause break, up to the mark: "the first 12 buses should ...") and ``body``,
     what is pledged from the mark on ("urged X to" is left out of a call's body); ``called``
     is who a call is on."""
@@ -149,26 +146,25 @@ class _Opening:
     has_subject: bool = True  # a modal's subject stands before it; a clause's is inside
 
 
-def pledge_units(sentence: str) -> list[Unit]:
-    """The pledges a sentence states, in order (none for narrative and past actions)."""
+def commitment_units(sentence: str) -> list[Unit]:
+    """The commitments a sentence states, in order (none for narrative and past actions)."""
     chinese = CJK.search(sentence) is not None
     openings = _calls(sentence, chinese)
     for mark in (_ZH_MARK if chinese else _EN_MARK).finditer(sentence):
         if not chinese and _QUESTION.search(sentence[: mark.start()]):
-            continue  # "asked whether the pledge would survive": a question, not a pledge
+            continue  # "asked whether the pledge would survive": a question, not a commitment
         if not chinese and _DETERMINER_BEFORE.search(sentence[: mark.start()]):
-            continue  # "their pledges to the Red Cross": a noun, not a pledge
+            continue  # "their pledges to the Red Cross": a noun, not a commitment
         if not any(o.start <= mark.start() < o.absorbs for o in openings):
             openings.append(_Opening(mark.start(), mark.end(), mark.start()))
     if not chinese and _LIST_AMOUNT.match(sentence):
         openings.append(_Opening(0, 0, 0, has_subject=False))  # "- £310m for the tram"
     deadline = _ZH_DEADLINE if chinese else _EN_DEADLINE
-    breaks = _ZH_BREAK if chinese else _EN_BREAK
     for found in deadline.finditer(sentence):
-        # A deadline with no mark before it in its clause pledges that clause ("to open a
+        # A deadline with no mark before it in its clause makes that clause a commitment ("to open a
         # corridor by 2028", a headline "... to get piped water by March 2027").
-        clause = max((m.end() for m in breaks.finditer(sentence, 0, found.start())), default=0)
-        if not any(o.start < found.start() for o in openings):  # else it is that pledge's
+        clause = max((at + 1 for at in clause_marks(sentence, end=found.start())), default=0)
+        if not any(o.start < found.start() for o in openings):  # else it is that commitment's
             openings.append(_Opening(clause, clause, clause, has_subject=False))
     openings.sort(key=lambda o: o.start)
     begins: list[int] = []
@@ -251,7 +247,7 @@ def _split_by_deadlines(
 
 def _trim(text: str) -> str:
     text = text.strip()
-    text = _TRAILING.sub("", text.rstrip(".。!！?？\"”’'"))
+    text = _TRAILING.sub("", text.rstrip(SENTENCE_ENDS + "\"”’'"))
     return text.strip(' ,;:，；："“”')
 
 
@@ -259,7 +255,7 @@ _PRONOUN_SUBJECT = frozenset("i we he she it they this that which who its their 
 
 
 def own_clause(unit: Unit, actor: str = "") -> str:
-    """What the unit pledges, in the article's words, cut at a clause break near the cap;
+    """What the unit commits to, in the article's words, cut at a clause break near the cap;
     with its subject when that is not the actor ("the first 12 buses should be in service")."""
     subject = normalize(unit.subject)
     plain = not subject or subject in _PRONOUN_SUBJECT
@@ -267,14 +263,14 @@ def own_clause(unit: Unit, actor: str = "") -> str:
     if CJK.search(text):
         if len(text) <= MAX_CJK_CHARS:
             return text
-        breaks = [m.start() for m in _CLAUSE_BREAK.finditer(text, 0, MAX_CJK_CHARS)]
+        breaks = clause_marks(text, end=MAX_CJK_CHARS)
         cut = max((b for b in breaks if b >= 15), default=MAX_CJK_CHARS)
         return _trim(text[:cut]) + ("" if cut in breaks else "…")
     tokens = list(re.finditer(r"\S+", text))
     if len(tokens) <= MAX_WORDS:
         return text
     limit = tokens[MAX_WORDS - 1].end()
-    breaks = [m.start() for m in _CLAUSE_BREAK.finditer(text, 0, limit + 1)]
+    breaks = clause_marks(text, end=limit + 1)
     good = [b for b in breaks if len(text[:b].split()) >= 10]
     if good:
         return _trim(text[: good[-1]])
@@ -306,7 +302,7 @@ class _Placed:
 def refine(
     article: NumberedArticle, items: Iterable[Commitment], *, own_words: bool
 ) -> tuple[list[Commitment], int]:
-    """Pledges only, once each, to who will act; (kept, how many were not pledges).
+    """Commitments only, once each, to who will act; (kept, how many were not commitments).
 
     ``own_words``: replace each commitment's text by its unit's own clause (small models).
     """
@@ -314,7 +310,7 @@ def refine(
 
     def units_of(sentence: Sentence) -> list[Unit]:
         if sentence.number not in units:
-            units[sentence.number] = pledge_units(sentence.text)
+            units[sentence.number] = commitment_units(sentence.text)
         return units[sentence.number]
 
     placed: list[_Placed] = []
@@ -332,11 +328,11 @@ def refine(
 
 
 def _place(article: NumberedArticle, item: Commitment, units_of: _UnitsOf) -> _Placed | None:
-    """Where the commitment is pledged, or None when its sentences state no pledge of it
-    (the words it shares with a sentence lie mostly outside the sentence's pledges).
+    """Where the commitment is stated, or None when its sentences state no commitment of it
+    (the words it shares with a sentence lie mostly outside the sentence's commitments).
 
-    Within the sentence it is the first pledge holding half as many of its words as the
-    best one: a clause read by code runs on over the pledges after the one it starts at."""
+    Within the sentence it is the first commitment holding half as many of its words as the
+    best one: a clause read by code runs on over the commitments after the one it starts at."""
     claimed = set(words(item.commitment))
     sentences = _evidence(article, item)
     if not claimed or not sentences:
@@ -376,7 +372,7 @@ def _evidence(article: NumberedArticle, item: Commitment) -> list[Sentence]:
 
 
 def _merge(placed: list[_Placed]) -> list[list[_Placed]]:
-    """Groups of commitments that are one pledge: the same unit, or mostly the same words."""
+    """Groups of commitments that say one thing: the same unit, or mostly the same words."""
     groups: list[list[_Placed]] = []
     for entry in placed:
         for group in groups:
@@ -389,7 +385,7 @@ def _merge(placed: list[_Placed]) -> list[list[_Placed]]:
 
 
 def _same(a: _Placed, b: _Placed) -> bool:
-    """The same pledge of one sentence; or, across sentences, mostly the same words."""
+    """The same commitment of one sentence; or, across sentences, mostly the same words."""
     if a.sentence is not None and b.sentence is not None and a.sentence is b.sentence:
         return a.index == b.index
     first, second = set(words(a.item.commitment)), set(words(b.item.commitment))
@@ -398,7 +394,7 @@ def _same(a: _Placed, b: _Placed) -> bool:
 
 
 def _finish(group: list[_Placed], own_words: bool) -> Commitment:
-    """One entry for the group: the actor the pledge is on, every sentence, the fullest
+    """One entry for the group: the actor the commitment is on, every sentence, the fullest
     text (or the article's clause), the first deadline given."""
     lead = group[0]
     for entry in group:
@@ -419,7 +415,7 @@ def _finish(group: list[_Placed], own_words: bool) -> Commitment:
 
 def _actor(group: list[_Placed], lead: _Placed) -> str:
     """Those called on; else, among the actors given, the one the sentence names last
-    before the pledge (its subject); else the first given."""
+    before the commitment (its subject); else the first given."""
     unit, sentence = lead.unit, lead.sentence
     if unit is not None and unit.called:
         return unit.called

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
+from bot.core.reading.script import CJK, SENTENCE_ENDS
+
 Basis = Literal["event", "published", "arrived"]
 
 # "May" only capitalised (or in capitals): lower-case "may" is the verb.
@@ -103,7 +105,6 @@ _TENSE = re.compile(
 )
 _SEPARATOR = re.compile(r"^\s*(?:--|—|–|-|\||:)")
 _WORDS = re.compile(r"\S+")
-_CJK = re.compile(r"[\u3400-\u9fff]")
 _BULLET = re.compile(r"^\s*[-•*▲]")
 _ISO = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
 _HEAD_PARAGRAPHS = 10
@@ -209,7 +210,7 @@ def _lede(paragraphs: list[str], start: int, dateline_rest: str | None) -> list[
         if _BULLET.match(paragraph) or paragraph == first:
             continue
         long = (
-            len(paragraph) >= 30 if _CJK.search(paragraph) else len(_WORDS.findall(paragraph)) >= 12
+            len(paragraph) >= 30 if CJK.search(paragraph) else len(_WORDS.findall(paragraph)) >= 12
         )
         if long:
             found.append(paragraph)
@@ -305,7 +306,7 @@ def _relative(m: re.Match[str], paragraph: str, pub: date | None) -> str | None:
 
 def _looks_ahead(clause_before: str) -> bool:
     """Whether the nearest tense word before a weekday, in its sentence, looks ahead."""
-    sentence = re.split(r"[.!?;。！？；]\s", clause_before)[-1]
+    sentence = re.split(rf"[{SENTENCE_ENDS};；]\s", clause_before)[-1]
     tenses = list(_TENSE.finditer(sentence))
     return bool(tenses and tenses[-1]["future"])
 

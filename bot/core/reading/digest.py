@@ -12,34 +12,30 @@ after another, from their own start and end times.
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from bot.core.errors import ArticleError, ContextTooLong, LLMError, OutputTruncated
-from bot.core.models.llm import LLM, ChatMessage, Completion, T
+from bot.core.models.llm import LLM, ChatMessage, Completion
 from bot.core.prompts import PromptLibrary
-from bot.core.reading.chunking import (
-    Chunk,
-    CountTokens,
-    NumberedArticle,
-    Sentence,
-    render_sentences,
-)
+from bot.core.reading.calls import RoundTripMeter, all_or_none
+from bot.core.reading.chunking import Chunk, CountTokens, NumberedArticle, render_sentences
 from bot.core.reading.commitments import refine
 from bot.core.reading.grounding import Dropped, ground_drafts
 from bot.core.reading.key_points import MAX_POINTS, with_article_points
-from bot.core.reading.planning import (
-    FULL_OUTPUT_SHARE,
-    SMALL_OUTPUT_SHARE,
-    Limits,
-    critical_path,
-    cut,
+from bot.core.reading.messages import (
+    article_message,
+    context_note,
+    context_note_text,
+    fence,
+    system_message,
 )
+from bot.core.reading.planning import FULL_OUTPUT_SHARE, SMALL_OUTPUT_SHARE, Limits, cut
+from bot.core.reading.script import not_latin_script
+from bot.core.reading.summaries import clean_points, opening, whole_sentences
 from bot.core.schemas import (
     SMALL_SUMMARY_CHARS,
     ChunkExtraction,
@@ -59,12 +55,20 @@ from bot.core.schemas import (
 from bot.core.storage.fingerprint import code_fingerprint
 from bot.core.storage.store import Store, article_hash
 
+# not_latin_script (``script``) and system_message (``messages``) stay importable from here.
+__all__ = [
+    "DigestConfig",
+    "DigestEngine",
+    "OnProgress",
+    "Progress",
+    "not_latin_script",
+    "system_message",
+]
+
 # A small model's answer is a few hundred tokens; more means it is looping.
 SMALL_MAX_TOKENS = 1024
 # Notes per part passed to the summary call: enough for its 3 to 7 key points.
 NOTES_PER_PART = 4
-# Tokens of the article's opening shown beside a summary's instruction (`opening`).
-OPENING_TOKENS = 160
 # Seconds the summary request gets to go out before grounding takes the CPU beside it.
 SEND_HEAD_START = 0.02
 # Articles numbered recently (check, then digest, number the same text once).
@@ -101,108 +105,6 @@ class _Reading:
 
     extraction: ChunkExtraction
     usage: Usage
-
-
-class _Calls:
-    """Start, end and call count of every model request of one digest, for its round trips."""
-
-    def __init__(self) -> None:
-        self.spans: list[tuple[float, float, int]] = []
-
-    async def run(self, call: Coroutine[Any, Any, Completion[T]]) -> Completion[T]:
-        started = time.monotonic()
-        try:
-            done = await call
-        except LLMError as error:
-            calls = error.usage.calls if error.usage else 1
-            self.spans.append((started, time.monotonic(), max(calls, 1)))
-            raise
-        self.spans.append((started, time.monotonic(), max(done.usage.calls, 1)))
-        return done
-
-    @property
-    def round_trips(self) -> int:
-        return critical_path(self.spans)
-
-
-# Any spelling a model may read as the fence's tag: any case, blanks or invisible characters
-# inside, attributes after, fullwidth brackets. "<articles>" is another word and stays.
-_GAP = r"[\s\u200b-\u200d\u2060\ufeff]*"
-_FENCE_TAG = re.compile(rf"[<\uff1c]{_GAP}(?P<slash>[/\uff0f]?){_GAP}(?P<word>article)\b", re.I)
-
-
-def fence(text: str) -> str:
-    """Keep article text from opening or closing the <article> fence it is placed in: every
-    spelling of the tag becomes "<", a zero-width space, then "/article" (or "article"): no
-    longer the tag, for a parser or a model, and the words themselves are kept."""
-    return _FENCE_TAG.sub(lambda m: f"<\u200b{'/' if m['slash'] else ''}{m['word']}", text)
-
-
-def system_message(prompts: PromptLibrary, text: str) -> ChatMessage:
-    """The shared rules, plus the rule for names in another script when the article has one."""
-    content = prompts.render("system")
-    if not_latin_script(text):
-        content += "\n" + prompts.render("system_script")
-    return {"role": "system", "content": content}
-
-
-def not_latin_script(text: str) -> bool:
-    """True when a fifth or more of the opening's letters are not Latin (Chinese, Cyrillic).
-
-    Latin letters run to U+024F, plus Latin Extended Additional (U+1E00-U+1EFF: Vietnamese).
-    """
-    sample = text[:5_000]  # the opening tells the script; a long article costs no more
-    letters = len(_LETTER.findall(sample))
-    return bool(letters) and len(_NOT_LATIN.findall(sample)) * 5 >= letters
-
-
-_LETTER = re.compile(r"[^\W\d_]")
-_NOT_LATIN = re.compile(r"[^\W\d_\u0000-\u024f\u1e00-\u1eff]")
-
-
-def whole_sentences(text: str, cap: int | None = None) -> str:
-    """The summary, up to its last full sentence when it reached the grammar's ``cap`` and
-    was cut mid-sentence (a small model's "... promises technological breakthroughs and
-    industry"); an ellipsis marks the cut when no sentence ended well before it."""
-    text = text.strip()
-    if cap is None or len(text) < cap - 10 or text.endswith(_SENTENCE_END):
-        return text
-    ends = [m.end() for m in _SENTENCE_BREAK.finditer(text)]
-    if ends and ends[-1] >= len(text) // 3:
-        return text[: ends[-1]].rstrip()
-    return text.rstrip(" ,") + "…"
-
-
-def opening(article: NumberedArticle, budget: int = OPENING_TOKENS) -> str:
-    """The headline and lede, each sentence once: where news says what happened, where and
-    when. A small model is shown it again beside the summary's instruction (else it reports
-    the second paragraph); a long article's summary call gets it beside the parts' notes."""
-    kept: list[Sentence] = []
-    used = 0
-    for sentence in article.sentences:
-        if any(sentence.text == k.text for k in kept):
-            continue  # a headline repeated as the first line of the body
-        if kept and used + sentence.tokens > budget:
-            break
-        kept.append(sentence)
-        used += sentence.tokens
-    return "".join(
-        ("\n" if i and s.paragraph != kept[i - 1].paragraph else " " if i else "") + s.text
-        for i, s in enumerate(kept)
-    )
-
-
-_SENTENCE_END = (".", "!", "?", "。", "！", "？", '"', "”", ")", "…")
-# A full stop before a capital, not after an initial ("U.S. Department") or a title ("Dr. Obi").
-_SENTENCE_BREAK = re.compile(
-    r"(?<![\s.][A-Z])(?<!^[A-Z])(?<!\bDr)(?<!\bMr)(?<!\bMs)(?<!\bSt)(?<!\bMrs)(?<!\bNo)"
-    r"[.!?][\"”)]?(?=\s+[A-Z\u3400-\u9fff\"“])|[。！？]"
-)
-
-
-def article_message(prompts: PromptLibrary, numbered_text: str) -> ChatMessage:
-    """The article as its own message, byte-identical wherever the same text is sent."""
-    return {"role": "user", "content": prompts.render("article", article=fence(numbered_text))}
 
 
 class DigestEngine:
@@ -266,7 +168,7 @@ class DigestEngine:
         key = (self.config.small_model, self.prompts.version)
         if key not in self._overhead:
             task = "extract_small" if self.config.small_model else "extract_chunk"
-            note = _context_note_text(100, 199, 98, 99)
+            note = context_note_text(100, 199, 98, 99)
             parts = [
                 system_message(self.prompts, "文")["content"],  # the longer one
                 self.prompts.render("article", article=""),
@@ -334,7 +236,7 @@ class DigestEngine:
             return hit  # a digested article was accepted when it was digested
         article = self.prepare(text)
         chunks = cut(article, self.limits())
-        calls = _Calls()
+        calls = RoundTripMeter()
         if len(chunks) == 1:
             digest = await self._single_call(article, chunks[0], on_progress, calls)
         else:
@@ -353,7 +255,7 @@ class DigestEngine:
         article: NumberedArticle,
         chunk: Chunk,
         on_progress: OnProgress | None,
-        calls: _Calls,
+        calls: RoundTripMeter,
     ) -> Digest:
         await _report(on_progress, Progress("reading", 0, 1))
         small = self.config.small_model
@@ -401,7 +303,7 @@ class DigestEngine:
         article: NumberedArticle,
         chunks: list[Chunk],
         on_progress: OnProgress | None,
-        calls: _Calls,
+        calls: RoundTripMeter,
         spent: Usage | None = None,
     ) -> Digest:
         """Read chunks side by side, then summarise while the results are grounded;
@@ -419,7 +321,7 @@ class DigestEngine:
             await _report(on_progress, Progress("reading", finished, len(chunks)))
             return reading
 
-        readings = await _all_or_none([read(c) for c in chunks], spent)
+        readings = await all_or_none([read(c) for c in chunks], spent)
         usage = Usage()
         if spent:
             usage.add(spent)
@@ -428,7 +330,7 @@ class DigestEngine:
         await _report(on_progress, Progress("summarizing", len(chunks), len(chunks)))
         # The summary needs only the opening and the notes; grounding runs while it is written.
         notes = "\n".join(
-            f"Part {i}: " + " ".join(_clean_points(r.extraction.key_points, NOTES_PER_PART))
+            f"Part {i}: " + " ".join(clean_points(r.extraction.key_points, NOTES_PER_PART))
             for i, r in enumerate(readings, start=1)
         )
         summarize = self.prompts.render(
@@ -484,10 +386,10 @@ class DigestEngine:
         parts: int,
         limit: asyncio.Semaphore,
         splits_left: int,
-        calls: _Calls,
+        calls: RoundTripMeter,
     ) -> _Reading:
         context, fresh = chunk.overlap, chunk.new_sentences
-        note = _context_note(chunk.sentences[:context], fresh)
+        note = context_note(chunk.sentences[:context], fresh)
         messages = self._messages(
             render_sentences(chunk.sentences),
             "extract_small" if self.config.small_model else "extract_chunk",
@@ -521,7 +423,7 @@ class DigestEngine:
         parts: int,
         limit: asyncio.Semaphore,
         splits_left: int,
-        calls: _Calls,
+        calls: RoundTripMeter,
     ) -> _Reading:
         fresh = chunk.new_sentences
         middle = len(fresh) // 2
@@ -529,7 +431,7 @@ class DigestEngine:
             Chunk(chunk.index, chunk.sentences[: chunk.overlap + middle], chunk.overlap, 0),
             Chunk(chunk.index, fresh[middle:], 0, 0),
         ]
-        first, second = await _all_or_none(
+        first, second = await all_or_none(
             [self._read_chunk(h, parts, limit, splits_left, calls) for h in halves]
         )
         usage = Usage()
@@ -547,7 +449,7 @@ class DigestEngine:
     def _key_points(self, drafted: list[str], article: NumberedArticle) -> list[str]:
         """The model's points; fewer than three (a small model writes none): the article's."""
         language = str(self.prompts.values.get("language", ""))
-        return with_article_points(_clean_points(drafted, MAX_POINTS), article, language)
+        return with_article_points(clean_points(drafted, MAX_POINTS), article, language)
 
     def _messages(self, numbered_text: str, task: str, **values: object) -> list[ChatMessage]:
         """System, then the article on its own, then the task: a prefix questions can share."""
@@ -575,59 +477,12 @@ class DigestEngine:
         commitment_drafts: list[CitedCommitment],
     ) -> tuple[list[Official], list[Commitment], Dropped]:
         officials, grounded, grounder = ground_drafts(
-            article, official_drafts, commitment_drafts, read_pledges=self.config.small_model
+            article, official_drafts, commitment_drafts, read_commitments=self.config.small_model
         )
-        # Pledges only, once each; a small model's text is the article's own clause.
-        commitments, not_pledges = refine(article, grounded, own_words=self.config.small_model)
-        grounder.dropped.commitments += not_pledges
+        # Commitments only, once each; a small model's text is the article's own clause.
+        commitments, not_commitments = refine(article, grounded, own_words=self.config.small_model)
+        grounder.dropped.commitments += not_commitments
         return officials, commitments, grounder.dropped
-
-
-async def _all_or_none(
-    readings: list[Coroutine[Any, Any, _Reading]], spent: Usage | None = None
-) -> list[_Reading]:
-    """Run side by side; on the first failure cancel the rest (no unpaid work left running)
-    and raise it carrying every token spent so far, ``spent`` included."""
-    tasks: list[asyncio.Task[_Reading]] = []
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(r) for r in readings]
-    except BaseExceptionGroup as failures:
-        errors = [e for e in failures.exceptions if isinstance(e, LLMError)]
-        if len(errors) != len(failures.exceptions):
-            raise
-        total = Usage()
-        total.add(spent)
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is None:
-                total.add(task.result().usage)
-        for error in errors:
-            total.add(error.usage)
-        errors[0].usage = total
-        raise errors[0] from None
-    return [task.result() for task in tasks]
-
-
-def _context_note(context: tuple[Sentence, ...], fresh: tuple[Sentence, ...]) -> str:
-    if not fresh:
-        return ""
-    if context:
-        return _context_note_text(
-            fresh[0].number, fresh[-1].number, context[0].number, context[-1].number
-        )
-    return _context_note_text(fresh[0].number, fresh[-1].number)
-
-
-def _context_note_text(first: int, last: int, *context: int) -> str:
-    new = f" Report on sentences [{first}] to [{last}] (the NEW sentences)."
-    if context:
-        return new + f" [{context[0]}] to [{context[1]}] are context from the part before."
-    return new
-
-
-def _clean_points(points: list[str], limit: int) -> list[str]:
-    unique = dict.fromkeys(" ".join(p.split()) for p in points if p.strip())
-    return list(unique)[:limit]
 
 
 async def _report(on_progress: OnProgress | None, progress: Progress) -> None:

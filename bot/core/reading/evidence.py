@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from bot.core.reading.chunking import NumberedArticle, Sentence
-from bot.core.reading.matching import CJK, SentenceIndex, aligned, coverage, name_pattern, words
+from bot.core.reading.matching import SentenceIndex, aligned, coverage, name_pattern, words
 from bot.core.reading.readers import Reader, injected_sentences, reader_for
+from bot.core.reading.script import CJK
 
 
 class Evidence:

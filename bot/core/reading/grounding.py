@@ -1,9 +1,10 @@
 """Keep only what the article backs, and pull every quote out of the article itself.
 
 The model cites sentence numbers; each claim is checked against those sentences with the
-comparisons of ``bot.core.reading.matching``. What is read from the text itself (titles, lists,
-bylines, pledge subjects) comes from the article's language reader (``bot.core.reading.readers``);
-which sentences are evidence and where they name whom, from ``bot.core.reading.evidence``.
+comparisons of ``bot.core.reading.matching``. What is read from the text itself (titles,
+lists, bylines, commitment subjects) comes from the article's language reader
+(``bot.core.reading.readers``); which sentences are evidence and where they name whom, from
+``bot.core.reading.evidence``.
 
 The code checks claims; it does not overrule what the article backs. Where a title can come
 from, in this order:
@@ -34,10 +35,10 @@ from itertools import chain
 from bot.core.reading.chunking import NumberedArticle, Sentence
 from bot.core.reading.evidence import Evidence, text_pattern
 from bot.core.reading.matching import (
-    CJK,
     aligned,
     coverage,
     has_phrase,
+    names_another,
     normalize,
     terms,
 )
@@ -47,11 +48,10 @@ from bot.core.reading.merging import (
     merge_commitment_drafts,
     merge_official_drafts,
 )
+from bot.core.reading.script import CJK, clauses
 from bot.core.schemas import CitedCommitment, CitedOfficial, Commitment, Official
 
 __all__ = ["Dropped", "Grounder", "coverage", "ground_drafts", "normalize", "terms"]
-
-_SEGMENT_BREAK = re.compile(r"[,;，；、]")
 
 
 @dataclass
@@ -69,11 +69,11 @@ def ground_drafts(
     official_drafts: list[CitedOfficial],
     commitment_drafts: list[CitedCommitment],
     *,
-    read_pledges: bool = False,
+    read_commitments: bool = False,
 ) -> tuple[list[Official], list[Commitment], Grounder]:
     """Merge, ground and attribute what the model read: the digest's one grounding step.
 
-    ``read_pledges`` adds the plain pledges code reads itself (small models miss most).
+    ``read_commitments`` adds the plain commitments code reads itself (small models miss most).
     """
     grounder = Grounder(article)
     merged = merge_official_drafts(grounder.clean(d) for d in official_drafts)
@@ -82,8 +82,8 @@ def ground_drafts(
     officials = [o for d in merged if (o := grounder.official(d, names)) is not None]
     officials.sort(key=lambda o: o.sentences[0] if o.sentences else 0)
     full_names = [o.name for o in officials]
-    if read_pledges:
-        commitment_drafts = [*commitment_drafts, *grounder.stated_pledges(full_names)]
+    if read_commitments:
+        commitment_drafts = [*commitment_drafts, *grounder.stated_commitments(full_names)]
     commitments = []
     for draft in merge_commitment_drafts(commitment_drafts):
         draft = draft.model_copy(update={"actor": canonical_name(draft.actor, full_names)})
@@ -143,7 +143,7 @@ class Grounder(Evidence):
         # then the positions the text writes for this person (beside the name, over a list).
         own = (self._window(n, forms, others) for n in sentences)
         roles = (span for _, _, span in self._roles(name, others))
-        windows = _Windows(chain(own, roles))
+        windows = _TitleWindows(chain(own, roles))
         title, title_window = self._grounded_part(draft.title, windows)
         organization, _ = self._grounded_part(draft.organization, windows)
         if not title and (role := self.role_in_text(name, others)) is not None:
@@ -235,18 +235,16 @@ class Grounder(Evidence):
         theirs = sorted(
             (m.start(), m.end()) for o in present for m in text_pattern(o).finditer(folded)
         )
-        breaks = [m.start() for m in _SEGMENT_BREAK.finditer(text)]
-        bounds = [0, *(b + 1 for b in breaks), len(text) + 1]
-        segments = [(bounds[i], bounds[i + 1] - 1) for i in range(len(bounds) - 1)]
+        segments = clauses(text)
         here = next(i for i, (s, e) in enumerate(segments) if s <= own[0] <= e)
         first = last = here
-        if here > 0 and not _names_other(text, segments[here - 1], present):
+        if here > 0 and not names_another(text[slice(*segments[here - 1])], present):
             joiner = text[segments[here - 1][1]]
             if joiner == "、" or (here == 1 and joiner in ",，"):
                 first = here - 1
         if (
             here + 1 < len(segments)
-            and not _names_other(text, segments[here + 1], present)
+            and not names_another(text[slice(*segments[here + 1])], present)
             and text[segments[here][1]] not in ";；"
         ):
             last = here + 1
@@ -307,7 +305,7 @@ class Grounder(Evidence):
         ]
         supporting = [(score, s) for score, s in scored if score >= self.claim_threshold]
         if not supporting and len(cited) > 1:
-            # A pledge told over two sentences ("will ... by 2029. It will also ...").
+            # A commitment told over two sentences ("will ... by 2029. It will also ...").
             together = [s for _, s in scored if s.number in cited]
             if coverage(draft.commitment, " ".join(s.text for s in together)) >= 0.6:
                 supporting = [(coverage(draft.commitment, s.text), s) for s in together]
@@ -343,19 +341,19 @@ class Grounder(Evidence):
             return actor  # the actor is in the article (checked) and the sentence names no one
         return subject[0]
 
-    def stated_pledges(self, officials: Sequence[str] = ()) -> list[CitedCommitment]:
-        """Pledges, plans and calls on others the text states plainly, read by code.
+    def stated_commitments(self, officials: Sequence[str] = ()) -> list[CitedCommitment]:
+        """Commitments, plans and calls on others the text states plainly, read by code.
 
         For small models, which miss most of them. The actor is the body or place the
-        sentence names before the pledge ("Fenghe will build", "said the Commission would"),
+        sentence names before the commitment ("Fenghe will build", "said the Commission would"),
         unless it names the body only by its kind ("the Government would": the speaker's);
         else the official the sentence names ("Okafor-Reyes said she would"), else the one
-        who speaks in its paragraph ("We will replace...", said the minister); a pledge no
-        one can be found for is not listed. The commitment is the clause from the pledge on.
+        who speaks in its paragraph ("We will replace...", said the minister); a commitment no
+        one can be found for is not listed. The commitment is the clause from its mark on.
         """
         found: list[CitedCommitment] = []
         for sentence in self._evidence:
-            for actor, what in self.reader.pledges(sentence.text):
+            for actor, what in self.reader.commitments(sentence.text):
                 if actor and not self._proper(actor):  # "Plans will be published"
                     actor, what = "", f"{actor} {what}"
                 who = actor or self._speaker(sentence, officials)
@@ -442,8 +440,9 @@ class Grounder(Evidence):
         return whole if self.reader.is_person(whole) else name
 
 
-class _Windows:
-    """The windows of a person's sentences, each computed the first time a search needs it."""
+class _TitleWindows:
+    """The stretches of text around a person's name where a title may stand, each computed
+    the first time a search needs it."""
 
     def __init__(self, windows: Iterator[tuple[int, int] | None]) -> None:
         self._pending = windows
@@ -487,8 +486,3 @@ def _lead_in(text: str, start: int, other: int) -> int:
 def _extends(key: str, known: set[str]) -> bool:
     """True if a name read by code only runs on past a known one ("苗颖对" for "苗颖")."""
     return bool(CJK.search(key)) and any(k and key.startswith(k) for k in known)
-
-
-def _names_other(text: str, segment: tuple[int, int], others: list[str]) -> bool:
-    piece = normalize(text[segment[0] : segment[1]])
-    return any(other in piece for other in others)

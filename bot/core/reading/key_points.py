@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 
 from bot.core.reading.chunking import NumberedArticle, Sentence
-from bot.core.reading.matching import CJK, words
+from bot.core.reading.matching import words
+from bot.core.reading.script import CJK, Script, clause_marks, ends_sentence, script_of
 
 MIN_POINTS = 3
 MAX_POINTS = 5
@@ -75,8 +76,6 @@ _DATELINE = re.compile(
     r"^[A-Z]{3,}[A-Z .'-]*(?:,\s*[\w.' ]{1,30}?)?\s*(?:--|—|–)\s*(?:\([A-Z ]+\)\s*(?:--|—|–)\s*)?"
 )
 _BULLET = re.compile(r"^[\s\-–—•*·]+")
-_CLAUSE_BREAK = re.compile(r"[,;](?=\s)|[，；]")
-_FINAL = (".", "!", "?", "。", "！", "？", '"', "”", "’", ")")
 
 
 def with_article_points(points: list[str], article: NumberedArticle, language: str) -> list[str]:
@@ -89,7 +88,7 @@ def with_article_points(points: list[str], article: NumberedArticle, language: s
     points = points[:MAX_POINTS]
     if len(points) >= MIN_POINTS:
         return points
-    cjk_article = _is_cjk(article.text[:5_000])
+    cjk_article = script_of(article.text) is Script.CJK
     cjk_language = bool(CJK.search(language)) or "chinese" in language.lower()
     if cjk_article != cjk_language:
         return points
@@ -135,14 +134,14 @@ def _point_text(sentence: Sentence) -> str | None:
     """The sentence as a point (dateline and bullet mark off, cut if long), or None."""
     text = " ".join(sentence.text.split())
     is_bullet = bool(_BULLET.match(text)) and not text.startswith(("--", "——"))
-    if sentence.number == 1 and not text.endswith(_FINAL):
+    if sentence.number == 1 and not ends_sentence(text):
         return None  # the headline
     if _CREDIT.search(text) or _CONTACT.search(text) or _LEGAL.search(text):
         return None
     text = _BULLET.sub("", _DATELINE.sub("", text)).strip()
-    if not is_bullet and not text.endswith(_FINAL):
+    if not is_bullet and not ends_sentence(text):
         return None  # a heading, a caption, a line of a list of names
-    if _is_cjk(text):
+    if script_of(text) is Script.CJK:
         if len(text) < 12:
             return None
         return text if len(text) <= MAX_CJK_CHARS else _cut(text, MAX_CJK_CHARS, cjk=True)
@@ -156,15 +155,10 @@ def _cut(text: str, limit: int, *, cjk: bool) -> str | None:
     """The text up to its last clause break within the limit, or None if there is none."""
     end = limit if cjk else next(m.end() for i, m in enumerate(re.finditer(r"\S+", text))
                                  if i == limit - 1)  # fmt: skip
-    breaks = [m.start() for m in _CLAUSE_BREAK.finditer(text, 0, end)]
+    breaks = clause_marks(text, end=end)
     least = 30 if cjk else 12
     good = [b for b in breaks if (b if cjk else len(text[:b].split())) >= least]
     return text[: good[-1]].rstrip() if good else None
-
-
-def _is_cjk(text: str) -> bool:
-    letters = sum(c.isalpha() for c in text)
-    return bool(letters) and len(CJK.findall(text)) * 2 >= letters
 
 
 def _same(a: str, b: str) -> bool:

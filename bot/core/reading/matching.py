@@ -19,6 +19,7 @@ from functools import lru_cache
 from rapidfuzz import fuzz, process
 
 from bot.core.reading.chunking import Sentence
+from bot.core.reading.script import CJK as CJK  # where the code outside reading finds it
 
 _QUOTES = str.maketrans(
     {c: "'" for c in '‘’‚‛`´′“”„‟″«»「」『』"'} | {"•": "·", "・": "·", "‧": "·"}
@@ -26,7 +27,6 @@ _QUOTES = str.maketrans(
 _DASHES = re.compile(r"[\u2010-\u2015\u2212\uFE58\uFE63\uFF0D]")
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*")
-CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 # fmt: off
 STOPWORDS = frozenset(
     "the and for with that this from will are was were has have had its their his her our "
@@ -181,6 +181,13 @@ def _inflections(wanted: list[str], found: list[str]) -> bool:
         if common < 4 or common < max(len(a), len(b)) - 3:
             return False
     return True
+
+
+def names_another(text: str, others: Iterable[str]) -> bool:
+    """True if the text names one of ``others`` (normalised names of other people): a title
+    written beside someone else's name is never passed on."""
+    folded = normalize(text)
+    return any(other and other in folded for other in others)
 
 
 def name_pattern(key: str) -> re.Pattern[str]:

@@ -1,4 +1,4 @@
-"""Merge what several chunks (or a repetitive model) said about the same person or pledge.
+"""Merge what several chunks (or a repetitive model) said about the same person or commitment.
 
 Done in code rather than by another LLM call: it is free, instant and predictable. A name
 that is a cut-short form of exactly one longer name ("Yang Qing" for "Yang Qingbing", a lone
@@ -90,7 +90,7 @@ def _join_parts(first: str, second: str) -> str:
 
 
 def dedupe_commitments(items: Iterable[Commitment]) -> list[Commitment]:
-    """One entry per pledge: same actor and mostly the same words or the same sentences."""
+    """One entry per commitment: same actor and mostly the same words or the same sentences."""
     kept: list[Commitment] = []
     for item in items:
         duplicate = next((k for k in kept if _same_commitment(k, item)), None)

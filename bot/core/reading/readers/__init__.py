@@ -2,7 +2,7 @@
 
 Grounding asks a reader where a person's title stands, whether a string is a person's name,
 whether a mention is a credit line (byline, photo credit, press contact), and what a plain
-pledge's subject is. English and Chinese write these differently (titles after names in
+commitment's subject is. English and Chinese write these differently (titles after names in
 commas vs. titles glued before names), so each has its own reader, chosen by the script of
 the article. Injected instructions are recognised the same way in every language, one
 sentence at a time: only the sentence that addresses the model is set aside, never the
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.core.reading.matching import CJK
+from bot.core.reading.script import Script, script_of
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,12 @@ class Reader(Protocol):
         """The "<subject> will" of a sentence and whether it is generic ("the city", "we")."""
         ...
 
-    def pledges(self, sentence: str) -> list[tuple[str, str]]:
-        """(actor, what) for sentences that plainly state a pledge."""
+    def commitments(self, sentence: str) -> list[tuple[str, str]]:
+        """(actor, what) for sentences that plainly state a commitment."""
         ...
 
     def is_kind_only(self, subject: str) -> bool:
-        """True if a pledge's subject names a body only by its kind ("the Government would"):
+        """True if a commitment's subject names a body only by its kind ("the Government would"):
         the body of whoever speaks, when the text says who that is."""
         ...
 
@@ -143,11 +143,8 @@ def injected_sentences(paragraph: Sequence[str]) -> set[int]:
 
 
 def reader_for(text: str) -> Reader:
-    """The Chinese reader for mostly-CJK articles, the English reader otherwise."""
+    """The Chinese reader for an article in CJK script, the English reader otherwise."""
     from bot.core.reading.readers.chinese import ChineseReader
     from bot.core.reading.readers.english import EnglishReader
 
-    letters = sum(c.isalpha() for c in text[:20000])
-    if letters and len(CJK.findall(text[:20000])) * 2 >= letters:
-        return ChineseReader()
-    return EnglishReader()
+    return ChineseReader() if script_of(text) is Script.CJK else EnglishReader()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import re
 
-from bot.core.reading.matching import CJK, normalize
+from bot.core.reading.matching import names_another, normalize
 from bot.core.reading.readers import Role
 from bot.core.reading.readers.words import word_list
+from bot.core.reading.script import CJK
 
 _SURNAMES = frozenset("".join(word_list("chinese", "surnames")))
 _COMPOUND_SURNAMES = tuple(sorted(word_list("chinese", "compound_surnames")))
@@ -22,10 +23,10 @@ _BODY_ENDINGS = tuple(sorted(word_list("chinese", "body_endings"), key=len, reve
 TITLE_WORDS = tuple(sorted(word_list("chinese", "titles"), key=len, reverse=True))
 _PREDICATE_OPENERS = word_list("chinese", "predicate_openers")
 _TITLE = re.compile("|".join(sorted(TITLE_WORDS, key=len, reverse=True)))
-# Pledges, plans and what is required of others: "will" (将), "must" (要, 必须), "strive to"
+# Commitments, plans and what is required of others: "will" (将), "must" (要, 必须), "strive to"
 # (力争), "ensure" (确保), "plans to" (计划, 拟), "promise" (承诺).
 # 要 right before a mark is a noun or "want" (吃拿卡要、), never the modal, which takes a verb.
-_PLEDGE_MARK = re.compile(
+_COMMITMENT_MARK = re.compile(
     r"将(?!近|军)|要(?!求|点|素|闻|[、，。；：])|必须|力争|确保|计划|拟|承诺|推动"
 )
 _WISHES = tuple(sorted(word_list("chinese", "wishes")))
@@ -129,7 +130,7 @@ class ChineseReader:
             title
             and index > 0
             and _TITLE.search(items[index - 1])
-            and not self._names(items[index - 1], others)
+            and not names_another(items[index - 1], others)
         ):
             index -= 1
         if title:
@@ -145,17 +146,12 @@ class ChineseReader:
                 found is not None
                 and head.endswith(members[0])
                 and all(
-                    self._is_name_in(sentence, m) or self._names(m, others) for m in members if m
+                    self._is_name_in(sentence, m) or names_another(m, others) for m in members if m
                 )
                 and all(not _TITLE.search(m) for m in members)
             ):
                 return Role(head[: found.end()], "", (group_start, end))
         return None
-
-    @staticmethod
-    def _names(text: str, others: list[str]) -> bool:
-        plain = normalize(text)
-        return any(o and o in plain for o in others)
 
     def listed_names(self, sentence: str) -> list[str]:
         """Names glued after a title and ended by a mark or a verb of speech or action
@@ -185,16 +181,16 @@ class ChineseReader:
         return None
 
     def is_kind_only(self, subject: str) -> bool:
-        return False  # the Chinese reader names no subject (see ``pledges``)
+        return False  # the Chinese reader names no subject (see ``commitments``)
 
-    def pledges(self, sentence: str) -> list[tuple[str, str]]:
-        """("", what) for a sentence that pledges or requires: 将, 要, 力争, 确保, 计划...
+    def commitments(self, sentence: str) -> list[tuple[str, str]]:
+        """("", what) for a sentence that commits or requires: 将, 要, 力争, 确保, 计划...
 
-        Not a pledge: a mark after a wish (希望客商继续投资), 要 before a verb of seeing or
+        Not a commitment: a mark after a wish (希望客商继续投资), 要 before a verb of seeing or
         knowing (要清醒看到: "we must recognise"), and 要 or 必须 with no subject and no date
-        or target: an exhortation of principle (必须坚持…不动摇), not a pledge nor a call.
+        or target: an exhortation of principle (必须坚持…不动摇), not a commitment nor a call.
         """
-        for mark in _PLEDGE_MARK.finditer(sentence):
+        for mark in _COMMITMENT_MARK.finditer(sentence):
             before, after = sentence[: mark.start()], sentence[mark.end() :]
             if any(w in before for w in _WISHES):
                 continue

@@ -1,4 +1,4 @@
-"""What code reads from English text: titles beside names, dignitary lists, bylines, pledges.
+"""What code reads from English text: titles beside names, dignitary lists, bylines, commitments.
 
 English puts a title right before a name ("Lt. Gov. Darnell Pettigrew", "Ashcombe Mayor
 Harlan Beaumont") or in the clause right after it ("Pan Ruoxi, vice-governor of Jiangxi"),
@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import re
 
-from bot.core.reading.matching import normalize
+from bot.core.reading.matching import names_another, normalize
 from bot.core.reading.readers import Role
+from bot.core.reading.readers.english_commitments import (
+    is_kind_only,
+    passive_agent,
+    states_commitment,
+    written_subject,
+)
 from bot.core.reading.readers.english_names import (
     CONNECTORS,
     DOTTED_TITLES,
@@ -34,29 +40,22 @@ from bot.core.reading.readers.english_names import (
     short_forms,
     singular,
 )
-from bot.core.reading.readers.english_pledges import (
-    is_kind_only,
-    passive_agent,
-    states_pledge,
-    written_subject,
-)
 from bot.core.reading.readers.lists import in_list, list_role
 from bot.core.reading.readers.words import word_list
+from bot.core.reading.script import LATIN_SENTENCE_ENDS, clause_marks, clauses, ends_sentence
 
 __all__ = ["DOTTED_TITLES", "HONORIFICS", "TITLE_WORDS", "EnglishReader"]
 
 _CREDIT_WORDS = word_list("english", "credit_words")
 _NOT_OFFICE = word_list("english", "not_office")
-_SEGMENT_BREAK = re.compile(r"[,;:]")
 _WILL_SUBJECT = re.compile(
     r"^(?:[^,]{0,100}, )?(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*))"
     r"{0,10}) will\b"
 )
-_PLEDGE_END = re.compile(r"[,;]\s")
-# Words that state a pledge, a plan or a call on others, in the ways press releases, news
+# Words that state a commitment, a plan or a call on others, in the ways press releases, news
 # stories and translated government releases all write them: "will/would <do>", "plans to",
 # "committed to", "pledged that", "urged X to", "must/should <do>", "announced $N".
-_PLEDGE_MARK = re.compile(
+_COMMITMENT_MARK = re.compile(
     r"\b(?:will|would|shall)(?:,\s[^,]{1,30},)?\s+(?:also\s+|now\s+|soon\s+|further\s+)?"
     r"(?!not\b)[a-z]+"
     r"|\b(?:plans?|planned|expects?|intends?|aims?|seeks?|pledged|pledges|promised|promises|"
@@ -73,7 +72,7 @@ _PLEDGE_MARK = re.compile(
 )
 _QUOTE_CLOSE = re.compile(r"[,.!?]?[\"”](?:\s|$)")
 # A headline's "Ministry to train 25,000 women", "£2.4bn to transform buses".
-_HEADLINE_PLEDGE = re.compile(r"^[^.!?]{3,120}?\bto\s+[a-z]{3,}")
+_HEADLINE_COMMITMENT = re.compile(rf"^[^{LATIN_SENTENCE_ENDS}]{{3,120}}?\bto\s+[a-z]{{3,}}")
 _SAID_THAT = re.compile(
     r"\b(?:said|says|told\s+[^,]{1,60}?|added|announced|stated)\s+(?:that\s+)?$"
 )
@@ -158,11 +157,9 @@ def _coordinated_to(sentence: str, segments: list[tuple[int, int]], at: int) -> 
 
 
 def _segments(text: str) -> list[tuple[int, int]]:
-    """Clause spans of a sentence, split at commas and semicolons, without the separators."""
-    bounds = [0, *(m.end() for m in _SEGMENT_BREAK.finditer(text)), len(text) + 1]
+    """Clause spans of a sentence, without the marks and the space around them."""
     spans = []
-    for i in range(len(bounds) - 1):
-        start, end = bounds[i], bounds[i + 1] - 1
+    for start, end in clauses(text):
         piece = text[start:end]
         start += len(piece) - len(piece.lstrip())
         end = start + len(text[start:end].rstrip(" ;:"))
@@ -239,7 +236,7 @@ class EnglishReader:
             role_start, role_end = candidates[0]
             role_end = segments[_coordinated_to(sentence, segments, at)][1]
             role = clean_role(sentence[role_start:role_end])
-            if looks_like_role(role) and not self._names_other(role, others):
+            if looks_like_role(role) and not names_another(role, others):
                 title, organization = split_role(role)
                 return Role(title, organization, (seg_start, role_end))
         # "Mayor of the Pennine Valleys, Tom Gadsby, said:" and "The Minister of A, B and C of
@@ -248,7 +245,7 @@ class EnglishReader:
         opening = sentence[segments[0][0] : segments[0][1]]
         if alone and _title_first(opening) and _coordinated_to(sentence, segments, 0) >= index - 1:
             role = clean_role(sentence[segments[0][0] : segments[index - 1][1]])
-            if looks_like_role(role) and not self._names_other(role, others):
+            if looks_like_role(role) and not names_another(role, others):
                 title, organization = split_role(role)
                 return Role(title, organization, (segments[0][0], seg_end))
         return None
@@ -279,7 +276,7 @@ class EnglishReader:
         while taken and (plain(taken[0]) in CONNECTORS | POSTNOMINALS or taken[0].startswith("(")):
             taken = taken[1:]
         prefix = clean_role(" ".join(taken))
-        if looks_like_role(prefix) and not self._names_other(prefix, others):
+        if looks_like_role(prefix) and not names_another(prefix, others):
             title, organization = split_role(_singular_head(prefix))
             return Role(title, organization, (sentence.rfind(taken[0], seg_start, start), end))
         return None
@@ -287,7 +284,7 @@ class EnglishReader:
     def list_role(self, sentence: str, start: int, end: int, others: list[str]) -> Role | None:
         """The plural title governing the list the name stands in (``readers.lists``)."""
         role = list_role(sentence, start, end)
-        if role is None or self._names_other(role.title + " " + role.organization, others):
+        if role is None or names_another(role.title + " " + role.organization, others):
             return None
         return role
 
@@ -301,11 +298,6 @@ class EnglishReader:
         after = sentence[end : end + 60].lstrip(" ,(").split()[:4]
         before = sentence[max(0, start - 40) : start].split()[-3:]
         return any(plain(w) in _NOT_OFFICE for w in [*after, *before])
-
-    @staticmethod
-    def _names_other(text: str, others: list[str]) -> bool:
-        folded = normalize(text)
-        return any(o in folded for o in others)
 
     def listed_names(self, sentence: str) -> list[str]:
         """Names written with their role: in a list ("Mayor Xu Xiaoxiong", "Sun Xing,
@@ -412,17 +404,17 @@ class EnglishReader:
         subject = found.group(1)
         return subject, subject.lower() in PRONOUNS
 
-    def pledges(self, sentence: str) -> list[tuple[str, str]]:
-        """(subject, what) of the sentence's first pledge; the subject is "" when the text
-        does not name one before the pledge ("he would", "the city will", "I call on").
+    def commitments(self, sentence: str) -> list[tuple[str, str]]:
+        """(subject, what) of the sentence's first commitment; the subject is "" when the text
+        does not name one before the commitment ("he would", "the city will", "I call on").
 
-        A mark that states no pledge (``english_pledges.states_pledge``: a question, a
+        A mark that states no commitment (``english_commitments.states_commitment``: a question, a
         condition, a thing's future, a principle) is passed over for the next one.
         """
         named = _WILL_SUBJECT.match(sentence)
-        marks = list(_PLEDGE_MARK.finditer(sentence))
+        marks = list(_COMMITMENT_MARK.finditer(sentence))
         for mark in marks:
-            if not states_pledge(sentence, mark.start(), mark.end()):
+            if not states_commitment(sentence, mark.start(), mark.end()):
                 continue
             what = _clause(sentence[mark.start() :])
             if (
@@ -433,9 +425,9 @@ class EnglishReader:
                 return [(named.group(1), what)]
             agent = passive_agent(sentence, mark.start())
             return [(agent or self._named_subject(sentence[: mark.start()]), what)]
-        headline = not sentence.rstrip().endswith((".", '"', "”", "?", "!"))
+        headline = not ends_sentence(sentence.rstrip())
         short = len(sentence.split()) <= 25
-        if not marks and headline and short and _HEADLINE_PLEDGE.search(sentence):
+        if not marks and headline and short and _HEADLINE_COMMITMENT.search(sentence):
             return [("", _clause(sentence))]
         return []
 
@@ -444,7 +436,7 @@ class EnglishReader:
         return is_kind_only(subject)
 
     def _named_subject(self, before: str) -> str:
-        """A body or place named right before the pledge ("said that the Commission"), or as
+        """A body or place named right before the commitment ("said that the Commission"), or as
         the clause's subject before an apposition ("Fenghe, a city of 2.3 million, plans")."""
         tail = before.rstrip()
         said = _SAID_THAT.search(tail)
@@ -460,12 +452,12 @@ class EnglishReader:
 
 
 def _clause(text: str) -> str:
-    """The pledge itself: its first 25 words, cut at a clause break after six of them."""
+    """The commitment itself: its first 25 words, cut at a clause break after six of them."""
     clause = " ".join(text.split()[:25])
     if quoted := _QUOTE_CLOSE.search(clause):  # 'will last 50 years," she said'
         clause = clause[: quoted.start()]
-    if (cut := _PLEDGE_END.search(clause)) and len(clause[: cut.start()].split()) >= 6:
-        clause = clause[: cut.start()]
+    if (cut := next(iter(clause_marks(clause)), None)) and len(clause[:cut].split()) >= 6:
+        clause = clause[:cut]
     return clause.rstrip(".,; ")
 
 

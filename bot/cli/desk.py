@@ -1,12 +1,14 @@
-"""``digestbot who|pledges|search|export|brief``: the register from the command line.
+"""``digestbot who|pledges|search|export|brief``: the desk's commands, over the register.
 
-These read the store only, so they work without a model configured; the CLI's articles are
-its own scope, as a chat's are in Telegram.
+They read the register only, through the front door's desk (``open_desk``), so they work
+without a model configured and start without loading one; the CLI's articles are its own
+scope, as a chat's are in Telegram.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -15,16 +17,20 @@ from typing import TYPE_CHECKING
 from bot.core.schemas import role_text
 
 if TYPE_CHECKING:  # the parser is built for every command; the register only for these
-    from bot.core.desk.brief import Brief
+    from bot.core.service import (
+        Brief,
+        Desk,
+        RegisteredCommitment,
+        RegisteredOfficial,
+        RegisterHit,
+    )
     from bot.core.settings import Settings
-    from bot.core.storage.register import RegisteredCommitment, RegisteredOfficial, RegisterHit
-    from bot.core.storage.store import Store
 
 COMMANDS = ("who", "pledges", "search", "export", "brief")
 
 
 def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The register's sub-commands, on the CLI's parser."""
+    """The desk's sub-commands, on the CLI's parser."""
     who = commands.add_parser("who", help="articles that name a person, with titles and pledges")
     who.add_argument("name", nargs="+")
     pledges = commands.add_parser("pledges", help="every commitment by a person, body or city")
@@ -55,9 +61,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
     """Print what the register holds for the query; 1 when it holds nothing, 2 for a ``--since``
     that is not a date."""
-    from bot.core.cleaning import clean
-    from bot.core.reading.dates import parse_since
-    from bot.core.storage.register import Register, as_dict
+    from bot.core.service import clean, open_desk, parse_since
 
     since = None
     if getattr(args, "since", None) is not None:
@@ -66,28 +70,27 @@ def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
         except ValueError as error:
             print(f"digestbot: --since: {error}", file=sys.stderr)
             return 2
-    store = settings.open_store()
+    desk = open_desk(settings)
     try:
-        register = Register(store)
         if args.command == "brief":
-            return _brief(args, store, scope, since)
+            return _brief(args, desk, scope, since)
         if args.command == "export":
-            print(register.export([scope], args.format), end="")
+            print(desk.export([scope], args.format), end="")
             return 0
         found: Sequence[RegisteredOfficial | RegisteredCommitment | RegisterHit]
         if args.command == "who":
             query = clean(" ".join(args.name))  # argv: undecodable bytes as U+FFFD
-            found = register.who(query, [scope], since=since)
+            found = desk.who(query, [scope], since=since)
         elif args.command == "pledges":
             query = clean(" ".join(args.actor))  # argv: undecodable bytes as U+FFFD
-            found = register.pledges(query, [scope], since=since)
+            found = desk.pledges(query, [scope], since=since)
         else:
             query = clean(" ".join(args.words))  # argv: undecodable bytes as U+FFFD
-            found = register.search(query, [scope], since=since)
+            found = desk.search(query, [scope], since=since)
     finally:
-        store.close()
+        desk.close()
     if args.json:
-        print(json.dumps([as_dict(f) for f in found], ensure_ascii=False, indent=2))
+        print(json.dumps([dataclasses.asdict(f) for f in found], ensure_ascii=False, indent=2))
     elif not found:
         print(f"Nothing in the register for {query!r}{f' since {since}' if since else ''}.")
     else:
@@ -96,8 +99,7 @@ def run(args: argparse.Namespace, settings: Settings, scope: str) -> int:
 
 
 def _line(item: RegisteredOfficial | RegisteredCommitment | RegisterHit) -> str:
-    from bot.core.reading.dates import listed
-    from bot.core.storage.register import RegisteredCommitment, RegisteredOfficial, RegisterHit
+    from bot.core.service import RegisteredCommitment, RegisteredOfficial, RegisterHit, listed
 
     when = listed(item.date, item.basis)
     title = item.title if isinstance(item, RegisterHit) else item.article_title
@@ -112,11 +114,9 @@ def _line(item: RegisteredOfficial | RegisteredCommitment | RegisterHit) -> str:
     return f"{when}  {where}\n    {item.snippet}"
 
 
-def _brief(args: argparse.Namespace, store: Store, scope: str, since: str | None) -> int:
+def _brief(args: argparse.Namespace, desk: Desk, scope: str, since: str | None) -> int:
     """What arrived in the CLI's scope over the period, from the register (no model call)."""
-    from bot.core.desk.brief import build_brief, period_of
-
-    brief = build_brief(store, scope, period_of(since or ("week" if args.week else "today")))
+    brief = desk.brief(scope, since or ("week" if args.week else "today"))
     if args.json:
         print(json.dumps(brief.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -126,7 +126,7 @@ def _brief(args: argparse.Namespace, store: Store, scope: str, since: str | None
 
 def _brief_text(brief: Brief) -> str:
     """Every article, then its new officials and all its pledges; the repeated names."""
-    from bot.core.reading.dates import listed
+    from bot.core.service import listed
 
     if not brief.articles:
         return f"Nothing arrived {brief.period.label}."

@@ -1,14 +1,16 @@
-"""Join the pieces of one paste: Telegram splits long texts into several messages.
+"""A paste: Telegram splits a long text into several messages, which come back together here.
 
 Each fragment is stored the moment it arrives (a crash loses nothing); a paste is complete
 when its sender has been quiet for a short while. With replicas the pieces of one paste may
 land on different processes, so the store decides: the quiet period runs from the latest
 fragment's arrival wherever it landed, and the paste is closed by whichever replica claims it
 (tg_pastes) once that has passed: a local timer is the fast path, and a sweep of the store
-closes pastes whose timer is on another replica or died with one. The closing transaction
-consumes exactly the fragments read, so a paste is one article and one digest either way.
-Pieces are joined with a paragraph break where the previous one ended a sentence, else with
-a space, since the client cuts at white space near the 4096-character limit.
+closes pastes whose timer is on another replica or died with one. Fragments leave the store
+only with what came of them, in the transaction that records it (``JobQueue.take_fragments``),
+so a paste is one article and one digest either way. Pieces are joined with a paragraph break
+where the previous one ended a sentence, else with a space, since the client cuts at white
+space near the 4096-character limit. Nothing here knows the chat platform: a forward's origin
+comes in as the JSON its edge wrote.
 """
 
 from __future__ import annotations
@@ -19,24 +21,135 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
-from telegram import (
-    MessageOrigin,
-    MessageOriginChannel,
-    MessageOriginChat,
-    MessageOriginHiddenUser,
-    MessageOriginUser,
-)
-
-from bot.telegram_app.state import Fragment, TelegramState
+from bot.app.tables import install
+from bot.core.storage.store import Store
 
 log = logging.getLogger(__name__)
 
-PasteDone = Callable[[int, int, list[Fragment]], Awaitable[None]]
-SpawnTask = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 _ENDS_SENTENCE = re.compile(r"""[.!?。！？…:"'”’)\]]\s*$""")
 _SENTENCE = re.compile(r"[.!?。！？](?:\s|$)")
+FAILED_PASTE_PAUSE = 60.0  # seconds before a paste whose closing failed is tried again
+
+
+@dataclass(frozen=True)
+class Fragment:
+    message_id: int
+    text: str
+    forwarded: bool = False
+    origin: str | None = None  # JSON of the forward's origin, as its edge wrote it
+
+
+@dataclass(frozen=True)
+class Paste:
+    """A closed paste: its text joined, and what it is (an article, or a lone question)."""
+
+    text: str
+    message_ids: list[int]
+    question: bool  # one typed piece too short to be an article: asked, not digested
+
+    @classmethod
+    def of(cls, fragments: list[Fragment]) -> Paste:
+        text = join_fragments(fragments)
+        lone = len(fragments) == 1 and not fragments[0].forwarded
+        return cls(text, [f.message_id for f in fragments], lone and not looks_like_article(text))
+
+
+PasteDone = Callable[[int, int, Paste], Awaitable[None]]
+SpawnTask = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
+
+
+class Fragments:
+    """The fragments of pastes still being collected, and the claims of replicas closing them."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        install(store)
+
+    def add(
+        self,
+        chat_id: int,
+        user_id: int,
+        message_id: int,
+        text: str,
+        forwarded: bool = False,
+        origin: str | None = None,
+    ) -> None:
+        self.store.execute(
+            "INSERT INTO tg_fragments "
+            "(chat_id, user_id, message_id, text, forwarded, origin, arrived_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (chat_id, message_id) DO NOTHING",
+            (chat_id, user_id, message_id, text, int(forwarded), origin, time.time()),
+        )
+
+    def replace(self, chat_id: int, user_id: int, message_id: int, text: str) -> bool:
+        """An edited fragment of a paste still being collected; False if there is none."""
+        cursor = self.store.execute(
+            "UPDATE tg_fragments SET text = ?, arrived_at = ? "
+            "WHERE chat_id = ? AND user_id = ? AND message_id = ?",
+            (text, time.time(), chat_id, user_id, message_id),
+        )
+        return cursor.rowcount == 1
+
+    def of(self, chat_id: int, user_id: int) -> list[Fragment]:
+        rows = self.store.execute(
+            "SELECT message_id, text, forwarded, origin FROM tg_fragments "
+            "WHERE chat_id = ? AND user_id = ? ORDER BY message_id",
+            (chat_id, user_id),
+        ).fetchall()
+        return [Fragment(int(r[0]), str(r[1]), bool(r[2]), r[3]) for r in rows]
+
+    def collecting(self, chat_id: int, user_id: int) -> bool:
+        """Whether a paste of this user is being collected (on any replica)."""
+        row = self.store.execute(
+            "SELECT 1 FROM tg_fragments WHERE chat_id = ? AND user_id = ? LIMIT 1",
+            (chat_id, user_id),
+        ).fetchone()
+        return row is not None
+
+    def last_arrival(self, chat_id: int, user_id: int) -> float | None:
+        """When the paste's latest fragment arrived (on whichever replica), or None."""
+        row = self.store.execute(
+            "SELECT MAX(arrived_at) FROM tg_fragments WHERE chat_id = ? AND user_id = ?",
+            (chat_id, user_id),
+        ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def pending_pastes(self) -> list[tuple[int, int]]:
+        rows = self.store.execute("SELECT DISTINCT chat_id, user_id FROM tg_fragments").fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    def quiet_pastes(self, before: float) -> list[tuple[int, int, float]]:
+        """Pastes whose latest fragment arrived before ``before``: (chat, user, that time)."""
+        rows = self.store.execute(
+            "SELECT chat_id, user_id, MAX(arrived_at) FROM tg_fragments "
+            "GROUP BY chat_id, user_id HAVING MAX(arrived_at) < ?",
+            (before,),
+        ).fetchall()
+        return [(int(r[0]), int(r[1]), float(r[2])) for r in rows]
+
+    def claim(self, chat_id: int, user_id: int, owner: str, until: float) -> bool:
+        """Become the one replica closing this paste, until ``until`` (or it is released)."""
+        cursor = self.store.execute(
+            "INSERT INTO tg_pastes VALUES (?, ?, ?, ?) ON CONFLICT (chat_id, user_id) "
+            "DO UPDATE SET closing_by = excluded.closing_by, "
+            "closing_until = excluded.closing_until WHERE tg_pastes.closing_until < ?",
+            (chat_id, user_id, owner, until, time.time()),
+        )
+        return cursor.rowcount == 1
+
+    def release(self, chat_id: int, user_id: int, owner: str) -> None:
+        self.store.execute(
+            "DELETE FROM tg_pastes WHERE chat_id = ? AND user_id = ? AND closing_by = ?",
+            (chat_id, user_id, owner),
+        )
+
+    def discard(self, chat_id: int, user_id: int) -> None:
+        self.store.execute(
+            "DELETE FROM tg_fragments WHERE chat_id = ? AND user_id = ?", (chat_id, user_id)
+        )
 
 
 def join_fragments(fragments: list[Fragment]) -> str:
@@ -55,22 +168,6 @@ def join_fragments(fragments: list[Fragment]) -> str:
 def looks_like_article(text: str) -> bool:
     """Long enough and with enough sentences to be an article rather than a question."""
     return len(text) >= 500 and len(_SENTENCE.findall(text)) >= 3
-
-
-def origin_of(origin: MessageOrigin) -> str:
-    """Who wrote a forwarded post, when, and (for a channel) which post, as stored JSON."""
-    if isinstance(origin, MessageOriginUser):
-        who = f"user:{origin.sender_user.id}"
-    elif isinstance(origin, MessageOriginHiddenUser):
-        who = f"hidden:{origin.sender_user_name}"
-    elif isinstance(origin, MessageOriginChat):
-        who = f"chat:{origin.sender_chat.id}"
-    elif isinstance(origin, MessageOriginChannel):
-        who = f"channel:{origin.chat.id}"
-    else:
-        who = f"other:{origin.type}"
-    post = origin.message_id if isinstance(origin, MessageOriginChannel) else None
-    return json.dumps({"who": who, "date": origin.date.timestamp(), "post": post})
 
 
 def continues(previous: Fragment, origin: str | None, quiet_seconds: float) -> bool:
@@ -100,13 +197,13 @@ def leading_group(fragments: list[Fragment], quiet_seconds: float) -> list[Fragm
     return group
 
 
-FAILED_PASTE_PAUSE = 60.0  # seconds before a paste whose closing failed is tried again
-
-
 class PasteCollector:
+    """Closes each paste once its sender has been quiet: here by a timer, or by a sweep of
+    the store for pastes whose timer is on another replica or died with one."""
+
     def __init__(
         self,
-        state: TelegramState,
+        fragments: Fragments,
         quiet_seconds: float,
         on_done: PasteDone,
         spawn: SpawnTask,
@@ -114,7 +211,7 @@ class PasteCollector:
         owner: str = "local",
         claim_seconds: float = 30.0,
     ) -> None:
-        self.state = state
+        self.fragments = fragments
         self.quiet_seconds = quiet_seconds
         self.on_done = on_done
         self.spawn = spawn
@@ -126,22 +223,22 @@ class PasteCollector:
 
     def pending(self, chat_id: int, user_id: int) -> bool:
         """Whether the user's paste is being collected, on this replica or another."""
-        return (chat_id, user_id) in self._deadlines or self.state.has_fragments(chat_id, user_id)
+        return (chat_id, user_id) in self._deadlines or self.fragments.collecting(chat_id, user_id)
 
     async def add(
         self, chat_id: int, user_id: int, message_id: int, text: str, origin: str | None = None
     ) -> None:
         """Store a piece; one that does not continue the paste in progress ends it first."""
-        collected = self.state.fragments(chat_id, user_id)
+        collected = self.fragments.of(chat_id, user_id)
         if collected and not continues(collected[-1], origin, self.quiet_seconds):
             await self.flush_now(chat_id, user_id)
         forwarded = origin is not None
-        self.state.add_fragment(chat_id, user_id, message_id, text, forwarded, origin)
+        self.fragments.add(chat_id, user_id, message_id, text, forwarded, origin)
         self._schedule((chat_id, user_id), time.time() + self.quiet_seconds)
 
     def replace(self, chat_id: int, user_id: int, message_id: int, text: str) -> bool:
         """An edit of a piece still being collected replaces its text (and waits anew)."""
-        if not self.state.replace_fragment(chat_id, user_id, message_id, text):
+        if not self.fragments.replace(chat_id, user_id, message_id, text):
             return False
         self._schedule((chat_id, user_id), time.time() + self.quiet_seconds)
         return True
@@ -158,7 +255,7 @@ class PasteCollector:
         """Close the pastes that have been quiet long enough and that no local timer holds:
         their last piece landed on another replica, or on one that died."""
         now = time.time()
-        for chat_id, user_id, _ in self.state.quiet_pastes(now - self.quiet_seconds):
+        for chat_id, user_id, _ in self.fragments.quiet_pastes(now - self.quiet_seconds):
             key = (chat_id, user_id)
             if key in self._deadlines or key in self._closing or self._failed.get(key, 0) > now:
                 continue
@@ -175,7 +272,7 @@ class PasteCollector:
 
     def discard(self, chat_id: int, user_id: int) -> None:
         self._deadlines.pop((chat_id, user_id), None)
-        self.state.discard_fragments(chat_id, user_id)
+        self.fragments.discard(chat_id, user_id)
 
     def _schedule(self, key: tuple[int, int], deadline: float) -> None:
         waiting = key in self._deadlines
@@ -205,26 +302,26 @@ class PasteCollector:
         self._closing.add(key)
         closed, first = False, None
         try:
-            while (latest := self.state.last_arrival(chat_id, user_id)) is not None:
+            while (latest := self.fragments.last_arrival(chat_id, user_id)) is not None:
                 if not force and time.time() < latest + self.quiet_seconds:
                     self._schedule(key, latest + self.quiet_seconds)  # a later piece landed
                     break
                 until = time.time() + self.claim_seconds
-                if not self.state.claim_paste(chat_id, user_id, self.owner, until):
+                if not self.fragments.claim(chat_id, user_id, self.owner, until):
                     break  # another replica is closing it; what it leaves, it closes too
                 try:
-                    stored = self.state.fragments(chat_id, user_id)
+                    stored = self.fragments.of(chat_id, user_id)
                     group = leading_group(stored, self.quiet_seconds)
                     if not group or group[0].message_id == first:
                         break  # nothing, or no progress: leave it to the next try
                     first = group[0].message_id
-                    await self.on_done(chat_id, user_id, group)
+                    await self.on_done(chat_id, user_id, Paste.of(group))
                     closed = True
                 except Exception:
                     self._failed[key] = time.time() + FAILED_PASTE_PAUSE
                     raise
                 finally:
-                    self.state.release_paste(chat_id, user_id, self.owner)
+                    self.fragments.release(chat_id, user_id, self.owner)
                 force = False  # pieces after a post that did not continue wait their own quiet
         finally:
             self._closing.discard(key)

@@ -1,6 +1,6 @@
-"""Which English "will", "would", "should" or "plans to" states a pledge, by rules of press writing.
+"""Which English "will", "would", "should" or "plans to" states a commitment, by press writing.
 
-A pledge is what a named actor will do: "the Ministry will train 25,000 women", "Kenya would
+A commitment is what a named actor will do: "the Ministry will train 25,000 women", "Kenya would
 allocate KSh 6 billion" (reported speech moves "will" back to "would"), "the agency expects to
 sign grant agreements". The same words also write what is no pledge, and English marks each:
 
@@ -36,10 +36,11 @@ from bot.core.reading.readers.english_names import (
     singular,
 )
 from bot.core.reading.readers.words import word_list
+from bot.core.reading.script import clause_marks
 
 _ACTING = word_list("english", "acting_nouns")
 _GENERIC = word_list("english", "generic_subjects")
-_NOT_PLEDGING = word_list("english", "not_pledging")
+_NOT_COMMITTING = word_list("english", "not_committing")
 _RECEIVING = word_list("english", "receiving")
 _PARTICIPLES = word_list("english", "irregular_participles")
 _CALENDAR = word_list("english", "calendar")
@@ -48,7 +49,7 @@ _LEVELS = word_list("english", "modifiers")
 _MODALS = frozenset({"will", "would", "shall"})
 _DUTIES = frozenset({"must", "should"})
 _INTENTIONS = re.compile(r"\bto\s+")
-# Where the clause holding a pledge starts: after a reporting verb, "that", a semicolon or colon.
+# Where the clause holding a commitment starts: after a reporting verb, "that", ";" or ":".
 _RESET = re.compile(
     r"\b(?:" + "|".join(sorted(REPORTING | {"that", "informed", "assured", "confirmed",
                                             "replied", "adds", "notes", "states", "asks"}))
@@ -60,7 +61,7 @@ _ELIDED = re.compile(r"\b(?:and|or|but)\s+(?:\w+ly\s+|also\s+|then\s+)?$", re.IG
 _RELATIVE = re.compile(r"\b(?:that|which|who)\s+(?:\w+ly\s+)?$", re.IGNORECASE)
 _PARENTHETICAL = re.compile(r",\s*(?:which|who|whose|where)\b[^,]*,", re.IGNORECASE)
 # "announced EUR 85 million, of which EUR 30 million would go to ...": the share of a sum
-# just pledged goes on with that pledge, and with its subject.
+# just pledged goes on with that commitment, and with its subject.
 _SHARE_OF = re.compile(r",\s*(?:of|with)\s+which\s+[^,;:]*$", re.IGNORECASE)
 # A question or subordinate clause still open where the mark stands (no comma closed it).
 _GOVERNED = re.compile(
@@ -84,8 +85,7 @@ _HEAD_END = frozenset(
 _STATE_AFTER_BE = frozenset("a an the whether how what one among part like".split())
 _STATE_VERBS = frozenset({"become", "becomes", "seem", "appear", "mean"})
 _MADE_READY = re.compile(r"\b(?:ready|open|done|available|in\s+place)\b|\b\w{3,}ed\b")
-_CLAUSE_END = re.compile(r"[,;:]")
-# The pledge's own clause, where the date it is held to stands: up to a clause break or a
+# The commitment's own clause, where the date it is held to stands: up to a clause break or a
 # relative clause about one of its nouns ("a garage whose roof collapsed in February").
 _OWN_CLAUSE = re.compile(r"[,;:]\s|\s(?:whose|which|who|whom|where)\s")
 _MODAL_WORD = re.compile(r"\b(?:will|would|shall|must|should)\b")
@@ -95,7 +95,7 @@ _MONTH = (
 )
 _SEASON = r"(?:spring|summer|autumn|fall|winter)"
 _PERIOD = r"(?:day|week|month|quarter|year)"
-# A date or a schedule a pledge is held to: a year, a month, a season, a quarter, "next
+# A date or a schedule a commitment is held to: a year, a month, a season, a quarter, "next
 # month", "within 30 days", "every quarter", "monthly".
 _WHEN = re.compile(
     rf"\b(?:19|20)\d\d\b|\b{_MONTH}(?!\w)"
@@ -113,9 +113,9 @@ _BY_AGENT = re.compile(
 _CLOCK = re.compile(r"\b\d{1,2}(?::\d\d)?\s*(?:a\.m\.|p\.m\.|am\b|pm\b)|\bnoon\b", re.IGNORECASE)
 
 
-def states_pledge(sentence: str, start: int, end: int) -> bool:
+def states_commitment(sentence: str, start: int, end: int) -> bool:
     """True if the mark at ``start:end`` ("will build", "plans to invest", "urged X to")
-    states a pledge rather than a question, condition, belief, prediction or principle."""
+    states a commitment rather than a question, condition, belief, prediction or principle."""
     before = sentence[:start]
     share = _SHARE_OF.search(before)
     if share is not None:
@@ -129,8 +129,8 @@ def states_pledge(sentence: str, start: int, end: int) -> bool:
         return False  # "a target she said would be reviewed": a relative clause
     if _GOVERNED.search(span) or _CONDITION.search(span):
         return False  # "asked whether Sudan would", "If the money stops, we will"
-    clause = before[max((m.end() for m in _CLAUSE_END.finditer(before)), default=0) :]
-    if any(plain(w) in _NOT_PLEDGING for w in _WORD.findall(clause)):
+    clause = before[max((at + 1 for at in clause_marks(before)), default=0) :]
+    if any(plain(w) in _NOT_COMMITTING for w in _WORD.findall(clause)):
         return False  # "We know the rains will fail", "It is hoped that merchants will"
     first = sentence[start:end].split()[0].lower().rstrip(",")
     found = _INTENTIONS.search(sentence, start, end)
@@ -141,18 +141,18 @@ def states_pledge(sentence: str, start: int, end: int) -> bool:
                                              "requires", "directed", "instructed"}:  # fmt: skip
         verb_at = found.start() + 2
     else:
-        return True  # a call on others, a pledge "that", a sum announced
-    return _predicate_pledges(sentence, before, span, first, verb_at)
+        return True  # a call on others, a commitment "that", a sum announced
+    return _predicate_commits(sentence, before, span, first, verb_at)
 
 
-def _predicate_pledges(sentence: str, before: str, span: str, first: str, verb_at: int) -> bool:
+def _predicate_commits(sentence: str, before: str, span: str, first: str, verb_at: int) -> bool:
     rest = _INSERT.sub("", sentence[verb_at:]).lstrip()  # "will, as always, support"
     while (adverb := _ADVERB.match(rest)) is not None and not rest.startswith("not "):
         rest = rest[adverb.end() :]
     words = rest.split()
     verb = plain(words[0]) if words else ""
     after = plain(words[1]) if len(words) > 1 else ""
-    clause = _CLAUSE_END.split(rest, maxsplit=1)[0]
+    clause = rest[: next(iter(clause_marks(rest)), len(rest))]
     if _CLOCK.search(rest):
         return False  # an appearance schedule
     if (verb == "be" and after in _STATE_AFTER_BE) or verb in _STATE_VERBS:
@@ -184,7 +184,7 @@ def is_kind_only(name: str) -> bool:
 
 
 def passive_agent(sentence: str, start: int) -> str:
-    """Who acts in a passive pledge, from its "by" phrase ("would be hosted by IFAD"), or ""."""
+    """Who acts in a passive commitment, from its "by" phrase ("would be hosted by IFAD"), or ""."""
     found = _BY_AGENT.match(sentence, start)
     if found is None or _WHEN.match(found.group(1)) or is_kind_only(found.group(1)):
         return ""
@@ -205,7 +205,7 @@ def _subject(span: str) -> str:
 
 
 def written_subject(before: str) -> str:
-    """The subject as written before a pledge mark ("Fenghe" in "Fenghe, a prefecture-level
+    """The subject as written before a commitment mark ("Fenghe" in "Fenghe, a prefecture-level
     city of 2.3 million people, plans to"), "" when the clause has none."""
     reset = max((m.end() for m in _RESET.finditer(before)), default=0)
     return "" if _ELIDED.search(before) else _subject(_PARENTHETICAL.sub(" ", before[reset:]))

@@ -1,0 +1,218 @@
+"""What a chat hands in becomes an article and a job: a closed paste, a page or file read
+(``bot.app.reading``), a question, a retry.
+
+The article is checked and stored through the core's front door, then the job is written
+(its cost weighed against the quota, the paste's fragments consumed with it) and claimed at
+once; the digest or answer itself runs as a job (``bot.app.runner``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.app.errors import OverQuota, PasteGone
+from bot.app.jobs import JobQueue
+from bot.app.memory import chat_scope
+from bot.app.pastes import Paste
+from bot.app.quota import Quota, estimate
+from bot.app.replies import Replies, StatusLine
+from bot.app.runner import JobRunner
+from bot.core.errors import ArticleError
+from bot.core.service import DigestService, Source, StoredArticle
+
+
+class Intake:
+    """Turns what a chat hands in into a stored article and a queued job."""
+
+    def __init__(
+        self,
+        service: DigestService,
+        jobs: JobQueue,
+        quota: Quota,
+        replies: Replies,
+        runner: JobRunner,
+    ) -> None:
+        self.service, self.jobs, self.quota, self.replies = service, jobs, quota, replies
+        self.runner = runner
+        self.steps, self.memory = runner.steps, jobs.memory
+
+    # --- articles ----------------------------------------------------------------------------
+
+    async def paste_complete(self, chat_id: int, user_id: int, paste: Paste) -> None:
+        """A paste has ended: digest it if it is an article, else treat it as a question."""
+        ids = paste.message_ids
+        if paste.question:
+            await self.ask(chat_id, user_id, paste.text, reply_to=ids[0], about=None,
+                           fragment_ids=ids)  # fmt: skip
+            return
+        await self.start_digest(chat_id, user_id, paste.text, reply_to=ids[0], fragment_ids=ids)
+
+    async def start_digest(
+        self,
+        chat_id: int,
+        user_id: int,
+        source: Source | str,
+        *,
+        reply_to: int | None,
+        fragment_ids: list[int] | None = None,
+        status: StatusLine | None = None,
+    ) -> None:
+        """Check, store and queue an article; the digest itself runs as a claimed job.
+
+        ``source``: a text, or a page or file read (its title, link or file name, and the
+        publication date its metadata gives are kept); ``status`` a status line already shown
+        (a link being fetched), which the digest takes over or which goes if it cannot start.
+        """
+        if isinstance(source, str):
+            source = Source(text=source, title=None, kind="text")
+        ids = fragment_ids or []
+        scope = chat_scope(chat_id)
+        try:
+            # Numbering a long article is CPU work: off the event loop, other chats go on.
+            numbered = await asyncio.to_thread(self.service.check_article, source.text)
+        except ArticleError as error:
+            if status is not None:
+                await status.close()
+            if not source.text.strip():
+                if self.jobs.take_fragments(chat_id, user_id, ids, None):
+                    await self.steps.say(chat_id, f"I can't digest that: {error}.", reply_to)
+                return
+            article = self.service.keep_source(scope, source)
+            if self._keep(chat_id, user_id, article, reply_to, ids):
+                await self.steps.say(
+                    chat_id,
+                    f"I can't digest that: {error}. The text is saved; reply /digest to it or "
+                    "press Retry once the limit allows it.",
+                    reply_to,
+                    article_id=article.id,
+                )
+            return
+        article = self.service.keep_source(scope, source)
+        try:
+            self.queue(
+                chat_id, user_id, article.id, reply_to, ids, estimate(numbered.tokens),
+                status=status.message_id if status is not None else None,
+            )  # fmt: skip
+        except PasteGone:  # another replica closed this paste first
+            if status is not None:
+                await status.close()
+        except OverQuota as error:
+            if status is not None:
+                await status.close()
+            if self._keep(chat_id, user_id, article, reply_to, ids):
+                await self.steps.say(
+                    chat_id,
+                    f"{error.user_message} Your article is saved: press Retry after the reset.",
+                    reply_to,
+                    article_id=article.id,
+                )
+
+    def _keep(
+        self,
+        chat_id: int,
+        user_id: int,
+        article: StoredArticle,
+        reply_to: int | None,
+        fragment_ids: list[int],
+    ) -> bool:
+        """Keep a saved text that cannot be digested now, so it can be later; False if its
+        fragments were consumed by another replica meanwhile (which answers instead)."""
+        return self.jobs.take_fragments(
+            chat_id, user_id, fragment_ids, article.id, reply_to, current=True
+        )
+
+    def queue(
+        self,
+        chat_id: int,
+        user_id: int,
+        article_id: int,
+        reply_to: int | None,
+        fragment_ids: list[int] | None = None,
+        cost: int = 0,
+        status: int | None = None,
+    ) -> None:
+        """Write the job down (its cost weighed against the quota: OverQuota if it does not
+        fit), make the article current, and claim at once."""
+        self.jobs.create(
+            chat_id, user_id, article_id, reply_to, fragment_ids or (), cost=cost,
+            status_message=status, quota=self.quota.limit,
+            used_today=self.quota.used_today(user_id), current=True,
+        )  # fmt: skip
+        self.runner.claim(own=True)
+
+    async def retry(self, chat_id: int, user_id: int, article_id: int, reply_to: int) -> None:
+        """Digest a stored article again (``/digest`` in reply, or the Retry button)."""
+        article = self.service.article(article_id, chat_scope(chat_id))
+        if article is None:
+            await self.steps.say(chat_id, "That article is no longer available.", reply_to)
+            return
+        try:
+            numbered = await asyncio.to_thread(self.service.check_article, article.text)
+        except ArticleError as error:
+            await self.steps.say(chat_id, f"I can't digest that: {error}.", reply_to)
+            return
+        try:
+            self.queue(chat_id, user_id, article.id, reply_to, cost=estimate(numbered.tokens))
+        except OverQuota as error:
+            await self.steps.say(chat_id, error.user_message, reply_to, article_id=article.id)
+
+    async def open_article(
+        self, chat_id: int, user_id: int, article_id: int, *, reply_to: int
+    ) -> None:
+        """Show an article's digest again (a register button); digest it if it has none yet."""
+        article = self.service.article(article_id, chat_scope(chat_id))
+        if article is None:
+            await self.steps.say(chat_id, "That article is no longer available.", reply_to)
+            return
+        digest = self.steps.service_for(chat_id).cached_digest(article)
+        if digest is None:  # e.g. digested before the chat changed its language
+            await self.retry(chat_id, user_id, article.id, reply_to=reply_to)
+            return
+        sent = await self.replies.send_digest(chat_id, article, digest, reply_to=reply_to)
+        self.memory.link_messages(chat_id, sent, article.id)
+        self.memory.set_current_article(chat_id, article.id)
+
+    # --- questions -----------------------------------------------------------------------------
+
+    async def ask(
+        self,
+        chat_id: int,
+        user_id: int,
+        question: str,
+        *,
+        reply_to: int,
+        about: int | None,
+        fragment_ids: list[int] | None = None,
+    ) -> None:
+        """Queue an answer about ``about`` (an article ID) or the chat's current article.
+
+        The article is fixed now, so a paste sent after the question does not change what
+        it is about; the answer is a job, so it follows the chat's pending digest.
+        """
+        article_id = about or self.memory.current_article(chat_id)
+        article = self.service.article(article_id, chat_scope(chat_id)) if article_id else None
+        if article is None:
+            if self.jobs.take_fragments(chat_id, user_id, fragment_ids or [], None):
+                await self.steps.say(
+                    chat_id,
+                    "Paste an article first (or forward a post), then ask "
+                    "me about it. /help shows how.",
+                    reply_to,
+                )
+            return
+        cost = 0
+        if self.quota.limit:  # counting the article's tokens is CPU work: off the event loop
+            cost = await asyncio.to_thread(self.quota.answer_cost, article.text, question)
+        try:
+            self.jobs.create(
+                chat_id, user_id, article.id, reply_to, fragment_ids or (), kind="answer",
+                question=question, cost=cost, quota=self.quota.limit,
+                used_today=self.quota.used_today(user_id),
+            )  # fmt: skip
+        except PasteGone:  # another replica took this question first
+            return
+        except OverQuota as error:
+            if self.jobs.take_fragments(chat_id, user_id, fragment_ids or [], None):
+                await self.steps.say(chat_id, error.user_message, reply_to)
+            return
+        self.runner.claim(own=True)
