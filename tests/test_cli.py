@@ -77,14 +77,14 @@ def test_missing_key_is_one_clear_line(env: dict[str, str], tmp_path: Path) -> N
 def test_without_key_or_local_extra_both_ways_are_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.core import service
+    from bot.core.models import factory
     from bot.core.settings import Settings
 
-    monkeypatch.setattr(service, "llama_cpp_available", lambda: False)
+    monkeypatch.setattr(factory, "llama_cpp_available", lambda: False)
     from bot.core.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
-        service.build_llm(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+        factory.build_llm(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
     assert "OPENAI_API_KEY" in str(caught.value) and ".[local]" in str(caught.value)
 
 

@@ -314,8 +314,9 @@ async def test_usage_new_and_articles(
     assert "of your 300,000 daily tokens" in texts(tg)[-1]
     tg.user_sends_text(CHAT, USER, "/new")
     await tg.wait_for(lambda: texts(tg)[-1].startswith("Done."))
+    # With no current article, a plain question is asked across the chat's articles.
     tg.user_sends_text(CHAT, USER, "Who is the mayor of Zhaoqing?")
-    await tg.wait_for(lambda: texts(tg)[-1].startswith("Paste an article first"))
+    await tg.wait_for(lambda: texts(tg)[-1].startswith("❓ Who is the mayor of Zhaoqing?"))
     tg.user_sends_text(CHAT, USER, "/articles")
     listing = await tg.wait_for(
         lambda: next((m for m in tg.bot_messages(CHAT) if m.text.startswith("Recent")), None)

@@ -17,8 +17,14 @@ from bot.app.pastes import Paste
 from bot.app.quota import Quota, estimate
 from bot.app.replies import Replies, StatusLine
 from bot.app.runner import JobRunner
+from bot.app.steps import ACROSS
 from bot.core.errors import ArticleError
 from bot.core.service import DigestService, Source, StoredArticle
+
+NO_ARTICLES = (
+    "Paste an article first (or forward a post, send a link or a file), then ask me about it. "
+    "/help shows how."
+)
 
 
 class Intake:
@@ -184,7 +190,8 @@ class Intake:
         about: int | None,
         fragment_ids: list[int] | None = None,
     ) -> None:
-        """Queue an answer about ``about`` (an article ID) or the chat's current article.
+        """Queue an answer about ``about`` (an article ID) or the chat's current article; with
+        neither, the question is asked across all of the chat's articles (``ask_all``).
 
         The article is fixed now, so a paste sent after the question does not change what
         it is about; the answer is a job, so it follows the chat's pending digest.
@@ -192,13 +199,8 @@ class Intake:
         article_id = about or self.memory.current_article(chat_id)
         article = self.service.article(article_id, chat_scope(chat_id)) if article_id else None
         if article is None:
-            if self.jobs.take_fragments(chat_id, user_id, fragment_ids or [], None):
-                await self.steps.say(
-                    chat_id,
-                    "Paste an article first (or forward a post), then ask "
-                    "me about it. /help shows how.",
-                    reply_to,
-                )
+            await self.ask_all(chat_id, user_id, question, reply_to=reply_to,
+                               fragment_ids=fragment_ids)  # fmt: skip
             return
         cost = 0
         if self.quota.limit:  # counting the article's tokens is CPU work: off the event loop
@@ -213,6 +215,44 @@ class Intake:
             return
         except OverQuota as error:
             if self.jobs.take_fragments(chat_id, user_id, fragment_ids or [], None):
+                await self.steps.say(chat_id, error.user_message, reply_to)
+            return
+        self.runner.claim(own=True)
+
+    async def ask_all(
+        self,
+        chat_id: int,
+        user_id: int,
+        question: str,
+        *,
+        reply_to: int,
+        fragment_ids: list[int] | None = None,
+    ) -> None:
+        """Queue a question across all of the chat's articles (``/ask``, or a question with
+        no current article), its cost reserved against the quota as an answer's is.
+
+        It is a job like any answer, so it waits for the chat's pending digest (whose article
+        it may need) and survives a restart. The job row names the chat's newest article
+        because every job names one; the reply is not linked to it (``JobSteps.across``).
+        """
+        ids = fragment_ids or []
+        newest = await asyncio.to_thread(self.service.recent_articles, chat_scope(chat_id), 1)
+        if not newest:
+            if self.jobs.take_fragments(chat_id, user_id, ids, None):
+                await self.steps.say(chat_id, NO_ARTICLES, reply_to)
+            return
+        cost = 0
+        if self.quota.limit:  # counting tokens is CPU work: off the event loop
+            cost = await asyncio.to_thread(self.quota.across_cost, question)
+        try:
+            self.jobs.create(
+                chat_id, user_id, newest[0].id, reply_to, ids, kind=ACROSS, question=question,
+                cost=cost, quota=self.quota.limit, used_today=self.quota.used_today(user_id),
+            )  # fmt: skip
+        except PasteGone:  # another replica took this question first
+            return
+        except OverQuota as error:
+            if self.jobs.take_fragments(chat_id, user_id, ids, None):
                 await self.steps.say(chat_id, error.user_message, reply_to)
             return
         self.runner.claim(own=True)

@@ -15,6 +15,9 @@ from bot.core.storage.store import Store
 
 _DIGEST_OVERHEAD_TOKENS = 1500
 _ANSWER_OVERHEAD_TOKENS = 1000
+# A question across articles shows the model passages of several of them (at most 2,500
+# tokens with their headers: ``bot.core.desk.ask.AskConfig``) and may write a longer reply.
+_ACROSS_CONTEXT_TOKENS = 3500
 
 
 def user_key(user_id: int) -> str:
@@ -84,3 +87,7 @@ class Quota:
         service = self.service
         context = min(service.tokens(article), service.settings.answer_context_tokens)
         return estimate_answer(context, service.tokens(question))
+
+    def across_cost(self, question: str) -> int:
+        """A question across the chat's articles: whatever it finds, the passages are capped."""
+        return estimate_answer(_ACROSS_CONTEXT_TOKENS, self.service.tokens(question))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.core.schemas import Answer, Digest
-from bot.core.service import StoredArticle, Watched
+from bot.core.service import CrossAnswer, StoredArticle, Watched
 
 
 class StatusLine(Protocol):
@@ -64,6 +64,11 @@ class Replies(Protocol):
 
     async def send_answer(self, chat_id: int, answer: Answer, *, reply_to: int | None) -> list[int]:
         """The answer to a question."""
+
+    async def send_cross_answer(
+        self, chat_id: int, answer: CrossAnswer, *, reply_to: int | None
+    ) -> list[int]:
+        """The answer to a question across the chat's articles, each line with its article."""
 
     async def send_watch_alert(
         self, chat_id: int, article: StoredArticle, found: list[Watched]

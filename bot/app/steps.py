@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 
 from bot.app.errors import JobLost, ReplyFailed
 from bot.app.jobs import Job, JobQueue
@@ -24,6 +25,7 @@ from bot.core.service import DigestService, Progress, Watched, find_hits
 log = logging.getLogger(__name__)
 
 SAVED = "Your article is saved: press Retry."
+ACROSS = "across"  # a job's kind: a question across all of the chat's articles
 
 
 class JobSteps:
@@ -58,6 +60,9 @@ class JobSteps:
     # --- the digest -------------------------------------------------------------------------
 
     async def digest(self, job: Job, status: StatusLine) -> None:
+        if job.kind == ACROSS:  # the runner sends every job that is not an answer here
+            await self.across(job)
+            return
         # Database calls run off the event loop: while the database is away, other chats go on.
         scope = chat_scope(job.chat_id)
         article = await asyncio.to_thread(self.service.article, job.article_id, scope)
@@ -183,37 +188,69 @@ class JobSteps:
     # --- the answer -------------------------------------------------------------------------
 
     async def answer(self, job: Job) -> None:
+        """An answer about one article; its reply is linked to it (a reply to it asks again)."""
         chat_id, reply_to = job.chat_id, job.reply_to
         article = self.service.article(job.article_id, chat_scope(chat_id))
-        if article is None or job.question is None:  # forgotten meanwhile
+        question = job.question
+        if article is None or question is None:  # forgotten meanwhile
             self.jobs.finish(job.id, "failed", self.replica)
             return
+
+        async def reply() -> list[int]:
+            answer = await self.service_for(chat_id).ask(
+                article, question, user_key=user_key(job.user_id)
+            )
+            self.jobs.keep_lease(self.replica, job, self.lease)
+            return await self.replies.send_answer(chat_id, answer, reply_to=reply_to)
+
+        sent = await self._answering(job, reply)
+        if sent is not None and not self.jobs.deliver(job, self.replica, sent):
+            log.warning("job %s was taken over while its reply was sent", job.id)
+
+    async def across(self, job: Job) -> None:
+        """A question across all of the chat's articles: each line quotes its article and
+        carries a button to it. The reply is about no one article, so it is not linked to
+        the one the job row names, and it does not change the chat's current article."""
+        chat_id, question = job.chat_id, job.question
+        if question is None:
+            self.jobs.finish(job.id, "failed", self.replica)
+            return
+
+        async def reply() -> list[int]:
+            service = await asyncio.to_thread(self.service_for, chat_id)
+            answer = await service.ask_across(
+                question, chat_scope(chat_id), user_key=user_key(job.user_id)
+            )
+            self.jobs.keep_lease(self.replica, job, self.lease)
+            return await self.replies.send_cross_answer(chat_id, answer, reply_to=job.reply_to)
+
+        if await self._answering(job, reply) is not None:
+            await self._record_delivery(job, [])  # done, with no message linked to an article
+
+    async def _answering(
+        self, job: Job, reply: Callable[[], Awaitable[list[int]]]
+    ) -> list[int] | None:
+        """Run ``reply`` unless the user is over the quota by now; the messages it sent, or
+        None when the chat was told why there is no answer (the job is finished then)."""
+        chat_id, reply_to = job.chat_id, job.reply_to
         if self.quota.over(job.user_id):
             self.jobs.keep_lease(self.replica, job, self.lease)
             await self.say(chat_id, self.quota.message(), reply_to)
             self.jobs.finish(job.id, "done", self.replica)
-            return
+            return None
         await self.replies.typing(chat_id)
         try:
-            answer = await self.service_for(chat_id).ask(
-                article, job.question, user_key=user_key(job.user_id)
-            )
-            self.jobs.keep_lease(self.replica, job, self.lease)
-            sent = await self.replies.send_answer(chat_id, answer, reply_to=reply_to)
+            return await reply()
         except (LLMError, ArticleError) as error:
             log.warning("question in chat %s failed: %s", chat_id, error)
             message = error.user_message if isinstance(error, LLMError) else f"{error}."
             await self.say(chat_id, f"Sorry, I couldn't answer: {message} Please ask again.",
                            reply_to)  # fmt: skip
-            self.jobs.finish(job.id, "failed", self.replica)
-            return
         except JobLost:
             raise
         except Exception:
             log.error("question in chat %s failed", chat_id, exc_info=True)
             await self.say(chat_id, "Something went wrong on my side. Please ask again.",
                            reply_to)  # fmt: skip
-            self.jobs.finish(job.id, "failed", self.replica)
-            return
-        if not self.jobs.deliver(job, self.replica, sent):
-            log.warning("job %s was taken over while its reply was sent", job.id)
+        self.jobs.finish(job.id, "failed", self.replica)
+        return None

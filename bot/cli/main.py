@@ -47,9 +47,17 @@ def _parser() -> argparse.ArgumentParser:
     digest.add_argument("--json", action="store_true", help="print machine-readable JSON")
     digest.add_argument("--no-cache", action="store_true", help="ignore a cached digest")
 
-    ask = commands.add_parser("ask", help="ask one question about an article")
-    ask.add_argument("file", help="article text file, or - to read standard input")
-    ask.add_argument("question")
+    ask = commands.add_parser(
+        "ask", help="ask one question about an article (--all: across all stored articles)"
+    )
+    ask.add_argument("file", help="article file or link, or - for stdin (with --all: the question)")
+    ask.add_argument("question", nargs="?", help="the question about the article")
+    ask.add_argument(
+        "--all",
+        action="store_true",
+        help="answer from all the articles digestbot has stored, each line with its quote and "
+        'its article: digestbot ask --all "QUESTION"',
+    )
     ask.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     chat = commands.add_parser("chat", help="digest an article, then answer questions")
@@ -84,7 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if list(sys.argv[1:] if argv is None else argv) == ["--version"]:
         print(f"digestbot {__version__}")  # before the parser imports every command's module
         return 0
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "ask":
+        if args.all and args.question is not None:
+            parser.error('ask --all takes only the question: digestbot ask --all "QUESTION"')
+        if not args.all and args.question is None:
+            parser.error('ask needs an article and a question (or: ask --all "QUESTION")')
+        if args.all:
+            args.question, args.file = args.file, None
     import asyncio
 
     from pydantic import ValidationError
@@ -140,6 +156,8 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.command == "eval":
         return await _run_eval(args, settings)
+    if args.command == "ask" and args.all:
+        return await _ask_all(args, settings)
     submission = _submission(args.file, settings)
     service = DigestService.from_settings(settings)
     try:
@@ -168,6 +186,25 @@ async def _run_core(args: argparse.Namespace, settings: Settings) -> int:
             await _chat(service, article, digest)
     finally:
         await service.aclose()
+    return 0
+
+
+async def _ask_all(args: argparse.Namespace, settings: Settings) -> int:
+    """``ask --all``: the question answered from all of the CLI's articles, each line with its
+    quote and its article; "Not stated in your articles." (exit 0, as ``ask``) when none
+    says."""
+    from bot.cli.views import cross_answer_text
+    from bot.core.service import DigestService
+
+    service = DigestService.from_settings(settings)
+    try:
+        answer = await service.ask_across(args.question, CLI_SCOPE)
+    finally:
+        await service.aclose()
+    if args.json:
+        print(json.dumps(answer.model_dump(), indent=2, ensure_ascii=False))
+    else:
+        print(cross_answer_text(answer))
     return 0
 
 

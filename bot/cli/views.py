@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import textwrap
+from typing import TYPE_CHECKING
 
 from bot.cli.evaluation import CorpusReport, CorpusRow, EvalReport
 from bot.core.schemas import Answer, Digest, role_text
+
+if TYPE_CHECKING:
+    from bot.core.service import CrossAnswer
 
 _WIDTH = 88
 
@@ -63,6 +67,26 @@ def answer_text(answer: Answer) -> str:
     if not answer.stated:
         lines.append("(The article does not state this.)")
     lines += [_wrap(f'"{quote}"', "    ", "  > ") for quote in answer.quotes]
+    return "\n".join(lines)
+
+
+def cross_answer_text(answer: CrossAnswer) -> str:
+    """Each line: the claim, its quote, and the article's number, title and date."""
+    lines = []
+    for line in answer.lines:
+        lines.append(_wrap(line.claim, "  ", "• "))
+        lines.append(_wrap(f'"{line.quote}"', "    "))
+        lines.append(_wrap(f"#{line.article_id} {line.title} · {line.date}", "    ", "    — "))
+    if not answer.lines:
+        lines.append(answer.answer)
+    since = f" dated {answer.since} or later" if answer.since else ""
+    stats = answer.stats
+    lines += [
+        "",
+        f"[{answer.articles_searched} article(s){since} searched, "
+        f"{len(answer.articles_shown)} shown, {stats.llm_calls} LLM call(s), "
+        f"{stats.prompt_tokens}+{stats.completion_tokens} tokens, {stats.seconds:.1f}s]",
+    ]
     return "\n".join(lines)
 
 

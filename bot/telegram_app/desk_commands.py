@@ -1,6 +1,7 @@
 """The desk's commands: who said and pledged what across the chat's articles (/who, /pledges,
 /search, /brief, /export register), the watchlist (/watch, /unwatch, /watching) and the
-chat's language (/language). Read from the register: no model call."""
+chat's language (/language), read from the register with no model call; and /ask, a
+question across the chat's articles, answered by the model as a queued job."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import re
 from collections.abc import Sized
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
 from telegram.constants import ParseMode
 from telegram.ext import ContextTypes
 
@@ -157,18 +158,28 @@ def open_keyboard(articles: list[tuple[int, str]]) -> InlineKeyboardMarkup | Non
     )
 
 
-async def _send_pages(
-    context: ContextTypes.DEFAULT_TYPE, message: Message, pages: list[render.Page]
-) -> None:
+async def send_pages(
+    bot: Bot, chat_id: int, pages: list[render.Page], reply_to: int | None
+) -> list[int]:
+    """A listing's messages, each with a button per article it names; their ids."""
+    sent = []
     for index, page in enumerate(pages):
-        await context.bot.send_message(
-            message.chat_id,
+        message = await bot.send_message(
+            chat_id,
             page.html,
             parse_mode=ParseMode.HTML,
             reply_markup=open_keyboard(page.articles),
-            reply_to_message_id=message.message_id if index == 0 else None,
+            reply_to_message_id=reply_to if index == 0 else None,
             allow_sending_without_reply=True,
         )
+        sent.append(message.message_id)
+    return sent
+
+
+async def _send_pages(
+    context: ContextTypes.DEFAULT_TYPE, message: Message, pages: list[render.Page]
+) -> None:
+    await send_pages(context.bot, message.chat_id, pages, message.message_id)
 
 
 async def export_register(context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
@@ -189,6 +200,27 @@ async def export_register(context: ContextTypes.DEFAULT_TYPE, message: Message) 
 
 def json_rows(body: str) -> bool:
     return body.strip() not in ("", "[]")
+
+
+# --- a question across the chat's articles ------------------------------------------------
+
+
+async def ask_all(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/ask <question>``: answered from all of the chat's articles, each line with its quote
+    and its article (``Intake.ask_all``: a job, its cost weighed against the quota)."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    question = _words(context)
+    if not question:
+        await message.reply_text(
+            "Send /ask and a question, e.g. /ask Who else signed with Voltaris? I answer from "
+            "all of this chat's articles, each line with its quote and its article."
+        )
+        return
+    await app_of(context).intake.ask_all(
+        message.chat_id, user.id, question, reply_to=message.message_id
+    )
 
 
 # --- the watchlist ---------------------------------------------------------------------------

@@ -44,6 +44,8 @@ HELP = (
     "a quote from the article.\n"
     "• Then ask me anything about it. Reply to an older digest to ask about that article.\n\n"
     "Across this chat's articles:\n"
+    "/ask <question> – answered from all of them, each line with its quote and its article "
+    "(after /new, a plain question is asked this way too)\n"
     "/who <name> – the articles naming someone, with their titles and pledges\n"
     "/pledges <name> – what a person, body or city committed to, newest first\n"
     "/search <words> – find articles · /export register – the register as CSV and JSON\n"
@@ -66,6 +68,7 @@ COMMANDS = [
     ("start", "What this bot does"),
     ("help", "How to use it"),
     ("digest", "Digest the text you reply to"),
+    ("ask", "Ask across all of this chat's articles"),
     ("articles", "Recent articles in this chat"),
     ("who", "Articles naming a person"),
     ("pledges", "Commitments of a person or body"),

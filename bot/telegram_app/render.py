@@ -18,6 +18,7 @@ from html import escape
 from bot.core.schemas import Answer, Commitment, Digest, Official, role_text
 from bot.core.service import (
     Brief,
+    CrossAnswer,
     Named,
     RegisteredCommitment,
     RegisteredOfficial,
@@ -336,6 +337,33 @@ def pack_entries(
             articles.append((entry.article_id, entry.article_title))
     pages.append(Page(current, articles))
     return pages
+
+
+# --- a question across the chat's articles: /ask -------------------------------------------------
+
+
+def cross_pages(answer: CrossAnswer) -> list[Page]:
+    """The question, then each line with its quote and its article's title and date, under a
+    button per article; "Not stated in your articles." when no line stood its check."""
+    heading = f"❓ {shorten(answer.question, 300)}"
+    searched = f"searched {_plural(answer.articles_searched, 'article')} of this chat"
+    if answer.since:
+        searched += f" dated {answer.since} or later"
+    if not answer.lines:
+        head = [Paragraph(answer.answer), Paragraph(f"I {searched}.", style="italic", gap=False)]
+        return pack_entries(heading, [], head=head)
+    entries = []
+    for line in answer.lines:
+        title = shorten(line.title, 90)
+        paragraphs = [
+            Paragraph(strip_markers(line.claim), lead="• "),
+            Paragraph(line.quote, style="quote", gap=False),
+            Paragraph(f"{title} · {line.date}", lead="📰 ", style="italic", gap=False),
+        ]
+        entries.append(Entry(paragraphs, line.article_id, title))
+    cited = len({line.article_id for line in answer.lines})
+    head = [Paragraph(f"From {_plural(cited, 'article')} ({searched})", style="italic", gap=False)]
+    return pack_entries(heading, entries, head=head)
 
 
 # --- the brief: what arrived in the chat over a period -----------------------------------------

@@ -18,8 +18,9 @@ from telegram.error import TelegramError
 
 from bot.app.errors import ReplyFailed
 from bot.core.schemas import Answer, Digest
-from bot.core.service import StoredArticle, Watched, date_line
+from bot.core.service import CrossAnswer, StoredArticle, Watched, date_line
 from bot.telegram_app import render
+from bot.telegram_app.desk_commands import send_pages
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +220,14 @@ class TelegramReplies:
             return await send_html(
                 self.bot, chat_id, render.answer_paragraphs(answer), reply_to=reply_to
             )
+        except TelegramError as error:
+            raise ReplyFailed(REFUSED_REPLY) from error
+
+    async def send_cross_answer(
+        self, chat_id: int, answer: CrossAnswer, *, reply_to: int | None
+    ) -> list[int]:
+        try:
+            return await send_pages(self.bot, chat_id, render.cross_pages(answer), reply_to)
         except TelegramError as error:
             raise ReplyFailed(REFUSED_REPLY) from error
 

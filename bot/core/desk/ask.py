@@ -26,6 +26,7 @@ in an article or in the question, can at worst produce a line that is then dropp
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import threading
@@ -35,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.core.cleaning import clean
+from bot.core.desk.ask_question import ASKING, answer_kind, question_since, tidy
 from bot.core.desk.ask_schemas import (
     NOT_STATED,
     CrossAnswer,
@@ -45,33 +47,27 @@ from bot.core.desk.ask_schemas import (
 from bot.core.models.llm import LLM, ChatMessage
 from bot.core.prompts import PromptLibrary
 from bot.core.reading.chunking import CountTokens, NumberedArticle, Sentence
-from bot.core.reading.dates import human, listed, parse_since
+from bot.core.reading.dates import human, listed
 from bot.core.reading.matching import CJK, coverage, normalize, terms, words
 from bot.core.reading.messages import fence
 from bot.core.schemas import AnswerStats
 from bot.core.storage.store import ARTICLE_DAY, Store, StoredArticle
 
+__all__ = [  # with the question's reading (``ask_question``), which tests and the bench use
+    "AskConfig",
+    "ask_across",
+    "check_lines",
+    "question_since",
+    "quoted_in",
+    "register_lines",
+    "retrieve",
+    "scope_articles",
+]
+
 _MAX_SENTENCE_TOKENS = 400
 _SENTENCE_CACHE = 4096  # articles whose sentences are kept split, by hash
 _MIN_QUOTE_CHARS = 8  # a shorter quote ("the", "2027") proves nothing
 _MIN_CJK_QUOTE_CHARS = 4
-# Words of how a question is asked, not of what it is about (cut as ``terms`` cuts them).
-_ASKING = frozenset(
-    w[:6]
-    for w in "how many much did does according article articles story stories say said tell "
-    "there were".split()
-)
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_MONTH_NAME = (
-    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
-)
-_SINCE = re.compile(
-    rf"\bsince\s+(?:(?P<month>{_MONTH_NAME})\.?\s+)?(?P<year>\d{{4}})"
-    r"(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?\b",
-    re.IGNORECASE,
-)
-_SINCE_ZH = re.compile(r"(?P<year>\d{4})\s*年\s*(?:(?P<m>\d{1,2})\s*月份?)?\s*(?:以来|起)")
 # A sentence opening like this needs the one before it to say who or what.
 _REFERS_BACK = re.compile(
     r"\W*(?:he|she|it|they|this|that|these|those|his|her|its|their|the (?:company|project|"
@@ -83,29 +79,6 @@ _HEADER_TOKENS = 40  # an article's fence and its number, title and date line
 _TITLE_WEIGHT = 0.3
 _REGISTER_WEIGHT = 0.5
 _ANSWER_BOOST = 1.6
-_DATE_IN_TEXT = re.compile(
-    rf"(?<!\d)(?:19|20)\d\d(?!\d)|\b(?:{_MONTH_NAME})\b|\d\s*[年月]|季度|月底|年底",
-    re.IGNORECASE,
-)
-_FIGURE_IN_TEXT = re.compile(r"\d")
-_ANSWER_KINDS = (
-    (
-        re.compile(
-            r"\b(?:when|by when|what date|which year|what year|deadline|how soon|how long)\b"
-            r"|何时|什么时候|哪一?年|多久",
-            re.IGNORECASE,
-        ),
-        _DATE_IN_TEXT,
-    ),
-    (
-        re.compile(
-            r"\bhow (?:much|many|large|big)\b|\bwhat (?:amount|number|share|percentage|sum)\b"
-            r"|\bwhat votes?\b|\bby what\b|\bcost\b|多少|几",
-            re.IGNORECASE,
-        ),
-        _FIGURE_IN_TEXT,
-    ),
-)
 _ELLIPSIS = re.compile(r"\s*(?:…|\.\.\.)\s*")
 _QUOTE_EDGES = "\"'“”‘’«»「」『』 "
 
@@ -158,14 +131,16 @@ async def ask_across(
     """
     config = config or AskConfig()
     started = time.monotonic()
-    question = _tidy(question, config.max_question_chars)
+    question = tidy(question, config.max_question_chars)
     since, topic = question_since(question)
-    articles = scope_articles(store, scope, since, config.scan_articles)
-    quoted = register_lines(store, scope, since) if articles else {}
+    # The store's reads wait on the database and ranking is CPU work (splitting, BM25): both
+    # off the event loop, so a bot's other chats go on meanwhile.
+    articles = await asyncio.to_thread(scope_articles, store, scope, since, config.scan_articles)
+    quoted = await asyncio.to_thread(register_lines, store, scope, since) if articles else {}
     budget = config.small_passage_tokens if llm.capabilities.small else config.passage_tokens
     passages = await asyncio.to_thread(
         retrieve, topic, articles, quoted, count_tokens, config, budget
-    )  # CPU-bound (splitting, BM25): off the event loop, the store stays on it
+    )
     base = CrossAnswer(
         question=question,
         answer=NOT_STATED,
@@ -202,37 +177,6 @@ async def ask_across(
             ),
         }
     )
-
-
-# --- the question ----------------------------------------------------------------------------
-
-
-def _tidy(question: str, limit: int) -> str:
-    """One line of clean text: control characters gone, white space collapsed, length capped."""
-    return " ".join(clean(question).split())[:limit]
-
-
-def question_since(question: str) -> tuple[str | None, str]:
-    """The date filter a question names ("since March 2026", "since 2024-03", "2025年以来"),
-    normalised as ``parse_since`` does, and the question without it (what is searched)."""
-    for pattern in (_SINCE, _SINCE_ZH):
-        found = pattern.search(question)
-        if found is None:
-            continue
-        month = found.groupdict().get("month")
-        value = found["year"]
-        if month:
-            value += f"-{_MONTHS.index(month[:3].lower()) + 1:02d}"
-        elif found["m"]:
-            value += f"-{found['m']}"
-            if found.groupdict().get("d"):
-                value += f"-{found['d']}"
-        try:
-            since = parse_since(value)
-        except ValueError:
-            continue
-        return since, " ".join(f"{question[: found.start()]} {question[found.end() :]}".split())
-    return None, question
 
 
 # --- reading the scope -------------------------------------------------------------------------
@@ -317,7 +261,7 @@ def retrieve(
     """The passages to show: the best articles by BM25, then each one's best sentences,
     taken round-robin across them within the token budget (``config.passage_tokens``)."""
     budget = config.passage_tokens if budget is None else budget
-    query = sorted(t for t in terms(question) if t not in _ASKING)
+    query = sorted(t for t in terms(question) if t not in ASKING)
     if not query or not articles:
         return []
     split = [sentences_of(a, count_tokens) for a in articles]
@@ -331,6 +275,10 @@ def retrieve(
         corpus.append(words_of + sorted(terms(article.title)) or ["_"])
     import bm25s  # here, not at import: only questions across articles rank this way
     import numpy as np
+
+    # bm25s sets its logger to DEBUG when imported: its line per index would reach the
+    # terminal of a CLI user, whose logging shows warnings only.
+    logging.getLogger("bm25s").setLevel(max(logging.WARNING, logging.getLogger().level))
 
     retriever = bm25s.BM25()
     retriever.index(corpus, show_progress=False)
@@ -430,15 +378,6 @@ def _best_sentences(
         if score > 0:
             scored.append((-score, at))
     return [at for _, at in sorted(scored)]
-
-
-def answer_kind(question: str) -> re.Pattern[str] | None:
-    """What a sentence answering the question holds, by how it is asked: a date for "when",
-    a figure for "how much"/"how many"; None when the question does not say."""
-    for asking, holds in _ANSWER_KINDS:
-        if asking.search(question):
-            return holds
-    return None
 
 
 def _register_terms(

@@ -1,0 +1,89 @@
+"""What a question across articles says besides its topic (``bot.core.desk.ask``): the date
+filter it names ("since March 2026"), the kind of answer it wants (a date for "when", a figure
+for "how many"), and the words that only say how it is asked. Kept apart from retrieval, so
+each reads on its own."""
+
+from __future__ import annotations
+
+import re
+
+from bot.core.cleaning import clean
+from bot.core.reading.dates import parse_since
+
+# Words of how a question is asked, not of what it is about (cut as ``terms`` cuts them).
+ASKING = frozenset(
+    w[:6]
+    for w in "how many much did does according article articles story stories say said tell "
+    "there were".split()
+)
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH_NAME = (
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_SINCE = re.compile(
+    rf"\bsince\s+(?:(?P<month>{_MONTH_NAME})\.?\s+)?(?P<year>\d{{4}})"
+    r"(?:-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?)?\b",
+    re.IGNORECASE,
+)
+_SINCE_ZH = re.compile(r"(?P<year>\d{4})\s*年\s*(?:(?P<m>\d{1,2})\s*月份?)?\s*(?:以来|起)")
+_DATE_IN_TEXT = re.compile(
+    rf"(?<!\d)(?:19|20)\d\d(?!\d)|\b(?:{_MONTH_NAME})\b|\d\s*[年月]|季度|月底|年底",
+    re.IGNORECASE,
+)
+_FIGURE_IN_TEXT = re.compile(r"\d")
+_ANSWER_KINDS = (
+    (
+        re.compile(
+            r"\b(?:when|by when|what date|which year|what year|deadline|how soon|how long)\b"
+            r"|何时|什么时候|哪一?年|多久",
+            re.IGNORECASE,
+        ),
+        _DATE_IN_TEXT,
+    ),
+    (
+        re.compile(
+            r"\bhow (?:much|many|large|big)\b|\bwhat (?:amount|number|share|percentage|sum)\b"
+            r"|\bwhat votes?\b|\bby what\b|\bcost\b|多少|几",
+            re.IGNORECASE,
+        ),
+        _FIGURE_IN_TEXT,
+    ),
+)
+
+
+def tidy(question: str, limit: int) -> str:
+    """One line of clean text: control characters gone, white space collapsed, length capped."""
+    return " ".join(clean(question).split())[:limit]
+
+
+def question_since(question: str) -> tuple[str | None, str]:
+    """The date filter a question names ("since March 2026", "since 2024-03", "2025年以来"),
+    normalised as ``parse_since`` does, and the question without it (what is searched)."""
+    for pattern in (_SINCE, _SINCE_ZH):
+        found = pattern.search(question)
+        if found is None:
+            continue
+        month = found.groupdict().get("month")
+        value = found["year"]
+        if month:
+            value += f"-{_MONTHS.index(month[:3].lower()) + 1:02d}"
+        elif found["m"]:
+            value += f"-{found['m']}"
+            if found.groupdict().get("d"):
+                value += f"-{found['d']}"
+        try:
+            since = parse_since(value)
+        except ValueError:
+            continue
+        return since, " ".join(f"{question[: found.start()]} {question[found.end() :]}".split())
+    return None, question
+
+
+def answer_kind(question: str) -> re.Pattern[str] | None:
+    """What a sentence answering the question holds, by how it is asked: a date for "when",
+    a figure for "how much"/"how many"; None when the question does not say."""
+    for asking, holds in _ANSWER_KINDS:
+        if asking.search(question):
+            return holds
+    return None
