@@ -85,7 +85,9 @@ async def test_killed_mid_digest_then_restarted_delivers_once(
     assert tg.token not in output and tg.token.split(":")[1] not in output
     assert "ready" in output
     # Subscribed only to what the handlers read.
-    assert sorted(tg.allowed_updates or []) == ["callback_query", "edited_message", "message"]
+    assert sorted(tg.allowed_updates or []) == [
+        "callback_query", "channel_post", "edited_channel_post", "edited_message", "message"
+    ]  # fmt: skip
 
 
 def test_missing_token_is_one_clear_line(env: dict[str, str]) -> None:

@@ -1,5 +1,6 @@
 """The application a chat edge drives, assembled once: its stores, the quota, the job queue
-and its runner, the intake (with its reading of links and files), and the paste collector.
+and its runner, the intake (with its reading of links and files), the paste collector, and
+the feeds the chats follow.
 
 An edge builds it with its ``Replies`` (how it speaks in a chat) and calls it from its
 handlers; nothing here knows which chat platform that is.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.app.feeds import Feeds
 from bot.app.intake import Intake
 from bot.app.jobs import JobQueue
 from bot.app.memory import ChatMemory, chat_scope
@@ -38,6 +40,7 @@ class ChatApp:
     intake: Intake
     reading: Reading
     pastes: PasteCollector
+    feeds: Feeds
 
     @classmethod
     def build(cls, service: DigestService, replies: Replies) -> ChatApp:
@@ -55,12 +58,15 @@ class ChatApp:
         )  # fmt: skip
         runner.ticks.append(pastes.sweep)  # pastes whose timer is on another replica, or died
         runner.ticks.append(steps.sweep_watch_alerts)  # alerts whose replica stopped first
+        feeds = Feeds(service, jobs, quota, replies, runner)
+        runner.ticks.append(feeds.tick)  # due feeds, read by one replica each
         return cls(service, SeenUpdates(store), jobs.memory, jobs.watchlist, jobs, quota,
-                   steps, runner, intake, reading, pastes)  # fmt: skip
+                   steps, runner, intake, reading, pastes, feeds)  # fmt: skip
 
     def start(self) -> int:
         """Take up work: left by a previous run, or shared by replicas; how many jobs."""
         self.updates.prune()
+        self.feeds.start()
         return self.runner.start()  # the poll that follows also closes pastes left quiet
 
     async def stop(self) -> None:
@@ -68,15 +74,17 @@ class ChatApp:
 
         Alone on its SQLite file, the bot closes its pastes now, so none waits for the next
         start. Sharing PostgreSQL, it leaves them: the rest of a paste may still arrive at
-        another replica, which closes the paste once it is quiet, as one article.
+        another replica, which closes the paste once it is quiet, as one article. Feeds
+        being read stop first: their items not yet queued wait for the next poll.
         """
+        await self.feeds.stop()
         if not self.jobs.shared:
             await self.pastes.flush_all()
         await self.runner.drain()
 
     def forget(self, chat_id: int, user_id: int) -> int:
         """Delete the chat's articles, digests, questions and work in progress; how many
-        articles (its language and watches stay)."""
+        articles (its language, watches and feeds stay)."""
         self.runner.cancel_chat(chat_id)
         self.pastes.discard(chat_id, user_id)
         self.memory.forget_chat(chat_id)

@@ -83,6 +83,38 @@ _WATCH = """
     );
     CREATE INDEX tg_watch_alerts_pending ON tg_watch_alerts (chat_id) WHERE status = 'pending';
 """
+_FEEDS = """
+    CREATE TABLE tg_feeds (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        title TEXT,
+        added_by INTEGER NOT NULL,
+        added_at REAL NOT NULL,
+        polled_at REAL NOT NULL,
+        last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        owner TEXT,
+        lease_until REAL,
+        UNIQUE (chat_id, url)
+    );
+    CREATE INDEX tg_feeds_by_poll ON tg_feeds (polled_at);
+    CREATE TABLE tg_feed_items (
+        id INTEGER PRIMARY KEY,
+        feed_id INTEGER NOT NULL REFERENCES tg_feeds (id) ON DELETE CASCADE,
+        chat_id INTEGER NOT NULL,
+        item_id TEXT NOT NULL,
+        link TEXT NOT NULL,
+        title TEXT,
+        published TEXT,
+        status TEXT NOT NULL,
+        seen_at REAL NOT NULL,
+        UNIQUE (feed_id, item_id)
+    );
+    CREATE INDEX tg_feed_items_new ON tg_feed_items (feed_id, id) WHERE status = 'new';
+    CREATE INDEX tg_feed_items_by_day ON tg_feed_items (chat_id, seen_at);
+    CREATE TABLE tg_feed_days (chat_id INTEGER PRIMARY KEY, capped_on TEXT NOT NULL);
+"""
 _UTC_NOW = "(to_char(now() AT TIME ZONE 'utc', 'YYYY-MM-DD HH24:MI:SS'))"
 APP_MIGRATIONS: tuple[Migration | str, ...] = (
     Migration(_FIRST, postgres_ddl(_FIRST).replace("(datetime('now'))", _UTC_NOW)),
@@ -110,6 +142,11 @@ APP_MIGRATIONS: tuple[Migration | str, ...] = (
     # The watchlist (issue 22): a chat's watches, and one row per (chat, article) whose watch
     # alert is queued ('pending') or claimed for sending ('sent'), so it goes out once.
     Migration(_WATCH, postgres_ddl(_WATCH).replace(" REAL", " DOUBLE PRECISION")),
+    # Feeds (issue 22): the feeds a chat follows, each polled by one replica at a time under a
+    # lease; every item seen once per feed (the unique key makes "each item once" hold across
+    # replicas: 'old' items were there when followed, 'new' ones are still to queue, then
+    # 'queued' or 'failed'); and the day a chat last heard that its daily cap was reached.
+    Migration(_FEEDS, postgres_ddl(_FEEDS).replace(" REAL", " DOUBLE PRECISION")),
 )
 
 

@@ -198,6 +198,21 @@ class Settings(BaseSettings):
         description="Digests and answers one bot process runs at the same time; more wait in "
         "the store for a free slot here or on another replica.",
     )
+    feed_poll_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Seconds between two reads of a followed RSS or Atom feed (/follow); one "
+        "replica reads a feed at a time.",
+    )
+    feeds_per_chat: int = Field(
+        default=20, ge=0, description="Feeds one chat may follow (0: /follow is off)."
+    )
+    feed_items_per_day: int = Field(
+        default=50,
+        ge=1,
+        description="New feed items digested per chat per UTC day, all its feeds together; "
+        "the rest wait for the next day.",
+    )
     webhook_url: str | None = Field(
         default=None, description="Public HTTPS URL; when set the bot uses a webhook."
     )

@@ -29,15 +29,24 @@ from bot.app.chat_app import ChatApp
 from bot.core.errors import ConfigError
 from bot.core.service import DigestService
 from bot.core.settings import Settings
-from bot.telegram_app import desk_commands, handlers
+from bot.telegram_app import channels, desk_commands, feed_commands, handlers
 from bot.telegram_app.access import AccessPolicy
 from bot.telegram_app.edge import Edge
 from bot.telegram_app.replies import TelegramReplies
 
 log = logging.getLogger(__name__)
 
-# Only what the handlers read: no channel posts, reactions or member updates to wake us.
-ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+# Only what the handlers read (channel posts: a channel the bot administers digests its
+# posts); no reactions or member updates to wake us.
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.CHANNEL_POST,
+    Update.EDITED_CHANNEL_POST,
+]
+# The feed commands also work posted in a channel (the channel follows the feed).
+_CHATS_AND_CHANNELS = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
 _LISTEN_ERRORS = (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL)
 
 
@@ -114,6 +123,19 @@ def build_application(settings: Settings, service: DigestService) -> Application
     application.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     # First in its group, so an edited command or question never reaches the handlers below.
     application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE, handlers.on_edit))
+    # Feed commands before channel posts, which go to their own handler before any below.
+    application.add_handler(
+        CommandHandler("follow", feed_commands.follow_command, _CHATS_AND_CHANNELS, block=False)
+    )
+    application.add_handler(
+        CommandHandler("unfollow", feed_commands.unfollow_command, _CHATS_AND_CHANNELS)
+    )
+    application.add_handler(
+        CommandHandler("following", feed_commands.following_command, _CHATS_AND_CHANNELS)
+    )
+    application.add_handler(
+        MessageHandler(filters.UpdateType.CHANNEL_POSTS, channels.on_channel_post)
+    )
     application.add_handler(CommandHandler(["start", "help"], handlers.start))
     application.add_handler(CommandHandler("digest", handlers.digest_command))
     application.add_handler(CommandHandler("new", handlers.new_command))
@@ -123,6 +145,7 @@ def build_application(settings: Settings, service: DigestService) -> Application
     application.add_handler(CommandHandler("pledges", desk_commands.pledges_command))
     application.add_handler(CommandHandler("search", desk_commands.search_command))
     application.add_handler(CommandHandler("brief", desk_commands.brief_command))
+    application.add_handler(CommandHandler("ask", desk_commands.ask_all))
     application.add_handler(CommandHandler("language", desk_commands.language_command))
     application.add_handler(CommandHandler("watch", desk_commands.watch_command))
     application.add_handler(CommandHandler("unwatch", desk_commands.unwatch_command))

@@ -53,7 +53,10 @@ HELP = (
     "/brief – what arrived today: articles, places, new officials, pledges "
     "(/brief week: the last 7 days)\n"
     "/watch <name, place or word> – after each digest that mentions it, I tell you where "
-    "(/unwatch <it> or /unwatch all · /watching lists them)\n\n"
+    "(/unwatch <it> or /unwatch all · /watching lists them)\n"
+    "/follow <RSS or Atom address> – I digest each new item of the feed here "
+    "(/unfollow <address or number> · /following lists them)\n"
+    "Make me an administrator of a channel: I digest its long posts there, in reply.\n\n"
     "/articles – recent articles · /export – download the digest · /new – start over\n"
     "/language <name> – the language I write in · /usage – tokens used today\n"
     "/cancel – stop a running digest\n"
@@ -77,6 +80,9 @@ COMMANDS = [
     ("watch", "Be told when a digest mentions a name, place or word"),
     ("unwatch", "Stop watching (or: /unwatch all)"),
     ("watching", "What this chat watches"),
+    ("follow", "Digest each new item of an RSS or Atom feed"),
+    ("unfollow", "Stop following a feed"),
+    ("following", "The feeds this chat follows"),
     ("export", "Download the digest (or: /export register)"),
     ("language", "The language digests are written in"),
     ("usage", "Tokens used today"),

@@ -462,6 +462,30 @@ class FakeTelegramServer:
         self.queue_update({"edited_message": copy.deepcopy(msg)})
         return msg
 
+    def channel_posts(self, chat_id: int, text: str, *, title: str = "Test channel") -> JSON:
+        """Queue a channel_post update: a post in a channel the bot administers (no ``from``;
+        the channel is its ``sender_chat``). A text starting with "/" is a command."""
+        with self._cond:
+            chat = self._chats.setdefault(chat_id, {"id": chat_id, "type": "channel"})
+            chat.setdefault("title", title)
+            msg: JSON = {"message_id": self._new_mid(chat_id), "sender_chat": dict(chat),
+                         "chat": dict(chat), "date": int(time.time()), "text": text}  # fmt: skip
+            if text.startswith("/"):
+                msg["entities"] = [{"type": "bot_command", "offset": 0,
+                                    "length": _u16(text.split()[0])}]  # fmt: skip
+            self._raw[(chat_id, msg["message_id"])] = msg
+        self.queue_update({"channel_post": copy.deepcopy(msg)})
+        return msg
+
+    def channel_edits_post(self, chat_id: int, message_id: int, text: str) -> JSON:
+        """Queue an edited_channel_post update: the channel's post now reads ``text``."""
+        with self._cond:
+            msg = copy.deepcopy(self._raw[(chat_id, message_id)])
+            msg.update(text=text, edit_date=int(time.time()))
+            self._raw[(chat_id, message_id)] = msg
+        self.queue_update({"edited_channel_post": copy.deepcopy(msg)})
+        return msg
+
     def user_sends_document(
         self, chat_id: int, user_id: int, filename: str, content: bytes, *,
         mime_type: str = "text/plain", caption: str | None = None, file_size: bool = True,

@@ -4,9 +4,10 @@
   lists them), or a ``SourceError`` whose message is one line for the user.
 - ``new_items(feed, seen_ids, limit)``: the items not seen yet, oldest first, at most ``limit``.
 
-The bytes come over the guarded transport of ``fetch`` (every hop's address checked where the
-socket opens, the byte cap, the time limit); only the media types and the lines differ, since
-``fetch`` takes pages and documents and its lines speak of articles. feedparser never sees a
+The bytes come through ``fetch`` itself (every hop's address checked where the socket opens,
+the byte cap, the time limit), asked for a feed's media types and with lines of its own that
+name the feed by its host (``fetch``'s speak of pages and articles). ``fetch`` is imported when
+a feed is read, so the parsing child never loads the HTTP client. feedparser never sees a
 URL: it is handed the bytes in a ``BytesIO`` (a string that looks like a URL or a path would
 make it fetch or open one), the feed's address only as the base for relative links, and its
 SAX parser runs with external entities off. A feed declaring entities that expand into others,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     import httpx
 
     from bot.core.settings import Settings
+    from bot.core.sources.fetch import Wanted
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +119,21 @@ def _instant(published: str | None) -> datetime:
 async def read_feed(url: str, settings: Settings) -> Feed:
     """The feed at ``url``, fetched through the guard and parsed in a bounded child process;
     any refusal is a SourceError with one line for the user, naming the feed by its host."""
-    from bot.core.sources.fetch import check_url
+    from bot.core.sources.fetch import check_url, fetch
 
     parsed = check_url(_without_feed_scheme(url.strip()))
+    fetched = await fetch(
+        str(parsed),
+        allow_private=settings.fetch_allow_private,
+        max_bytes=settings.fetch_max_bytes,
+        time_limit=settings.fetch_timeout,
+        wanted=_feed_wanted(),
+    )
     host = parsed.host
-    final, body, content_type = await _get(parsed, settings)
-    _precheck(body, host)  # the cheap refusals, without starting a process
-    return await _parse_in_child(body, url=final, content_type=content_type, host=host)
+    _precheck(fetched.body, host)  # the cheap refusals, without starting a process
+    return await _parse_in_child(
+        fetched.body, url=fetched.url, content_type=fetched.content_type, host=host
+    )
 
 
 def _without_feed_scheme(url: str) -> str:
@@ -134,115 +144,35 @@ def _without_feed_scheme(url: str) -> str:
     return rest if rest[:5].lower() in ("http:", "https") else "http:" + rest
 
 
-async def _get(url: httpx.URL, settings: Settings) -> tuple[str, bytes, str]:
-    """The feed's final address, body and Content-Type, over ``fetch``'s guarded transport."""
-    import asyncio
-    import ssl
+def _takes(media_type: str, url: httpx.URL) -> bool:
+    """Anything XML, or what sites mislabel feeds as; not images, PDFs or video."""
+    return media_type in _TEXT_TYPES or media_type.endswith(("/xml", "+xml"))
 
-    import httpcore
-    import httpx
 
-    from bot.core.sources import fetch
+def _feed_wanted() -> Wanted:
+    """``fetch``'s request for a feed: its media types, and lines that name the feed by its
+    host (``fetch``'s own speak of pages and articles)."""
+    from bot.core.sources.fetch import Lines, Wanted
 
-    host, limit = url.host, settings.fetch_timeout
-    client = httpx.AsyncClient(
-        transport=fetch._CheckedTransport(allow_private=settings.fetch_allow_private),
-        follow_redirects=False,
-        trust_env=False,
-        timeout=httpx.Timeout(limit),
-        headers={
-            "User-Agent": fetch.USER_AGENT,
-            "Accept": ACCEPT,
-            "Accept-Encoding": fetch.ACCEPT_ENCODING,
-        },
+    feed = "The feed at {host}"
+    lines = Lines(
+        timeout=feed + " did not load within {seconds:g} s; try again later.",
+        unverified="The secure connection to {host} could not be verified; check the feed's "
+        "address.",
+        unreachable="Could not connect to {host}; try again later.",
+        broken_off="The connection to {host} broke off; try again later.",
+        bad_redirect=feed + " redirects to an invalid address.",
+        status=feed + " answered {status}; check its address.",
+        media_type="The address at {host} serves {media_type}, not an RSS or Atom feed.",
+        too_large=feed + " is larger than {size}, far more than a news feed; I can't follow it.",
+        compression=feed + " came in a compression I can't read.",
+        corrupt=feed + " came in a compression I can't read.",
+        redirects=feed + " redirects more than {redirects} times; send its final address.",
+        redirect_private=feed + " redirects to a private or local address; only public feeds "
+        "can be read.",
+        redirect_unreachable=feed + " redirects to a site that cannot be reached.",
     )
-    try:
-        async with client, asyncio.timeout(limit):
-            return await _follow(client, url, host, settings.fetch_max_bytes)
-    except (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException):
-        raise SourceError(
-            f"The feed at {host} did not load within {limit:g} s; try again later."
-        ) from None
-    except (ssl.SSLError, httpcore.ConnectError, httpx.ConnectError) as error:
-        if any(isinstance(e, ssl.SSLError) for e in (error, error.__cause__, error.__context__)):
-            raise SourceError(
-                f"The secure connection to {host} could not be verified; check the feed's address."
-            ) from None
-        raise SourceError(f"Could not connect to {host}; try again later.") from None
-    except (httpx.HTTPError, httpcore.NetworkError, httpcore.ProtocolError):
-        raise SourceError(f"The connection to {host} broke off; try again later.") from None
-
-
-async def _follow(
-    client: httpx.AsyncClient, url: httpx.URL, host: str, max_bytes: int
-) -> tuple[str, bytes, str]:
-    import httpx
-
-    from bot.core.sources import fetch
-
-    for hop in range(fetch.MAX_REDIRECTS + 1):
-        answered = False
-        try:
-            async with client.stream("GET", url) as response:
-                answered = True
-                if response.is_redirect:
-                    try:
-                        target = url.join(response.headers["location"])
-                    except (httpx.InvalidURL, ValueError):
-                        raise SourceError(
-                            f"The feed at {host} redirects to an invalid address."
-                        ) from None
-                    url = fetch.check_url(target)
-                    continue
-                if response.status_code >= 400:
-                    reason = f" {response.reason_phrase}" if response.reason_phrase else ""
-                    raise SourceError(
-                        f"The feed at {host} answered {response.status_code}{reason}; check "
-                        "its address."
-                    )
-                content_type = response.headers.get("content-type", "")
-                _check_type(content_type, host)
-                try:
-                    body = await fetch._read_capped(response, max_bytes)
-                except SourceError as error:
-                    if str(error) == str(fetch._too_large(max_bytes)):
-                        raise _too_large(host, max_bytes) from None
-                    raise SourceError(
-                        f"The feed at {host} came in a compression I can't read."
-                    ) from None
-                return str(url), body, content_type
-        except SourceError as error:
-            if hop == 0 or answered:
-                raise
-            # The guard refused a redirect's target: its line would name a host (or an
-            # address) the user never gave.
-            if "private or local" in str(error):
-                raise SourceError(
-                    f"The feed at {host} redirects to a private or local address; only public "
-                    "feeds can be read."
-                ) from None
-            raise SourceError(
-                f"The feed at {host} redirects to a site that cannot be reached."
-            ) from None
-    raise SourceError(
-        f"The feed at {host} redirects more than {fetch.MAX_REDIRECTS} times; send its final "
-        "address."
-    )
-
-
-def _check_type(content_type: str, host: str) -> None:
-    """Refuse before reading what no feed is served as (images, PDFs, video)."""
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type in _TEXT_TYPES or media_type.endswith(("/xml", "+xml")):
-        return
-    raise SourceError(f"The address at {host} serves {media_type}, not an RSS or Atom feed.")
-
-
-def _too_large(host: str, max_bytes: int) -> SourceError:
-    return SourceError(
-        f"The feed at {host} is larger than {max_bytes / 1_000_000:g} MB, far more than a news "
-        "feed; I can't follow it."
-    )
+    return Wanted(ACCEPT, _takes, lines)
 
 
 # --- the child process -----------------------------------------------------------------------

@@ -6,7 +6,9 @@ is private, loopback, link-local, multicast or reserved, and then connects to th
 it checked (the URL keeps the host name, so the Host header, SNI and certificate check stay
 right). Every connection goes through it, so every redirect hop is checked, and a DNS answer
 that changes between a check and the connect (rebinding) cannot slip through. Redirects are
-followed by hand to count them and to refuse non-http(s) targets.
+followed by hand to count them and to refuse non-http(s) targets. What is fetched (``Wanted``:
+a page or document by default, a feed for ``feed``) sets the Accept header, the media types
+taken and the lines of every refusal, so one request loop serves both.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import ipaddress
 import socket
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 
 import httpcore
@@ -48,6 +50,49 @@ class Fetched:
     body: bytes
     media_type: str
     charset: str | None
+    content_type: str = ""  # the Content-Type header as sent (a feed parser reads its charset)
+
+
+@dataclass(frozen=True)
+class Lines:
+    """What each refusal says, by what is fetched: ``str.format`` templates over ``host`` (the
+    link's, as given), ``seconds``, ``status`` (code and reason), ``media_type``, ``size`` and
+    ``redirects``. These are a page's; a feed has its own (``feed.read_feed`` asks with them)."""
+
+    timeout: str = "That page did not load within {seconds:g} s; try again later or send the text."
+    unverified: str = "The secure connection to {host} could not be verified; check the link."
+    unreachable: str = "Could not connect to {host}; check the link or try again later."
+    broken_off: str = "The connection to {host} broke off; try again later or send the text."
+    bad_redirect: str = "That link redirects to an invalid address."
+    status: str = "The site answered {status}; check the link or send the text."
+    media_type: str = (
+        "That link is a {media_type}, not a web page or document; send a link to an article, "
+        "a PDF or a Word file."
+    )
+    too_large: str = (
+        "That page is larger than {size}, far more than an article; send the text instead."
+    )
+    compression: str = (
+        "That site sent the page in a compression I can't read; send the text instead."
+    )
+    corrupt: str = "That page's compressed data is broken; try again later or send the text."
+    redirects: str = (
+        "That link redirects more than {redirects} times; send the final address or the text."
+    )
+    # A redirect whose target the guard refuses: None keeps the guard's own line (which names
+    # the target's host); a template says it in terms of the link the user gave.
+    redirect_private: str | None = None
+    redirect_unreachable: str | None = None
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a caller fetches: its Accept header, the media types it takes (given the final
+    URL, for types that only the link's name settles), and its lines."""
+
+    accept: str
+    takes: Callable[[str, httpx.URL], bool]
+    lines: Lines
 
 
 # IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64 (well-known and
@@ -251,22 +296,21 @@ def _media_type(response: httpx.Response) -> tuple[str, str | None]:
     return media_type, response.charset_encoding
 
 
-def _accepted_type(media_type: str, url: httpx.URL) -> str:
+def _page_or_document(media_type: str, url: httpx.URL) -> bool:
     if media_type in PAGE_TYPES or media_type in DOCUMENT_TYPES:
-        return media_type
-    if media_type in _GENERIC_TYPES and url.path.lower().endswith(_DOCUMENT_SUFFIXES):
-        return media_type
-    raise SourceError(
-        f"That link is a {media_type or 'file of unknown type'}, not a web page or document; "
-        "send a link to an article, a PDF or a Word file."
-    )
+        return True
+    return media_type in _GENERIC_TYPES and url.path.lower().endswith(_DOCUMENT_SUFFIXES)
 
 
-def _too_large(max_bytes: int) -> SourceError:
-    return SourceError(
-        f"That page is larger than {_megabytes(max_bytes)}, far more than an article; "
-        "send the text instead."
-    )
+PAGES = Wanted(ACCEPT, _page_or_document, Lines())
+
+
+def _refusal(template: str, **values: object) -> SourceError:
+    return SourceError(template.format(**values))
+
+
+def _too_large(max_bytes: int, lines: Lines, host: str) -> SourceError:
+    return _refusal(lines.too_large, host=host, size=_megabytes(max_bytes))
 
 
 class _Inflater:
@@ -277,25 +321,26 @@ class _Inflater:
     the moment it passes the cap. Stacked or unknown codings are refused outright.
     """
 
-    def __init__(self, coding: str, limit: int) -> None:
+    def __init__(self, coding: str, limit: int, lines: Lines, host: str) -> None:
         self._coding = coding
         self._limit = limit
+        self._lines, self._host = lines, host
         self._out = 0
         self._head = b""  # deflate: the first bytes, until they say zlib or raw
         self._decoder: zlib._Decompress | None = None
 
     @classmethod
-    def for_response(cls, response: httpx.Response, limit: int) -> _Inflater:
+    def for_response(
+        cls, response: httpx.Response, limit: int, lines: Lines, host: str
+    ) -> _Inflater:
         codings = [
             c.strip().lower()
             for c in response.headers.get("content-encoding", "").split(",")
             if c.strip() and c.strip().lower() != "identity"
         ]
         if len(codings) > 1 or (codings and codings[0] not in _CODINGS):
-            raise SourceError(
-                "That site sent the page in a compression I can't read; send the text instead."
-            )
-        return cls(codings[0] if codings else "identity", limit)
+            raise _refusal(lines.compression, host=host)
+        return cls(codings[0] if codings else "identity", limit, lines, host)
 
     def feed(self, data: bytes) -> bytes:
         if self._coding == "identity":
@@ -314,12 +359,10 @@ class _Inflater:
                 room = self._limit - self._out - len(out) + 1
                 out += self._decoder.decompress(data, room)
                 if self._out + len(out) > self._limit:
-                    raise _too_large(self._limit)
+                    raise _too_large(self._limit, self._lines, self._host)
                 data = self._decoder.unused_data if self._decoder.eof else b""
         except zlib.error:
-            raise SourceError(
-                "That page's compressed data is broken; try again later or send the text."
-            ) from None
+            raise _refusal(self._lines.corrupt, host=self._host) from None
         return self._count(bytes(out))
 
     def _wbits(self, head: bytes) -> int:
@@ -332,7 +375,7 @@ class _Inflater:
     def _count(self, data: bytes) -> bytes:
         self._out += len(data)
         if self._out > self._limit:
-            raise _too_large(self._limit)
+            raise _too_large(self._limit, self._lines, self._host)
         return data
 
 
@@ -340,73 +383,97 @@ _CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 ACCEPT_ENCODING = "gzip, deflate"
 
 
-async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+async def _read_capped(response: httpx.Response, max_bytes: int, lines: Lines, host: str) -> bytes:
     """The body, decoded here as it arrives and counted decoded; refused past ``max_bytes``."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    inflater = _Inflater.for_response(response, max_bytes)
+        raise _too_large(max_bytes, lines, host)
+    inflater = _Inflater.for_response(response, max_bytes, lines, host)
     parts: list[bytes] = []
     received = 0
     async for raw in response.aiter_raw():
         received += len(raw)
         if received > max_bytes:
-            raise _too_large(max_bytes)
+            raise _too_large(max_bytes, lines, host)
         parts.append(inflater.feed(raw))
     return b"".join(parts)
 
 
-async def _fetch(client: httpx.AsyncClient, url: httpx.URL, *, max_bytes: int) -> Fetched:
-    for _ in range(MAX_REDIRECTS + 1):
-        async with client.stream("GET", url) as response:
-            if response.is_redirect:
-                try:
-                    target = url.join(response.headers["location"])
-                except (httpx.InvalidURL, ValueError):
-                    raise SourceError("That link redirects to an invalid address.") from None
-                url = check_url(target)
-                continue
-            if response.status_code >= 400:
-                reason = f" {response.reason_phrase}" if response.reason_phrase else ""
-                raise SourceError(
-                    f"The site answered {response.status_code}{reason}; check the link or send "
-                    "the text."
-                )
-            media_type, charset = _media_type(response)
-            media_type = _accepted_type(media_type, url)
-            body = await _read_capped(response, max_bytes)
-            return Fetched(url=str(url), body=body, media_type=media_type, charset=charset)
-    raise SourceError(
-        f"That link redirects more than {MAX_REDIRECTS} times; send the final address or the text."
-    )
+async def _fetch(
+    client: httpx.AsyncClient, url: httpx.URL, *, max_bytes: int, wanted: Wanted
+) -> Fetched:
+    host, lines = url.host, wanted.lines
+    for hop in range(MAX_REDIRECTS + 1):
+        answered = False
+        try:
+            async with client.stream("GET", url) as response:
+                answered = True
+                if response.is_redirect:
+                    try:
+                        target = url.join(response.headers["location"])
+                    except (httpx.InvalidURL, ValueError):
+                        raise _refusal(lines.bad_redirect, host=host) from None
+                    url = check_url(target)
+                    continue
+                if response.status_code >= 400:
+                    reason = f" {response.reason_phrase}" if response.reason_phrase else ""
+                    raise _refusal(lines.status, host=host,
+                                   status=f"{response.status_code}{reason}")  # fmt: skip
+                media_type, charset = _media_type(response)
+                if not wanted.takes(media_type, url):
+                    what = media_type or "file of unknown type"
+                    raise _refusal(lines.media_type, host=host, media_type=what)
+                body = await _read_capped(response, max_bytes, lines, host)
+                return Fetched(
+                    url=str(url), body=body, media_type=media_type, charset=charset,
+                    content_type=response.headers.get("content-type", ""),
+                )  # fmt: skip
+        except SourceError as error:
+            if hop == 0 or answered or lines.redirect_private is None:
+                raise
+            raise _redirect_refused(error, lines, host) from None
+    raise _refusal(lines.redirects, host=host, redirects=MAX_REDIRECTS)
 
 
-async def fetch(url: str, *, allow_private: bool, max_bytes: int, time_limit: float) -> Fetched:
-    """GET ``url`` within every limit; any refusal is a SourceError with the user's line."""
+def _redirect_refused(error: SourceError, lines: Lines, host: str) -> SourceError:
+    """The guard refused a redirect's target: its line would name a host (or an address) the
+    user never gave, so say it of the link they did give."""
+    if "private or local" in str(error):
+        return _refusal(lines.redirect_private or str(error), host=host)
+    return _refusal(lines.redirect_unreachable or str(error), host=host)
+
+
+async def fetch(
+    url: str,
+    *,
+    allow_private: bool,
+    max_bytes: int,
+    time_limit: float,
+    wanted: Wanted = PAGES,
+) -> Fetched:
+    """GET ``url`` within every limit; any refusal is a SourceError with the user's line.
+    ``wanted``: what is fetched, a page or a document unless said otherwise (a feed)."""
     parsed = check_url(url)
+    host, lines = parsed.host, wanted.lines
     client = httpx.AsyncClient(
         transport=_CheckedTransport(allow_private=allow_private),
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(time_limit),
-        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+        headers={
+            "User-Agent": USER_AGENT,
+            "Accept": wanted.accept,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        },
     )
     try:
         async with client, asyncio.timeout(time_limit):
-            return await _fetch(client, parsed, max_bytes=max_bytes)
+            return await _fetch(client, parsed, max_bytes=max_bytes, wanted=wanted)
     except (TimeoutError, httpx.TimeoutException, httpcore.TimeoutException):
-        raise SourceError(
-            f"That page did not load within {time_limit:g} s; try again later or send the text."
-        ) from None
+        raise _refusal(lines.timeout, host=host, seconds=time_limit) from None
     except (ssl.SSLError, httpcore.ConnectError, httpx.ConnectError) as error:
         if any(isinstance(e, ssl.SSLError) for e in (error, error.__cause__, error.__context__)):
-            raise SourceError(
-                f"The secure connection to {parsed.host} could not be verified; check the link."
-            ) from None
-        raise SourceError(
-            f"Could not connect to {parsed.host}; check the link or try again later."
-        ) from None
+            raise _refusal(lines.unverified, host=host) from None
+        raise _refusal(lines.unreachable, host=host) from None
     except (httpx.HTTPError, httpcore.NetworkError, httpcore.ProtocolError):
-        raise SourceError(
-            f"The connection to {parsed.host} broke off; try again later or send the text."
-        ) from None
+        raise _refusal(lines.broken_off, host=host) from None
