@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.app.feeds import Feeds
+from bot.app.incoming import TextRouter
 from bot.app.intake import Intake
 from bot.app.jobs import JobQueue
 from bot.app.memory import ChatMemory, chat_scope
@@ -41,6 +42,7 @@ class ChatApp:
     reading: Reading
     pastes: PasteCollector
     feeds: Feeds
+    texts: TextRouter  # where a message's text goes
 
     @classmethod
     def build(cls, service: DigestService, replies: Replies) -> ChatApp:
@@ -60,8 +62,9 @@ class ChatApp:
         runner.ticks.append(steps.sweep_watch_alerts)  # alerts whose replica stopped first
         feeds = Feeds(service, jobs, quota, replies, runner)
         runner.ticks.append(feeds.tick)  # due feeds, read by one replica each
+        texts = TextRouter(pastes, jobs.memory, reading, intake)
         return cls(service, SeenUpdates(store), jobs.memory, jobs.watchlist, jobs, quota,
-                   steps, runner, intake, reading, pastes, feeds)  # fmt: skip
+                   steps, runner, intake, reading, pastes, feeds, texts)  # fmt: skip
 
     def start(self) -> int:
         """Take up work: left by a previous run, or shared by replicas; how many jobs."""

@@ -25,10 +25,10 @@ from telegram import (
 from telegram.constants import ChatType, ParseMode
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.app.incoming import IncomingText
 from bot.app.memory import chat_scope
-from bot.app.pastes import looks_like_article
 from bot.app.quota import user_key
-from bot.core.service import clean, find_link
+from bot.core.service import clean
 from bot.telegram_app import desk_commands, render
 from bot.telegram_app.edge import Edge, app_of, edge_of
 from bot.telegram_app.files import fetch_document, file_limit
@@ -165,32 +165,22 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Collect pasted text, or answer a short follow-up question."""
+    """Hand a message's text to the application: a paste, a link or a follow-up question."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
-    app = app_of(context)
-    chat_id = message.chat_id
-    pending = app.pastes.pending(chat_id, user.id)
-    if not pending and not _addressed(message, context.bot.username, context.bot.id):
-        return
     text = clean(_strip_mention(message.text or message.caption or "", context.bot.username))
-    if not text:
-        return
-    if not pending and (link := find_link(text)) is not None:
-        # A message that is only a link: the page's article, digested like a paste.
-        await app.reading.start_link(chat_id, user.id, link, reply_to=message.message_id)
-        return
     reply = message.reply_to_message
-    about = app.memory.article_of_message(chat_id, reply.message_id) if reply else None
-    origin = origin_of(message.forward_origin) if message.forward_origin else None
-    if about is not None and not pending and origin is None and not looks_like_article(text):
-        # A reply to one of our messages about an article is a question about it.
-        await app.intake.ask(chat_id, user.id, text, reply_to=message.message_id, about=about)
-        return
-    # Anything else waits out the quiet period: while a paste is being collected, every
-    # piece belongs to it; a lone short piece is answered as a question when it ends.
-    await app.pastes.add(chat_id, user.id, message.message_id, text, origin)
+    incoming = IncomingText(
+        chat_id=message.chat_id,
+        user_id=user.id,
+        message_id=message.message_id,
+        text=text,
+        addressed=_addressed(message, context.bot.username, context.bot.id),
+        reply_to=reply.message_id if reply else None,
+        origin=origin_of(message.forward_origin) if message.forward_origin else None,
+    )
+    await app_of(context).texts.receive(incoming)
 
 
 async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

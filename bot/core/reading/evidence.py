@@ -142,6 +142,17 @@ class Evidence:
             self._person[name] = shaped and not self.reader.reads_as_body(text, name)
         return self._person[name]
 
+    def _name_start(self, name: str) -> str:
+        """A name code read after a title's object that took the object's last word with it
+        ("President of Sierra Leone Fatmata Koroma said" read as "Leone Fatmata Koroma")
+        starts after that word when the article also writes it ending a phrase ("Sierra
+        Leone's", "in Sierra Leone,"): a given name is followed by the rest of a name."""
+        words = name.split()
+        if len(words) < 3 or CJK.search(name) or not self.reader.is_person(" ".join(words[1:])):
+            return name
+        pattern = rf"(?<![\w'’-]){re.escape(words[0])}(?![\w-])(?!\s+[A-Z\u00C0-\u024F])"
+        return " ".join(words[1:]) if re.search(pattern, self.article.text) else name
+
     # --- answers -------------------------------------------------------------------------------
 
     def quotes(self, numbers: Iterable[int]) -> list[str]:

@@ -410,7 +410,7 @@ class Grounder(Evidence):
         found: list[CitedOfficial] = []
         for sentence in self._evidence:
             for name in self.reader.listed_names(sentence.text):
-                name = self._uncut(sentence, name)
+                name = self._name_start(self._uncut(sentence, name))
                 key = normalize(name)
                 if key in seen or canonical_name(name, known) != name or _extends(key, seen):
                     continue

@@ -50,7 +50,8 @@ _LIST_BREAK = "、"
 # What may follow a name right after its title: a mark, or a verb that starts the predicate.
 _NAME_ENDS = re.compile(
     r"[、，,。；;：:（(“\"]|表示|指出|强调|说|介绍|通报|主持|致辞|发言|讲话|作为|出席|宣布|要求|会见|"
-    r"参加|调研|带队|一行|等"
+    r"参加|调研|带队|一行|等|"
+    + "|".join(sorted(word_list("chinese", "subject_adverbs"), key=len, reverse=True))
 )
 _INTERPUNCT_NAME = re.compile(r"[\u4e00-\u9fff]{1,8}(?:·[\u4e00-\u9fff]{1,8})+")
 
@@ -159,18 +160,37 @@ class ChineseReader:
         end of a name be read from running text; a name among other words is left alone."""
         found = []
         for title in _TITLE.finditer(sentence):
-            rest = sentence[title.end() :]
-            named = _INTERPUNCT_NAME.match(rest)
-            candidates = [named.group()] if named else [rest[:3], rest[:2]]
-            if not named and rest[2:3] in _PREDICATE_OPENERS:
-                candidates = [rest[:2], rest[:3]]  # "苗颖对…作了说明": 对 opens the predicate
-            for name in candidates:
-                after = rest[len(name) :]
-                ends = not after or _NAME_ENDS.match(after) or after[:1] in _PREDICATE_OPENERS
-                if ends and self._is_name_in(sentence, name):
-                    found.append(name)
+            position = title.end()
+            while (name := self._name_at(sentence, position)) is not None:
+                found.append(name)
+                position += len(name)
+                # "市领导A、B、C出席": the title covers every bare name of its 、-list.
+                if sentence[position : position + 1] != _LIST_BREAK:
+                    break
+                position += 1
+                member = self._name_at(sentence, position)
+                if (
+                    member is None
+                    or self.role_beside(sentence, position, position + len(member), []) is None
+                ):
                     break
         return list(dict.fromkeys(found))
+
+    def _name_at(self, sentence: str, position: int) -> str | None:
+        """The name starting at ``position`` if a mark or a verb ends it right after."""
+        rest = sentence[position:]
+        named = _INTERPUNCT_NAME.match(rest)
+        candidates = [named.group()] if named else [rest[:3], rest[:2]]
+        if not named and rest[2:3] in _PREDICATE_OPENERS:
+            candidates = [rest[:2], rest[:3]]  # "苗颖对…作了说明": 对 opens the predicate
+        if not named and rest.startswith(_COMPOUND_SURNAMES):
+            candidates.insert(0, rest[:4])  # "欧阳志远": a two-character family name
+        for name in candidates:
+            after = rest[len(name) :]
+            ends = not after or _NAME_ENDS.match(after) or after[:1] in _PREDICATE_OPENERS
+            if ends and self._is_name_in(sentence, name):
+                return name
+        return None
 
     def is_credit(self, before: str, sentence: str, start: int, end: int) -> bool:
         if _CREDITS.search(sentence[max(0, start - 8) : start]):

@@ -35,12 +35,14 @@ from bot.core.reading.readers.english_names import (
     is_plural_title,
     is_surname,
     is_title_word,
+    names_after_title,
     plain,
     reads_as_body,
     short_forms,
     singular,
+    without_code,
 )
-from bot.core.reading.readers.lists import in_list, list_role
+from bot.core.reading.readers.lists import in_list, list_members, list_role
 from bot.core.reading.readers.words import word_list
 from bot.core.reading.script import LATIN_SENTENCE_ENDS, clause_marks, clauses, ends_sentence
 
@@ -83,6 +85,8 @@ _ROLE_EDGES = re.compile(
     r"^(?:(?:and|the|with|as|is|was|a|an|who|its|their|his|her|now)\s+)+|[\s,;:()]+$",
     re.IGNORECASE,
 )
+# What a hyphenated title is read by: its head ("Vice-Minister", "Under-Secretary").
+_HEADS = TITLE_WORDS - {"vice", "deputy"}
 _ABBREVIATION_END = re.compile(r"\b(?:Co|Ltd|Inc|Corp|Bros|Dept|Univ)\.$")
 
 
@@ -102,7 +106,10 @@ def looks_like_role(role: str) -> bool:
     return (
         0 < len(found) <= 25
         and any(
-            w.strip("()'.,") in TITLE_WORDS or w.strip("().,") + "." in DOTTED_TITLES for w in found
+            w.strip("()'.,") in TITLE_WORDS
+            or w.strip("()'.,").rsplit("-", 1)[-1] in _HEADS  # "Vice-Minister", "Under-Secretary"
+            or w.strip("().,") + "." in DOTTED_TITLES
+            for w in found
         )
         and not any(w in REPORTING for w in found)
     )
@@ -147,7 +154,7 @@ def _coordinated_to(sentence: str, segments: list[tuple[int, int]], at: int) -> 
         words = sentence[segments[last][0] : segments[last][1]].split()
         if (
             not words
-            or is_person(" ".join(words))
+            or is_person(" ".join(words[1:] if words[0] == "and" else words))  # "and B"
             or any(not (w[:1].isupper() or plain(w) in CONNECTORS) for w in words)
         ):
             break
@@ -303,50 +310,44 @@ class EnglishReader:
         """Names written with their role: in a list ("Mayor Xu Xiaoxiong", "Sun Xing,
         director", "Mayor of the Pennine Valleys, Tom Gadsby, said"), or inside a clause
         right after a title ("Council Member Phil Gantz cast", "said EIB Vice-President
-        Jörg Altenhöfer."), or in a list under a shared title ("Reps. A, B and C")."""
+        Jörg Altenhöfer.", "President of Ghana A said"), set off by a code or letters
+        ("Sen. A (D-Ga.), the ranking member", "A MP, said"), after a form of address in a
+        roll ("in the presence of Smt. A, Minister of ...; Shri B, MP"), or as every member
+        of a list under a shared title ("Reps. A (D-N.M.), B and C", ``lists.list_members``).
+        Grounding keeps only those it can give the title the text writes for them."""
         segments = _segments(sentence)
         found = []
         for index, (start, end) in enumerate(segments):
-            words = _without_final_stop(sentence[start:end].split())
-            found += self._titled_names(words)
+            words = _without_final_stop(without_code(sentence[start:end].split()))
+            found += names_after_title(words)
             name = self._trailing_name(words)
             if name is None or name in found:
                 continue
             lead = words[: -len(name.split())]
+            lead = lead[1:] if lead == ["and"] else lead  # "and B, mayor of Y": no role
+            addressed = False  # "Shri", "Smt.", "Dr.": a form of address, not a role
             while lead and plain(lead[-1]) in HONORIFICS and lead[-1][:1].isupper():
-                lead = lead[:-1]  # "Shri", "Smt.", "Dr.": a form of address, not a role
-            said = [i for i, w in enumerate(lead) if plain(w) in REPORTING]
+                lead, addressed = lead[:-1], True
+            said = [i for i, w in enumerate(lead) if plain(w) in REPORTING or w == "by"]
             role = clean_role(" ".join(lead[said[-1] + 1 :] if said else lead))  # said EIB ...
             if role:
                 # "... officer of Corvane Medical": a role ending in "of" leads into a body.
                 last = role.split()[-1].lower()
                 if len(role.split()) <= 20 and looks_like_role(role) and last not in CONNECTORS:
                     found.append(name)
-                continue
-            # A bare name: its role in the next clause or the one before, or over its list.
+                    continue
+                if not addressed:
+                    continue  # "held at Nelumgama Maha Vidyalaya": a place after running words
+            # A bare name, or one with a form of address after running words ("in the
+            # presence of Smt. A, Minister of ...;"): its role in the next clause or the one
+            # before, over its list, or in the clause opening the sentence.
+            at = sentence.rfind(name, start, end + 1)
             beside = [segments[i] for i in (index + 1, index - 1) if 0 <= i < len(segments)]
             in_role = any(looks_like_role(clean_role(sentence[s:e])) for s, e in beside)
-            if in_role or in_list(sentence, start) or list_role(sentence, start, end):
+            opened = at >= 0 and self.role_beside(sentence, at, at + len(name), []) is not None
+            if in_role or opened or in_list(sentence, start) or list_role(sentence, start, end):
                 found.append(name)
-        return list(dict.fromkeys(found))
-
-    def _titled_names(self, words: list[str]) -> list[str]:
-        """Names standing right after a title word and followed by a lower-case word (the
-        verb: "Chairman Dale Strickland said"): the longest 2- to 4-word name there."""
-        found = []
-        for i in range(1, len(words) - 2):
-            if not is_title_word(words[i - 1]) or not words[i][:1].isupper():
-                continue
-            for size in (4, 3, 2):
-                rest = words[i + size :]
-                while rest and rest[0].startswith("(") and not rest[0][1:2].islower():
-                    rest = rest[next((k for k, w in enumerate(rest) if w.endswith(")")), 0) + 1 :]
-                after = rest[0] if rest else ""  # past a code: "Sen. A (D-N.Y.) and"
-                name = " ".join(words[i : i + size])
-                if after[:1].islower() and self.is_person(name) and not name.endswith("."):
-                    found.append(name)
-                    break
-        return found
+        return list(dict.fromkeys([*found, *list_members(sentence)]))
 
     def _trailing_name(self, words: list[str]) -> str | None:
         """The longest 2- to 5-word name that ends a clause, after a role or an organisation."""
@@ -360,7 +361,13 @@ class EnglishReader:
             dotted = [w for w in candidate if w.endswith(".") and not is_initial(w)]
             if not self.is_person(name) or dotted:  # "J. Tomas Whitfield", not "St. Louis"
                 continue
-            if not before or before[-1][:1].isupper() or is_title_word(before[-1]):
+            if (
+                not before
+                or before[-1][:1].isupper()
+                or is_title_word(before[-1])
+                or plain(before[-1]) in REPORTING | {"by"}  # "said A, president", "by A"
+                or before == ["and"]  # "signed by A, mayor of X, and B, mayor of Y"
+            ):
                 return name
         return None
 

@@ -44,6 +44,8 @@ _SHORT_GIVEN = re.compile(r"[^\W\d_][^\W\d_]{1,2}\.")
 _POSSESSIVE = re.compile(r"['’]s$")
 _CORPORATE_FORM = re.compile(r"^,?\s+(?:Inc|Ltd|LLC|L\.L\.C|PLC|Plc|Co|Corp|GmbH|AG|S\.A)\b\.?")
 _LETTERS = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+# A party and state code after a legislator's name: "(D-N.M.)", "(R-Wyo.)", "(D-Texas)".
+_PARTY_CODE = re.compile(r"\([A-Z][A-Za-z]{0,2}-[A-Z][A-Za-z.]{0,12}\)")
 
 
 def plain(word: str) -> str:
@@ -83,6 +85,7 @@ def singular(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=8192)
 def is_title_word(word: str) -> bool:
     """A word of a title, singular or plural; a hyphenated one by its head ("Under-Secretary-
     General", "Vice-President"); an abbreviated title only with its dot ("Gov.", "Reps.")."""
@@ -96,6 +99,7 @@ def is_title_word(word: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=8192)
 def is_plural_title(word: str) -> bool:
     """A title word written in the plural: it can govern a list of names ("Reps.", "leaders")."""
     folded = normalize(word).strip(",;:()[]\"'")
@@ -104,6 +108,7 @@ def is_plural_title(word: str) -> bool:
     return singular(folded) != folded and is_title_word(singular(folded))
 
 
+@lru_cache(maxsize=8192)
 def is_name_word(word: str) -> bool:
     if plain(word) in PARTICLES:
         return True
@@ -199,3 +204,51 @@ def reads_as_body(text: str, name: str) -> bool:
     words = [plain(t) for t in tokens if plain(t) not in PARTICLES and not is_initial(t)]
     lower = _lower_vocabulary(text)
     return bool(words) and all(w in lower for w in words)
+
+
+def without_code(words: list[str]) -> list[str]:
+    """A clause's words without what ends it after a name: a party and state code ("Sen.
+    Ada Obi (D-Ga.)", "Rep. Tuan Pham (R-Texas)") or letters after a name ("Amina Yusuf MP",
+    "Rohan Mehta IAS")."""
+    while len(words) > 2 and (_PARTY_CODE.fullmatch(words[-1]) or plain(words[-1]) in POSTNOMINALS):
+        words = words[:-1]
+    return words
+
+
+def names_after_title(words: list[str]) -> list[str]:
+    """Names written after a title and followed by a lower-case word (the verb): right after
+    it ("Chairman Dale Strickland said", "Sen. A (D-N.Y.) and"), or after the title's object
+    ("President of Ghana Ama Serwaa said", "Commissioner for Refugees Ana Ruiz said",
+    "Secretary of the Party Committee Li Na attended"). The object of "of" or "for", or of an
+    adjective ("International"), takes the first capitalised word after it: "Ghana", not
+    "Ghana Ama"; the name is the longest 2- to 4-word run after that."""
+    found = []
+    for i in range(1, len(words) - 2):
+        previous = words[i - 1]
+        if not is_name_word(words[i]) or (is_name_word(previous) and not is_title_word(previous)):
+            continue  # not where a run of name words begins
+        if not _after_title(words, i):
+            continue
+        object_word = not is_title_word(previous) and plain(previous) in CONNECTORS | MODIFIERS
+        start = i + 1 if object_word else i
+        for size in (4, 3, 2):
+            rest = words[start + size :]
+            while rest and rest[0].startswith("(") and not rest[0][1:2].islower():
+                rest = rest[next((k for k, w in enumerate(rest) if w.endswith(")")), 0) + 1 :]
+            after = rest[0] if rest else ""  # past a code: "Sen. A (D-N.Y.) and"
+            name = " ".join(words[start : start + size])
+            if after[:1].islower() and is_person(name) and not name.endswith("."):
+                found.append(name)
+                break
+    return found
+
+
+def _after_title(words: list[str], i: int) -> bool:
+    """True if the words before ``i`` are a title phrase: capitalised words and connectors
+    back to a title word ("Secretary of the Provincial Party Committee")."""
+    for word in reversed(words[max(0, i - 15) : i]):
+        if is_title_word(word):
+            return True
+        if word.endswith((",", ";", ":")) or not (word[:1].isupper() or plain(word) in CONNECTORS):
+            return False
+    return False

@@ -59,7 +59,10 @@ def list_role(sentence: str, start: int, end: int) -> Role | None:
     if opened is not None:
         clause = opened.group(1).strip()
         words = clause.split()
-        if words and any(is_plural_title(w) for w in words) and not _has_verb(words):
+        # "members of the public, including": a title cannot end with a modifier (it goes on
+        # to a noun), so the clause names no position.
+        complete = bool(words) and plain(words[-1]) not in MODIFIERS
+        if complete and any(is_plural_title(w) for w in words) and not _has_verb(words):
             offset = before.rfind(clause)
             return Role(*_singular_role(_clean(clause)), (offset, end))
     return None
@@ -155,3 +158,67 @@ def in_list(sentence: str, start: int) -> bool:
     """True if the name at ``start`` follows another bare name in a coordinated list."""
     first = _first_member(sentence, start)
     return first is not None and first < start
+
+
+# What may stand right after a member before the next: a code, then a joiner.
+_CODE_AFTER = re.compile(
+    r"\s*(?:\([^()]{1,24}\)|[A-Z]{1,3}-\([A-Za-z. ]{1,12}\)|[A-Z]{1,3}-[A-Z][A-Za-z.]{0,10}(?!\w))"
+)
+_JOINER_AFTER = re.compile(r"\s*[,;]\s*(?:and\s+|&\s+)?|\s+(?:and|&)\s+|\s*、\s*")
+_WORD = re.compile(r"[^\s,;:、()]+")
+
+
+def list_members(sentence: str) -> list[str]:
+    """Every member of a list a plural title or an opening clause governs ("Reps. A (D-N.M.),
+    B (R-Minn.) and C", "municipal leaders A, B and C were present", "leaders of X County,
+    including A, B and C"), read forward from the title to where the list stops. A member is
+    kept only where ``list_role`` reads the same title back over it, so a member with a title
+    of its own, or a name after a singular title, ends the list."""
+    found: list[str] = []
+    for start in _list_starts(sentence):
+        position = start
+        while (member := _member_at(sentence, position)) is not None:
+            if list_role(sentence, *member) is None:
+                break
+            found.append(sentence[member[0] : member[1]])
+            position = member[1]
+            code = _CODE_AFTER.match(sentence, position)
+            position = code.end() if code else position
+            joiner = _JOINER_AFTER.match(sentence, position)
+            if joiner is None:
+                break
+            position = joiner.end()
+    return list(dict.fromkeys(found))
+
+
+def _list_starts(sentence: str) -> list[int]:
+    """Where a list may begin: right after a plural title word, an opener or a colon."""
+    words = list(re.finditer(r"\S+", sentence))
+    folded = [plain(w.group()) for w in words]
+    starts = []
+    for k in range(1, len(words)):
+        last = words[k - 1].group()
+        pair = f"{folded[k - 2]} {folded[k - 1]}" if k >= 2 else ""
+        opened = last.endswith(":") or folded[k - 1] in _OPENERS or pair in _OPENERS
+        if opened or is_plural_title(last):
+            starts.append(words[k].start())
+    return starts
+
+
+def _member_at(sentence: str, position: int) -> tuple[int, int] | None:
+    """The longest bare name (two to six words) starting at ``position``, or None."""
+    words: list[re.Match[str]] = []
+    for word in _WORD.finditer(sentence, position):
+        gap = sentence[words[-1].end() if words else position : word.start()]
+        if (words and not gap.isspace()) or (not words and gap) or len(words) == 6:
+            break
+        words.append(word)
+    for size in range(len(words), 1, -1):
+        last = words[size - 1]
+        end = last.end()
+        text = last.group()
+        if text.endswith(".") and len(text) > 3 and text[-2].islower():
+            end -= 1  # the sentence's full stop, not an initial's
+        if is_person(sentence[words[0].start() : end]):
+            return words[0].start(), end
+    return None
