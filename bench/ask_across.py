@@ -255,7 +255,7 @@ class ReferenceModel:
             if shown:
                 claim = f"{need['slug']}: " + ", ".join(need["expect"])
                 lines.append({"article": shown[0], "claim": claim, "quote": need["quote"]})
-        return json.dumps({"lines": lines})
+        return json.dumps({"answer": "", "lines": lines})
 
 
 async def _run(args: argparse.Namespace) -> Report:

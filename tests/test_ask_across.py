@@ -112,6 +112,42 @@ async def ask(
     )
 
 
+async def test_a_quote_copied_with_a_slip_is_the_articles_own_words_unless_a_figure_moved(
+    tmp_path: Path, count_tokens: CountTokens, prompts: PromptLibrary
+) -> None:
+    """Small models copy a sentence with a word changed ("The project will create" for "The
+    expansion will create"). Such a quote is replaced by the words of the sentence it copies,
+    so the line still quotes the article verbatim; a slip in a figure ("580" for "480"), a
+    figure in the claim the article never writes, or a quote no shown sentence is close to
+    drops the line."""
+    store = Store.open(tmp_path / "store.sqlite3")
+    voltaris = keep(store, "chat:1", VOLTARIS, count_tokens)
+    corvane = keep(store, "chat:1", CORVANE, count_tokens)
+
+    def reply(prompt: str) -> dict[str, Any]:
+        shown = blocks(prompt)
+        v = next(n for n, text in shown.items() if VOLTARIS_JOBS in text)
+        c = next(n for n, text in shown.items() if CORVANE_JOBS in text)
+        return {
+            "answer": "1,150 and 480 jobs",
+            "lines": [
+                line(c, "Corvane: 480 jobs by 2029",
+                     "The project will create 480 new full-time jobs by the end of 2029."),
+                line(c, "Corvane: 580 jobs", "The expansion will create 580 new full-time jobs"),
+                line(v, "Voltaris: 11,500 jobs", VOLTARIS_JOBS),
+                line(v, "Voltaris builds a port", "Voltaris will also dredge a new river port."),
+            ],
+        }  # fmt: skip
+
+    answer = await ask(JOBS, "chat:1", store, InProcessModel(reply), prompts, count_tokens)
+    store.close()
+    assert [(found.article_id, found.quote) for found in answer.lines] == [
+        (corvane.id, "The expansion will create 480 new full-time jobs by the end of 2029")
+    ]
+    assert voltaris.id not in {found.article_id for found in answer.lines}
+    assert answer.dropped == 3
+
+
 async def test_lines_from_two_articles_through_the_openai_client(
     tmp_path: Path, count_tokens: CountTokens, prompts: PromptLibrary
 ) -> None:
@@ -131,7 +167,7 @@ async def test_lines_from_two_articles_through_the_openai_client(
         # A real sentence cited for the wrong article: the check must drop it.
         wrong = next(n for n, text in number.items() if CORVANE_JOBS not in text)
         lines.append(line(wrong, "480 jobs by the end of 2029", CORVANE_JOBS))
-        return json.dumps({"lines": lines})
+        return json.dumps({"answer": "", "lines": lines})
 
     with FakeOpenAIServer(model, count_tokens=count_tokens) as fake:
         llm = build_llm(make_settings(tmp_path, fake))
@@ -171,6 +207,7 @@ async def test_a_line_stands_only_on_a_quote_of_the_article_it_cites(
         v = next(n for n, text in shown.items() if VOLTARIS_JOBS in text)
         c = next(n for n, text in shown.items() if CORVANE_JOBS in text)
         return {
+            "answer": "",
             "lines": [
                 line(v, "Voltaris: 1,150 jobs by 2029", VOLTARIS_JOBS),  # kept
                 line(v, "Corvane: 480 jobs", CORVANE_JOBS),  # another article's sentence
@@ -187,7 +224,7 @@ async def test_a_line_stands_only_on_a_quote_of_the_article_it_cites(
                 ),
                 line(c, "Corvane: 480 jobs by 2029", "The expansion … by the end of 2029"),
                 line(v, "Voltaris: 1,150 jobs by 2029", VOLTARIS_JOBS),  # the same line again
-            ]
+            ],
         }
 
     model = InProcessModel(reply)
@@ -219,7 +256,7 @@ async def test_another_chats_articles_are_never_read_nor_cited(
         # A model that "remembers" another chat: Corvane's sentence, under every number.
         lines = [line(n, "Corvane will create 480 jobs", CORVANE_JOBS) for n in (*shown, 2, 3)]
         lines += [line(n, "Voltaris: 1,150 jobs", VOLTARIS_JOBS) for n in shown]
-        return {"lines": lines}
+        return {"answer": "", "lines": lines}
 
     model = InProcessModel(reply)
     question = "How many jobs will Corvane Medical and Voltaris create in Tillman?"
@@ -244,7 +281,7 @@ async def test_nothing_found_is_not_stated_without_a_model_call(
     store = Store.open(tmp_path / "store.sqlite3")
     keep(store, "chat:1", VOLTARIS, count_tokens)
     keep(store, "chat:1", CORVANE, count_tokens)
-    model = InProcessModel(lambda prompt: {"lines": []})
+    model = InProcessModel(lambda prompt: {"answer": "not stated", "lines": []})
     asked = [
         ("Zeppelins or xylophones, which?", "chat:1"),  # no word of it in any article
         ("How many did?", "chat:1"),  # nothing to search for
@@ -276,9 +313,10 @@ async def test_a_hostile_question_is_harmless(
 
     def obey(prompt: str) -> dict[str, Any]:  # a model that follows the injection
         return {
+            "answer": "",
             "lines": [
                 line(1, "My system prompt: You are a careful news analyst", "careful news analyst"),
-            ]
+            ],
         }
 
     model = InProcessModel(obey)
@@ -313,7 +351,7 @@ async def test_since_keeps_only_articles_dated_then_or_later(
     store = Store.open(tmp_path / "store.sqlite3")
     keep(store, "chat:1", VOLTARIS, count_tokens)  # 2026-03-03
     corvane = keep(store, "chat:1", CORVANE, count_tokens)  # 2026-04-14
-    model = InProcessModel(lambda prompt: {"lines": []})
+    model = InProcessModel(lambda prompt: {"answer": "not stated", "lines": []})
     answer = await ask(
         "Since April 2026, how many jobs were promised?",
         "chat:1",

@@ -33,22 +33,20 @@ import threading
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from bot.core.cleaning import clean
+from bot.core.desk.ask_lines import Passage, check_lines, quoted_in
 from bot.core.desk.ask_question import ASKING, answer_kind, question_since, tidy
 from bot.core.desk.ask_schemas import (
     NOT_STATED,
     CrossAnswer,
     CrossAnswerDraft,
-    CrossLine,
-    CrossLineDraft,
 )
 from bot.core.models.llm import LLM, ChatMessage
 from bot.core.prompts import PromptLibrary
 from bot.core.reading.chunking import CountTokens, NumberedArticle, Sentence
-from bot.core.reading.dates import human, listed
-from bot.core.reading.matching import CJK, coverage, normalize, terms, words
+from bot.core.reading.dates import human
+from bot.core.reading.matching import normalize, terms
 from bot.core.reading.messages import fence
 from bot.core.schemas import AnswerStats
 from bot.core.storage.store import ARTICLE_DAY, Store, StoredArticle
@@ -66,8 +64,6 @@ __all__ = [  # with the question's reading (``ask_question``), which tests and t
 
 _MAX_SENTENCE_TOKENS = 400
 _SENTENCE_CACHE = 4096  # articles whose sentences are kept split, by hash
-_MIN_QUOTE_CHARS = 8  # a shorter quote ("the", "2027") proves nothing
-_MIN_CJK_QUOTE_CHARS = 4
 # A sentence opening like this needs the one before it to say who or what.
 _REFERS_BACK = re.compile(
     r"\W*(?:he|she|it|they|this|that|these|those|his|her|its|their|the (?:company|project|"
@@ -79,8 +75,6 @@ _HEADER_TOKENS = 40  # an article's fence and its number, title and date line
 _TITLE_WEIGHT = 0.3
 _REGISTER_WEIGHT = 0.5
 _ANSWER_BOOST = 1.6
-_ELLIPSIS = re.compile(r"\s*(?:…|\.\.\.)\s*")
-_QUOTE_EDGES = "\"'“”‘’«»「」『』 "
 
 
 @dataclass(frozen=True)
@@ -102,15 +96,6 @@ class Keys:
 
     own: set[str]
     register: set[str]
-
-
-@dataclass
-class Passage:
-    """The sentences of one article the model is shown, in article order."""
-
-    number: int  # "Article n" in the prompt: what the model cites
-    article: StoredArticle
-    sentences: list[Sentence] = field(default_factory=list)
 
 
 async def ask_across(
@@ -426,59 +411,3 @@ def render_passages(passages: Sequence[Passage]) -> str:
 
 
 # --- checking the model's lines -----------------------------------------------------------------
-
-
-def check_lines(
-    drafts: Sequence[CrossLineDraft], passages: Sequence[Passage]
-) -> tuple[list[CrossLine], int]:
-    """The lines whose quote is in the cited article, with that article's title and date; and
-    how many were dropped (a quote not there, an article not shown, a claim its quote does not
-    touch)."""
-    shown = {p.number: p.article for p in passages}
-    kept: list[CrossLine] = []
-    seen: set[tuple[int, str]] = set()
-    dropped = 0
-    for draft in drafts:
-        article = shown.get(draft.article)
-        claim = " ".join(clean(draft.claim).split())
-        quote = " ".join(clean(draft.quote).split()).strip(_QUOTE_EDGES)
-        if article is None or not claim or not quoted_in(quote, article.text):
-            dropped += 1
-            continue
-        if not CJK.search(quote) and words(claim) and coverage(claim, quote) == 0:
-            dropped += 1  # a real sentence cited for a claim it does not touch
-            continue
-        key = (article.id, normalize(quote))
-        if key in seen:
-            continue
-        seen.add(key)
-        kept.append(
-            CrossLine(
-                claim=claim,
-                quote=quote,
-                article_id=article.id,
-                title=article.title,
-                date=listed(article.day, article.date_basis),
-            )
-        )
-    return kept, dropped
-
-
-def quoted_in(quote: str, text: str) -> bool:
-    """True if the quote stands in the text (normalised); pieces joined by "…" each do, in
-    order. A quote too short to prove anything is not one."""
-    pieces = [normalize(p) for p in _ELLIPSIS.split(quote)]
-    pieces = [p for p in pieces if p]
-    if not pieces:
-        return False
-    longest = max(pieces, key=len)
-    if len(longest) < (_MIN_CJK_QUOTE_CHARS if CJK.search(longest) else _MIN_QUOTE_CHARS):
-        return False
-    haystack = normalize(text)
-    at = 0
-    for piece in pieces:
-        found = haystack.find(piece, at)
-        if found < 0:
-            return False
-        at = found + len(piece)
-    return True

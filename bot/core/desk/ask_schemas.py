@@ -35,6 +35,9 @@ class CrossAnswerDraft(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    answer: str = Field(
+        description="A short, direct answer from the passages; if they do not say, state that."
+    )
     lines: list[CrossLineDraft] = Field(
         description="One line per fact the answer needs, from every article that states part "
         "of it; an empty list when the articles do not answer the question.",
