@@ -20,7 +20,7 @@ import pytest
 from telegram.ext import Application, CommandHandler
 
 from bot.app.errors import quota_message
-from bot.app.quota import user_key
+from bot.app.quota import account_of
 from bot.core.errors import LLMError
 from bot.core.service import CrossAnswer, CrossLine, DigestService
 from bot.core.settings import Settings
@@ -155,17 +155,17 @@ async def test_service_records_what_a_question_across_articles_cost(
     service = DigestService.from_settings(settings)
     try:
         service.save_article("s", lakeside_bridges())
-        answer = await service.ask_across("What will Anna Berg repair?", "s", user_key="u")
+        answer = await service.ask_across("What will Anna Berg repair?", "s", account="u")
         assert answer.stated and [line.quote for line in answer.lines] == [BRIDGE]
         spent = service.usage_today("u")
         assert spent == answer.usage.prompt_tokens + answer.usage.completion_tokens > 0
         model.broken = True
         with pytest.raises(LLMError):
-            await service.ask_across("What will Anna Berg repair?", "s", user_key="u")
+            await service.ask_across("What will Anna Berg repair?", "s", account="u")
         assert service.usage_today("u") > spent  # a failed call's tokens were spent too
         # Nothing found: no call, nothing counted.
         spent = service.usage_today("u")
-        none = await service.ask_across(NOT_ASKED, "s", user_key="u")
+        none = await service.ask_across(NOT_ASKED, "s", account="u")
         assert not none.stated and none.usage.calls == 0 and service.usage_today("u") == spent
     finally:
         await service.aclose()
@@ -256,7 +256,7 @@ async def test_a_question_with_no_current_article_is_asked_across_the_chat(
         (reply,) = await tg.wait_for(lambda: answers(tg, ALICE), timeout=10)
         assert BRIDGE in reply.text and "Lakeside renews its bridges" in reply.text
         assert deps_of(app).app.memory.current_article(ALICE) is None  # still none
-        used = deps_of(app).app.service.usage_today(user_key(ALICE))
+        used = deps_of(app).app.service.usage_today(account_of(ALICE))
         assert used > 0  # counted against the user, like any answer
         store = deps_of(app).app.service.store
 
@@ -273,8 +273,8 @@ async def test_over_quota_is_refused_with_the_quota_line_before_the_model(
     async with running(bot_settings) as app:
         await digest(tg, ALICE, ALICE, lakeside_bridges())
         service = deps_of(app).app.service
-        left = bot_settings.daily_token_quota - service.usage_today(user_key(ALICE))
-        service.store.record_usage(user_key(ALICE), "digest", 1, left - 2000, 0)
+        left = bot_settings.daily_token_quota - service.usage_today(account_of(ALICE))
+        service.store.record_usage(account_of(ALICE), "digest", 1, left - 2000, 0)
         (reply,) = await command(tg, ALICE, ALICE, "/ask What will Anna Berg repair?")
         limit = quota_message(bot_settings.daily_token_quota).split(" It resets")[0]
         assert reply.text.startswith(limit)

@@ -20,7 +20,7 @@ _ANSWER_OVERHEAD_TOKENS = 1000
 _ACROSS_CONTEXT_TOKENS = 3500
 
 
-def user_key(user_id: int) -> str:
+def account_of(user_id: int) -> str:
     """The key a user's tokens are counted against in the core (``tg:`` since the first
     release: kept, so the counts of existing databases go on)."""
     return f"tg:{user_id}"
@@ -70,7 +70,7 @@ class Quota:
 
     def used_today(self, user_id: int) -> Callable[[], int]:
         """The user's recorded usage today, asked when the job is weighed."""
-        return lambda: self.service.usage_today(user_key(user_id))
+        return lambda: self.service.usage_today(account_of(user_id))
 
     def over(self, user_id: int, extra: int = 0) -> bool:
         """Recorded usage plus what the user's pending jobs reserve, on every replica."""

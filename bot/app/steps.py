@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from bot.app.errors import JobLost, ReplyFailed
 from bot.app.jobs import Job, JobQueue
 from bot.app.memory import chat_scope
-from bot.app.quota import Quota, user_key
+from bot.app.quota import Quota, account_of
 from bot.app.replies import Replies, StatusLine
 from bot.core.errors import ArticleError, DatabaseUnavailable, LLMError
 from bot.core.service import DigestService, Progress, Watched, find_hits
@@ -91,7 +91,7 @@ class JobSteps:
                     )
 
             digest = await service.digest(
-                article, user_key=user_key(job.user_id), on_progress=progress
+                article, account=account_of(job.user_id), on_progress=progress
             )
         # From here the digest is paid for: it goes out and is kept even if the database is
         # away now (the store keeps it in its spool; the delivery is recorded when it is back).
@@ -198,7 +198,7 @@ class JobSteps:
 
         async def reply() -> list[int]:
             answer = await self.service_for(chat_id).ask(
-                article, question, user_key=user_key(job.user_id)
+                article, question, account=account_of(job.user_id)
             )
             self.jobs.keep_lease(self.replica, job, self.lease)
             return await self.replies.send_answer(chat_id, answer, reply_to=reply_to)
@@ -219,7 +219,7 @@ class JobSteps:
         async def reply() -> list[int]:
             service = await asyncio.to_thread(self.service_for, chat_id)
             answer = await service.ask_across(
-                question, chat_scope(chat_id), user_key=user_key(job.user_id)
+                question, chat_scope(chat_id), account=account_of(job.user_id)
             )
             self.jobs.keep_lease(self.replica, job, self.lease)
             return await self.replies.send_cross_answer(chat_id, answer, reply_to=job.reply_to)

@@ -5,6 +5,10 @@ it; they never touch prompts, the model or SQL. The openai client is made here, 
 composition root, and handed down; nothing is global. What only some commands use (the openai
 package, the local model, the tiktoken encoding, the reading pipeline) is loaded at first use,
 so a cached digest or a register lookup (``open_desk``) starts in a fraction of a second.
+
+Two keys run through it and are never one: a ``scope`` says whose articles (a chat's store
+and register: what a question or a listing may see), an ``account`` whose tokens (a user's
+daily quota: what a digest or an answer is counted against).
 """
 
 from __future__ import annotations
@@ -288,7 +292,7 @@ class DigestService:
         self,
         article: StoredArticle,
         *,
-        user_key: str = "cli",
+        account: str = "cli",
         on_progress: OnProgress | None = None,
         use_cache: bool = True,
     ) -> Digest:
@@ -297,13 +301,13 @@ class DigestService:
                 article.text, on_progress=on_progress, use_cache=use_cache
             )
         except LLMError as error:  # a failed digest still cost what its calls cost
-            self._record(user_key, "digest", error.usage)
+            self._record(account, "digest", error.usage)
             raise
         # Off the event loop: with the database away these wait for its answer (or keep the
         # work in the spool), and the bot's other chats must not wait with them.
         await asyncio.to_thread(self.desk.record, article, digest)
         if not digest.stats.cached:
-            await asyncio.to_thread(self._record, user_key, "digest", _usage(digest.stats))
+            await asyncio.to_thread(self._record, account, "digest", _usage(digest.stats))
         return digest
 
     def not_saved(self, article: StoredArticle) -> str | None:
@@ -342,7 +346,7 @@ class DigestService:
     def cached_digest(self, article: StoredArticle) -> Digest | None:
         return self.engine.cached(article.text)
 
-    async def ask(self, article: StoredArticle, question: str, *, user_key: str = "cli") -> Answer:
+    async def ask(self, article: StoredArticle, question: str, *, account: str = "cli") -> Answer:
         question = readable(question, "the question")
         # Numbering a long article is CPU work: off the event loop, so other chats go on.
         numbered = await asyncio.to_thread(self.check_article, article.text)
@@ -351,13 +355,13 @@ class DigestService:
         try:
             answer = await self.answerer.answer(numbered, digest, history, question)
         except LLMError as error:
-            self._record(user_key, "answer", error.usage)
+            self._record(account, "answer", error.usage)
             raise
         self.store.save_exchange(article.id, question, answer)
-        self._record(user_key, "answer", _usage(answer.stats))
+        self._record(account, "answer", _usage(answer.stats))
         return answer
 
-    async def ask_across(self, question: str, scope: str, *, user_key: str = "cli") -> CrossAnswer:
+    async def ask_across(self, question: str, scope: str, *, account: str = "cli") -> CrossAnswer:
         """Answered from all of the scope's articles (``desk.ask``); a failed call costs too."""
         from bot.core.desk.ask import ask_across
 
@@ -365,20 +369,20 @@ class DigestService:
             answer = await ask_across(readable(question, "the question"), scope, store=self.store,
                 llm=self.llm, prompts=self.prompts, count_tokens=self._count)  # fmt: skip
         except LLMError as error:
-            await asyncio.to_thread(self._record, user_key, "across", error.usage)
+            await asyncio.to_thread(self._record, account, "across", error.usage)
             raise
-        await asyncio.to_thread(self._record, user_key, "across", answer.usage)
+        await asyncio.to_thread(self._record, account, "across", answer.usage)
         return answer
 
-    def _record(self, user_key: str, kind: str, usage: Usage | None) -> None:
+    def _record(self, account: str, kind: str, usage: Usage | None) -> None:
         """Count the work against the user's day; a failed call's tokens were spent too."""
         if usage is not None and usage.calls:
             self.store.record_usage(
-                user_key, kind, usage.calls, usage.prompt_tokens, usage.completion_tokens
+                account, kind, usage.calls, usage.prompt_tokens, usage.completion_tokens
             )
 
-    def usage_today(self, user_key: str) -> int:
-        return self.store.tokens_used(user_key)
+    def usage_today(self, account: str) -> int:
+        return self.store.tokens_used(account)
 
     def forget(self, scope: str) -> int:
         """Delete a conversation's articles, digests and questions; how many articles."""

@@ -27,7 +27,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.app.incoming import IncomingText
 from bot.app.memory import chat_scope
-from bot.app.quota import user_key
+from bot.app.quota import account_of
 from bot.core.service import clean
 from bot.telegram_app import desk_commands, render
 from bot.telegram_app.edge import Edge, app_of, edge_of
@@ -285,7 +285,7 @@ async def usage_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if message is None or user is None:
         return
     app = app_of(context)
-    used = app.service.usage_today(user_key(user.id))
+    used = app.service.usage_today(account_of(user.id))
     quota = app.quota.limit
     limit = f"of your {quota:,} daily tokens" if quota else "tokens (no daily limit)"
     await message.reply_text(f"Today you have used {used:,} {limit}. Counts reset at 00:00 UTC.")

@@ -299,15 +299,15 @@ class Store:
     # --- usage ---------------------------------------------------------------------------------
 
     def record_usage(
-        self, user_key: str, kind: str, calls: int, prompt_tokens: int, completion_tokens: int
+        self, account: str, kind: str, calls: int, prompt_tokens: int, completion_tokens: int
     ) -> None:
         """Count tokens spent; with the database away they wait in the spool, dated today."""
-        payload = {"user_key": user_key, "kind": kind, "calls": calls, "prompt": prompt_tokens,
+        payload = {"user_key": account, "kind": kind, "calls": calls, "prompt": prompt_tokens,
                    "completion": completion_tokens, "day": today(), "at": _now()}  # fmt: skip
         try:
             self._replay_usage(payload)
         except DatabaseUnavailable as error:
-            self.spool.keep("usage", f"{user_key}:{uuid.uuid4().hex}", payload, str(error))
+            self.spool.keep("usage", f"{account}:{uuid.uuid4().hex}", payload, str(error))
 
     def _replay_usage(self, p: dict[str, Any]) -> None:
         self.execute(
@@ -317,18 +317,18 @@ class Store:
              p["at"]),
         )  # fmt: skip
 
-    def tokens_used(self, user_key: str, day: str | None = None) -> int:
+    def tokens_used(self, account: str, day: str | None = None) -> int:
         """Tokens counted for the user on ``day`` (today), those still in the spool too."""
         day = day or today()
         row = self.execute(
             "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS used FROM usage "
             "WHERE user_key = ? AND day = ?",
-            (user_key, day),
+            (account, day),
         ).fetchone()
         kept = sum(
             e.payload["prompt"] + e.payload["completion"]
             for e in self.spool.entries("usage")
-            if e.payload["user_key"] == user_key and e.payload["day"] == day
+            if e.payload["user_key"] == account and e.payload["day"] == day
         )
         return int(row["used"]) + int(kept)
 
