@@ -407,4 +407,37 @@ async def test_the_question_set_with_the_reference_model(
     print("\n" + report.table())
     assert len(corpus.ids(SCOPE)) == 21
     assert report.right >= 8 and report.foreign == 0 and report.not_stated_ok
-    assert model.calls == 11  # one call a question
+    # One call a question, but none for the not-stated one: no article writes "Brazil".
+    assert model.calls == 10
+
+
+def test_the_names_a_question_asks_about() -> None:
+    """A capitalised word inside an English question is a name it asks about; question words,
+    months and weekdays are not, and a possessive is the name without its "'s"."""
+    from bot.core.desk.ask_question import question_names, writes_any
+
+    assert question_names("How much did Ghana pledge for flood relief?") == ["Ghana"]
+    assert question_names("What did the Sokoto State government approve on Monday?") == [
+        "Sokoto",
+        "State",
+    ]
+    assert question_names("When will Kenya's and Peru’s plants open in June?") == ["Kenya", "Peru"]
+    assert question_names("Which officials visited the cluster?") == []
+    assert question_names("广东省领导视察了哪些企业？") == []  # no capitals: the rule stays off
+    assert writes_any("Accra, Ghana's capital", ["Ghana"])
+    assert not writes_any("Ghanaian exporters", ["Ghana"])  # whole words only
+
+
+async def test_a_question_naming_what_no_article_writes_is_not_stated_without_a_call(
+    tmp_path: Path, count_tokens: CountTokens, prompts: PromptLibrary
+) -> None:
+    store = Store.open(tmp_path / "store.sqlite3")
+    keep(store, "chat:1", VOLTARIS, count_tokens)
+    keep(store, "chat:1", CORVANE, count_tokens)
+    model = InProcessModel(lambda prompt: {"answer": "x", "lines": []})
+    answer = await ask(
+        "How many jobs did Ghana promise to create?", "chat:1", store, model, prompts, count_tokens
+    )
+    store.close()
+    assert answer.answer == "Not stated in your articles." and answer.stats.llm_calls == 0
+    assert answer.articles_searched == 2 and answer.articles_shown == []

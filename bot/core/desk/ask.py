@@ -36,7 +36,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core.desk.ask_lines import Passage, check_lines, quoted_in
-from bot.core.desk.ask_question import ASKING, answer_kind, question_since, tidy
+from bot.core.desk.ask_question import (
+    ASKING,
+    answer_kind,
+    question_names,
+    question_since,
+    tidy,
+    writes_any,
+)
 from bot.core.desk.ask_schemas import (
     NOT_STATED,
     CrossAnswer,
@@ -121,6 +128,10 @@ async def ask_across(
     # The store's reads wait on the database and ranking is CPU work (splitting, BM25): both
     # off the event loop, so a bot's other chats go on meanwhile.
     articles = await asyncio.to_thread(scope_articles, store, scope, since, config.scan_articles)
+    searched = len(articles)
+    names = question_names(topic)
+    if names:  # an article that writes none of the question's names cannot answer it
+        articles = [article for article in articles if writes_any(article.text, names)]
     quoted = await asyncio.to_thread(register_lines, store, scope, since) if articles else {}
     budget = config.small_passage_tokens if llm.capabilities.small else config.passage_tokens
     passages = await asyncio.to_thread(
@@ -132,7 +143,7 @@ async def ask_across(
         stated=False,
         lines=[],
         since=since,
-        articles_searched=len(articles),
+        articles_searched=searched,
         articles_shown=[p.article.id for p in passages],
     )
     if not passages:

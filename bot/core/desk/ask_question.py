@@ -87,3 +87,31 @@ def answer_kind(question: str) -> re.Pattern[str] | None:
         if asking.search(question):
             return holds
     return None
+
+
+# A capitalised word inside an English question is a name (a person, place, body or project),
+# unless it opens the question or a clause, or says when: "How much did Brazil pledge?",
+# "What did Ashcombe County approve?". Question words are capitalised only at the start.
+_CAPITALISED = re.compile(r"(?<![.?!:;]\s)(?<!^)\b[A-Z][\w'’.-]*[\w]")
+_NOT_NAMES = frozenset(
+    "I How What When Where Which Who Whom Whose Why Since Did Does Do Is Are Was Were Has Have "
+    "Mr Mrs Ms Dr".split()
+)
+_WEEKDAY = re.compile(r"^(?:mon|tues|wednes|thurs|fri|satur|sun)day$", re.IGNORECASE)
+
+
+def question_names(question: str) -> list[str]:
+    """The names an English question asks about: an article that writes none of them cannot
+    answer it ("How much did Brazil pledge?" is not answered by Norway's pledge)."""
+    names = []
+    for word in _CAPITALISED.findall(question.strip()):
+        word = re.sub(r"['’]s$", "", word)  # "Sri Lanka's": the name is "Lanka"
+        if word in _NOT_NAMES or _WEEKDAY.match(word) or re.fullmatch(_MONTH_NAME, word, re.I):
+            continue
+        names.append(word)
+    return list(dict.fromkeys(names))
+
+
+def writes_any(text: str, names: list[str]) -> bool:
+    """True if the text writes one of the names as a whole word (case as written)."""
+    return any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) for name in names)
