@@ -253,7 +253,7 @@ class ReferenceModel:
         for need in (question or {}).get("articles", []):
             shown = [n for n, text in blocks.items() if normalize(need["quote"]) in text]
             if shown:
-                claim = f"{need['slug']}: " + ", ".join(need["expect"])
+                claim = ", ".join(need["expect"])  # the figures and names a right line holds
                 lines.append({"article": shown[0], "claim": claim, "quote": need["quote"]})
         return json.dumps({"answer": "", "lines": lines})
 

@@ -441,3 +441,32 @@ async def test_a_question_naming_what_no_article_writes_is_not_stated_without_a_
     store.close()
     assert answer.answer == "Not stated in your articles." and answer.stats.llm_calls == 0
     assert answer.articles_searched == 2 and answer.articles_shown == []
+
+
+async def test_a_claims_figures_must_be_in_its_quote_or_the_line_takes_the_sentence_that_has_them(
+    tmp_path: Path, count_tokens: CountTokens, prompts: PromptLibrary
+) -> None:
+    """A small model writes the right figure but cites the wrong sentence of the article: the
+    shown sentence that writes the claim's figures becomes the quote. A figure no shown
+    sentence writes drops the line."""
+    store = Store.open(tmp_path / "store.sqlite3")
+    voltaris = keep(store, "chat:1", VOLTARIS, count_tokens)
+    keep(store, "chat:1", CORVANE, count_tokens)
+    ceo = "Voltaris Chief Operating Officer Ben Adeyemi will lead construction"
+
+    def reply(prompt: str) -> dict[str, Any]:
+        v = next(n for n, text in blocks(prompt).items() if VOLTARIS_JOBS in text)
+        return {
+            "answer": "",
+            "lines": [
+                line(v, "Voltaris will create 1,150 jobs by 2029", ceo),
+                line(v, "Voltaris will create 2,300 jobs", ceo),
+            ],
+        }
+
+    answer = await ask(JOBS, "chat:1", store, InProcessModel(reply), prompts, count_tokens)
+    store.close()
+    assert [(found.article_id, found.quote) for found in answer.lines] == [
+        (voltaris.id, VOLTARIS_JOBS)
+    ]
+    assert answer.dropped == 1

@@ -61,11 +61,16 @@ def check_lines(
             dropped += 1
             continue
         article = passage.article
+        if not _has_figures(claim, quote):
+            # A figure is what a reader checks: the quote shown must write the claim's. When
+            # the model cited the wrong sentence, the shown sentence of that article that
+            # writes them all (and most of the claim's words) is the line's evidence instead.
+            quote = figure_sentence(claim, passage) or ""
+            if not quote:
+                dropped += 1  # a figure no shown sentence of the cited article writes
+                continue
         if not CJK.search(quote) and words(claim) and coverage(claim, quote) == 0:
             dropped += 1  # a real sentence cited for a claim it does not touch
-            continue
-        if any(figure not in article.text for figure in _FIGURE.findall(claim)):
-            dropped += 1  # a figure the cited article never writes
             continue
         key = (article.id, normalize(quote))
         if key in seen:
@@ -81,6 +86,18 @@ def check_lines(
             )
         )
     return kept, dropped
+
+
+def _has_figures(claim: str, quote: str) -> bool:
+    """True if the quote writes every figure of the claim ("1,150", "2029", "1.2")."""
+    return all(figure in quote for figure in _FIGURE.findall(claim))
+
+
+def figure_sentence(claim: str, passage: Passage) -> str | None:
+    """The shown sentence of the cited article that writes every figure of the claim, the one
+    sharing most of its words; None when none does."""
+    holding = [s.text for s in passage.sentences if _has_figures(claim, s.text)]
+    return max(holding, key=lambda text: coverage(claim, text), default=None)
 
 
 def shown_sentence(quote: str, passage: Passage) -> str | None:
