@@ -214,10 +214,15 @@ async def test_a_failed_chunk_cancels_its_siblings(
     import threading
 
     release = threading.Event()
+    sibling_arrived = threading.Event()
 
     def responder(body: dict[str, Any]) -> str:
         if "Report on sentences [1] " in body["messages"][-1]["content"]:
+            # Fail once another part is in flight: on a busy machine the first part's request
+            # may otherwise fail before its siblings were even sent, and nothing is cancelled.
+            sibling_arrived.wait(10)
             raise RuntimeError("the first part breaks the server")  # a 500
+        sibling_arrived.set()
         release.wait(30)  # the other parts hang until the test lets them go
         return model(body)
 
