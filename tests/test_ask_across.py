@@ -470,3 +470,12 @@ async def test_a_claims_figures_must_be_in_its_quote_or_the_line_takes_the_sente
         (voltaris.id, VOLTARIS_JOBS)
     ]
     assert answer.dropped == 1
+
+
+def test_a_figure_is_matched_whole() -> None:
+    """ "1" is not found in "10", nor "2029" in "12029"; a figure ending a sentence still is."""
+    from bot.core.desk.ask_lines import _has_figures
+
+    assert _has_figures("1,150 jobs by 2029", "create 1,150 full-time jobs by 2029.")
+    assert not _has_figures("1 job", "create 10 jobs")
+    assert not _has_figures("2029", "in 12029")

@@ -90,7 +90,10 @@ def check_lines(
 
 def _has_figures(claim: str, quote: str) -> bool:
     """True if the quote writes every figure of the claim ("1,150", "2029", "1.2")."""
-    return all(figure in quote for figure in _FIGURE.findall(claim))
+    return all(
+        re.search(rf"(?<![\d.,]){re.escape(figure)}(?![\d]|[.,]\d)", quote)
+        for figure in _FIGURE.findall(claim)
+    )
 
 
 def figure_sentence(claim: str, passage: Passage) -> str | None:
