@@ -623,10 +623,7 @@ def test_the_child_skips_the_backends_it_is_told_to(monkeypatch: pytest.MonkeyPa
         pytest.skip("needs the local extra (scripts/install-local)")
     import subprocess
 
-    code = (
-        "import os; from bot.core.models.llama_child import load_cpu_backends, variant_of; "
-        "folder = load_cpu_backends(); print(*map(variant_of, os.listdir(folder)))"
-    )
+    code = "from bot.core.models.llama_child import load_cpu_backends; print(load_cpu_backends())"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     best = run.stdout.split()[-1]
     skipped = subprocess.run(
@@ -634,3 +631,18 @@ def test_the_child_skips_the_backends_it_is_told_to(monkeypatch: pytest.MonkeyPa
         env={**os.environ, SKIP_ENV: best},
     ).stdout.split()[-1]  # fmt: skip
     assert skipped != best
+
+
+def test_loading_a_cpu_backend_leaves_no_folder_behind(tmp_path: Path) -> None:
+    """The folder ggml loads one backend from goes once it is loaded (each server start
+    left one in /tmp before)."""
+    if not llama_cpp_available():
+        pytest.skip("needs the local extra (scripts/install-local)")
+    import subprocess
+
+    code = "from bot.core.models.llama_child import load_cpu_backends; print(load_cpu_backends())"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)  # fmt: skip
+    assert run.stdout.split()[-1] not in ("", "None")
+    assert list(tmp_path.iterdir()) == []

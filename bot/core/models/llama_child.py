@@ -24,6 +24,7 @@ import glob
 import importlib.util
 import math
 import os
+import shutil
 import sys
 import tempfile
 from typing import Any
@@ -53,8 +54,8 @@ def variant_of(path: str) -> str:
 
 
 def load_cpu_backends(only: str | None = None) -> str | None:
-    """Load one of ggml's per-CPU backends when the wheel has them; returns its folder, else
-    None.
+    """Load one of ggml's per-CPU backends when the wheel has them; returns its name
+    ("haswell"), else None.
 
     The best this CPU runs, by ggml's own score, unless the parent's ``BOT_GGML_CPU_SKIP``
     names it; ``only`` ("haswell") loads that one, which is how ``bench/embedded.py``
@@ -82,8 +83,11 @@ def load_cpu_backends(only: str | None = None) -> str | None:
     loader = base.ggml_backend_load_all_from_path
     loader.argtypes = [ctypes.c_char_p]
     loader.restype = None
-    loader(folder.encode())
-    return folder
+    try:
+        loader(folder.encode())
+    finally:  # a loaded library stays mapped: the folder is not needed once it is loaded
+        shutil.rmtree(folder, ignore_errors=True)
+    return variant_of(chosen)
 
 
 _PROBE = """
