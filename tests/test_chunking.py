@@ -130,6 +130,27 @@ def test_paragraph_end_is_preferred(count_tokens: CountTokens) -> None:
                 "Ms. Qureshi spoke.",
             ],
         ),
+        # a currency written short runs on into its sum
+        (
+            "The board will write off Rs. 46 million in arrears. Fees stay at Re. 1 a litre. "
+            "Farmers pay Tk. 500 a season.",
+            [
+                "The board will write off Rs. 46 million in arrears.",
+                "Fees stay at Re. 1 a litre.",
+                "Farmers pay Tk. 500 a season.",
+            ],
+        ),
+        # a sentence that ends on a decimal sum ends there
+        (
+            "The wage is $31.40, against a county average of $26.10. Orlan will also train "
+            'staff. Fares rose to 3.25. "Riders complained," she said.',
+            [
+                "The wage is $31.40, against a county average of $26.10.",
+                "Orlan will also train staff.",
+                "Fares rose to 3.25.",
+                '"Riders complained," she said.',
+            ],
+        ),
         (
             "Public Works &amp; Utilities Director Sandeep Rao spoke. ASHCOMBE, S.C. will grow.",
             [

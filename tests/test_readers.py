@@ -452,7 +452,7 @@ def _read(sentence: str) -> str:
          "would be made in March 2026.", "would be made"),
         # the share of a sum just pledged goes on with it
         ("Minister Sato pledged 3 billion yen, of which 1 billion yen would fund school meals.",
-         "would fund"),
+         "pledged 3 billion yen, of which 1 billion yen would fund"),
         # a thing held to a date, or a thing someone owns, is that someone's plan
         ("The new bridge will open to traffic by December 2026, the agency said.", "will open"),
         ("Halvorsen said half of Peru's contribution would be spent on early warning.",
@@ -462,6 +462,28 @@ def _read(sentence: str) -> str:
         # "should" and "must" on named others are a call on them
         ("He said all districts should submit their plans by 30 June.", "should submit"),
         ("Kovacs said the regional councils must publish their accounts.", "must publish"),
+        # "will" written short: the clause keeps its own subject
+        ("\"We'll reopen the Marsh Lane library in April,\" the mayor said.", "We'll reopen"),
+        ("\"I'll be asking the treasury to fund the ferry,\" Okoye said.", "I'll be asking"),
+        # a sum pledged, being invested or contributed, allocated or offered
+        ("The Republic of Estavia pledged $40 million over four years for school meals.",
+         "pledged $40 million"),
+        ("Norway pledged NOK 200 million, with a focus on girls' schooling.", "pledged NOK"),
+        ("The State of Varenna is investing $3,200,000 in the new clinic.",
+         "is investing $3,200,000"),
+        ("The town is contributing more than $1.1 million to the pool.", "is contributing"),
+        ("The agency announced an allocation of €15 million from its reserve fund.",
+         "announced an allocation"),
+        ("Duarte said the board had offered Kelso Foods up to $2 million in tax credits.",
+         "offered Kelso Foods up to $2 million"),
+        # a call on others whose object runs over commas, or a request
+        ("Mensah called on the contractor, Harlow Building Ltd, to finish the school by March.",
+         "called on the contractor, Harlow Building Ltd, to finish"),
+        ("She called on states that had not yet paid, including two founding members, to "
+         "settle their dues.", "called on states"),
+        ("The senator requested the ministry to extend the deadline to May.",
+         "requested the ministry to extend"),
+        ("The mayor requested that 40 streets be added to the next phase.", "requested that"),
         # Chinese: 将 and targets, a requirement with its addressee or its date
         ("县政府将投入2亿元建设冷链物流中心。", "将投入"),
         ("各乡镇要在6月底前完成排查。", "要在6月底前"),
@@ -506,8 +528,12 @@ def test_statements_of_future_action_by_an_actor_are_pledges(sentence: str, star
         "Pensioners should not have to choose between heating and food.",
         "We must uphold the rule of law.",
         "The river does not stop at the border, and neither should the cleanup.",
+        "Every child in Moldova should be able to read by the age of eight.",
         # an appearance schedule
         "The governor will visit the Tamsin plant at 9:30 a.m. Tuesday.",
+        # a sum given in the past, a thing's future written short
+        "The foundation contributed $5 million to the museum in 2019.",
+        "It'll take years to rebuild the harbour.",
         # Chinese: a hope, "must recognise", principles with no addressee or date
         "希望广大侨胞继续关心支持家乡建设。",
         "但也要清醒看到，我县农业基础仍然薄弱。",
@@ -535,6 +561,59 @@ def test_the_actor_of_a_code_read_pledge(count_tokens: CountTokens) -> None:
         "Republic of Kiribati",  # a passive's "by" names who acts
         "Tarvo",  # the subject before an apposition
     ]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "subjects"),
+    [
+        # a later clause with a subject of its own is a second commitment
+        ("The Province of Alvera is contributing $4 million, and the Town of Brisk is "
+         "contributing $1 million.", ["Province of Alvera", "Town of Brisk"]),
+        ("He urged lenders to cut their fees, and said Peru would open a credit line by June.",
+         ["", "Peru"]),
+        # the same subject going on (written or left out) is the same commitment
+        ("The county will widen the road and will build a bridge by 2027.", ["county"]),
+        ("We will hire 40 nurses by May and we will open two clinics by June.", [""]),
+    ],
+)  # fmt: skip
+def test_each_subject_of_a_sentence_has_its_commitment(sentence: str, subjects: list[str]) -> None:
+    found = EnglishReader().commitments(sentence)
+    assert len(found) == len(subjects), found
+    for (actor, _), subject in zip(found, subjects, strict=True):
+        assert actor == subject or (subject == "county" and actor == ""), found
+
+
+def test_who_announced_it_will_and_who_is_named_by_family_name_first(
+    count_tokens: CountTokens,
+) -> None:
+    """ "X announced it will" is X's; a name written family name first ("Gao Minghua",
+    "Park Ji-hoon") is later written by its first word ("Gao said")."""
+    text = (
+        "Halden Foods, a Leeds-based baker, today announced it will invest £40 million in a new "
+        "bakery.\n\n"
+        "The U.K. Export Agency announced Monday that it would lend £30 million to the port.\n\n"
+        "LYON, France--(BUSINESS WIRE)--Orlan Rail SA today announced it will buy 12 trains.\n\n"
+        "OSLO — Norsk Ferje announced that it would order two electric ferries.\n\n"
+        "Vice-Governor Gao Minghua opened the fair.\n\n"
+        "The county government will also offer grants of up to 500 yuan per household, Gao "
+        "said.\n\n"
+        "Park Ji-hoon, the vice-minister, spoke next.\n\n"
+        "The agency will also train 300 nurses by 2027, Park said."
+    )
+    article = NumberedArticle(text, count_tokens, 400)
+    drafts = [
+        CitedOfficial(name="Gao Minghua", title="Vice-Governor", organization="", sentences=[5]),
+        CitedOfficial(name="Park Ji-hoon", title="vice-minister", organization="", sentences=[7]),
+    ]
+    _, commitments, _ = ground_drafts(article, drafts, [], read_commitments=True)
+    assert [c.actor for c in commitments] == [
+        "Halden Foods",
+        "U.K. Export Agency",
+        "Orlan Rail SA",
+        "Norsk Ferje",
+        "Gao Minghua",
+        "Park Ji-hoon",
+    ], commitments
 
 
 # --- one script for the prompt and the reader ------------------------------------------------

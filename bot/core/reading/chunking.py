@@ -50,10 +50,17 @@ _RUNS_ON = re.compile(
     r"oct|nov|dec)[a-z]*\b|(?:[ecmp][sd]?t|gmt|utc|ist|cet)\b)",
     re.IGNORECASE,
 )
+# Words with a stop that run on into the date or number after them: times, months, "No. 5",
+# and currencies written short before their sum ("Rs. 46 million", "Re. 1", "Tk. 500",
+# "Sh. 20,000").
 _DATE_WORD = re.compile(
-    r"\b(?:a\.m|p\.m|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|no|nos|art|fig|vol|pp)\.$",
+    r"\b(?:a\.m|p\.m|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|no|nos|art|fig|vol|pp|"
+    r"rs|re|tk|sh|ksh)\.$",
     re.IGNORECASE,
 )
+# syntok runs a sentence that ends on a decimal sum into the next ("an average of $26.10.
+# Corvane will"): a stop after one, before a capital, ends the sentence.
+_DECIMAL_END = re.compile(r"\d\.\d+\.\s+(?=[\"“‘(]?[A-Z])")
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,7 @@ def _latin_cuts(line: str) -> list[int]:
         for sentence in paragraph
         if sentence
     ][1:]
+    starts = sorted({*starts, *(m.end() for m in _DECIMAL_END.finditer(line))})
     return [cut for cut in starts if not _runs_on(line, cut)]
 
 

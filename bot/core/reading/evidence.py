@@ -10,13 +10,22 @@ Injected instructions are set aside one sentence at a time (``readers.injected_s
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 from bot.core.reading.chunking import NumberedArticle, Sentence
-from bot.core.reading.matching import SentenceIndex, aligned, coverage, name_pattern, words
+from bot.core.reading.matching import (
+    SentenceIndex,
+    aligned,
+    coverage,
+    name_pattern,
+    normalize,
+    words,
+)
 from bot.core.reading.readers import Reader, injected_sentences, reader_for
 from bot.core.reading.script import CJK
+
+_OPENING_QUOTES = "\"“‘'«"
 
 
 class Evidence:
@@ -47,6 +56,13 @@ class Evidence:
         self._vocabulary = set().union(*(sentence_words[s.number] for s in self._evidence))
         self._person: dict[str, bool] = {}
         self._written: dict[str, str] = {}  # name as the model wrote it -> as the article does
+        self._forms: dict[str, list[str]] = {}
+
+    def short_forms(self, name: str) -> list[str]:
+        """The shorter forms this article writes the name in later ("Gao" for "Gao Minghua")."""
+        if (known := self._forms.get(name)) is None:
+            self._forms[name] = known = self.reader.short_forms(name, self.article.text)
+        return known
 
     def _as_written(self, name: str) -> str:
         """The article's own casing of a name the model wrote in another ("PAN RUOXI", copied
@@ -165,6 +181,49 @@ class Evidence:
         if best is not None and coverage(claim, best.text) >= self.claim_threshold:
             return best
         return None
+
+    # --- who speaks ------------------------------------------------------------------------
+
+    def speaker(self, sentence: Sentence, officials: Sequence[str]) -> str:
+        """The official named in the sentence (first written), else in its paragraph, else,
+        for a quoted paragraph, on the line that introduces or signs it ("Mayor Tom Gadsby
+        said:" above it; "The Honourable Anita Thorsteinson, Minister of Housing" below it)."""
+        group = self._paragraphs[sentence.paragraph]
+        for pool in ([sentence], group, self._quote_attribution(sentence.paragraph)):
+            named = [
+                (position, name)
+                for name in officials
+                for s in pool
+                if (position := self._first_mention(s, name)) is not None
+            ]
+            if named:
+                return min(named)[1]
+        return ""
+
+    def _quote_attribution(self, paragraph: int) -> list[Sentence]:
+        """The line that introduces a quoted paragraph ("... said:") or, in a release's quotes
+        section, the short line under it that signs it; [] for a paragraph not quoted."""
+        group = self._paragraphs[paragraph]
+        if not group or group[0].text.lstrip()[:1] not in _OPENING_QUOTES:
+            return []
+        above = self._paragraphs.get(paragraph - 1, [])
+        if above and above[-1].text.rstrip().endswith(":"):
+            return above[-1:]
+        below = self._paragraphs.get(paragraph + 1, [])
+        signed = below and len(below) == 1 and len(below[0].text.split()) <= 30
+        if signed and below[0].text.lstrip()[:1] not in _OPENING_QUOTES:
+            return below
+        return []
+
+    def _first_mention(self, sentence: Sentence, name: str) -> int | None:
+        """Where the sentence first writes ``name`` or a short form of it, or None."""
+        text = normalize(sentence.text)
+        places = [
+            text.find(form)
+            for form in (normalize(name), *self.short_forms(name))
+            if form and form in text
+        ]
+        return min(places) if places else None
 
 
 @lru_cache(maxsize=4096)

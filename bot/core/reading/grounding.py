@@ -135,7 +135,7 @@ class Grounder(Evidence):
         if not person or not mentions or self.is_byline_name(key):
             self.dropped.officials += 1
             return None
-        forms = [key, *self.reader.short_forms(name)]
+        forms = [key, *self.short_forms(name)]
         others = self._others(key, known_names)
         cited = [n for n in dict.fromkeys(draft.sentences) if self._names_person(n, forms)]
         sentences = cited or mentions[:1]
@@ -330,7 +330,7 @@ class Grounder(Evidence):
         city", "he would", "We'll"); else the sentence's own named "X will" subject."""
         if self._is_person_cached(actor):
             # A person's name is matched as written (or by surname), never fuzzily.
-            forms = [normalize(actor), *self.reader.short_forms(actor)]
+            forms = [normalize(actor), *self.short_forms(actor)]
             group = self._paragraphs[sentence.paragraph]
             if any(self._names_person(s.number, forms) for s in group):
                 return actor
@@ -356,9 +356,9 @@ class Grounder(Evidence):
             for actor, what in self.reader.commitments(sentence.text):
                 if actor and not self._proper(actor):  # "Plans will be published"
                     actor, what = "", f"{actor} {what}"
-                who = actor or self._speaker(sentence, officials)
+                who = actor or self.speaker(sentence, officials)
                 if actor and self.reader.is_kind_only(actor):
-                    who = self._speaker(sentence, officials) or actor  # "the Ministry will"
+                    who = self.speaker(sentence, officials) or actor  # "the Ministry will"
                 if who and what:
                     found.append(CitedCommitment(actor=who, commitment=what, deadline=None,
                                                  sentences=[sentence.number]))  # fmt: skip
@@ -371,30 +371,6 @@ class Grounder(Evidence):
             return True
         pattern = re.compile(rf"(?<=[\w,;] ){re.escape(subject)}\b")
         return any(pattern.search(s.text) for s in self._evidence)
-
-    def _speaker(self, sentence: Sentence, officials: Sequence[str]) -> str:
-        """The official named in the sentence (first written), else in its paragraph."""
-        group = self._paragraphs[sentence.paragraph]
-        for pool in ([sentence], group):
-            named = [
-                (position, name)
-                for name in officials
-                for s in pool
-                if (position := self._first_mention(s, name)) is not None
-            ]
-            if named:
-                return min(named)[1]
-        return ""
-
-    def _first_mention(self, sentence: Sentence, name: str) -> int | None:
-        """Where the sentence first writes ``name`` or a short form of it, or None."""
-        text = normalize(sentence.text)
-        places = [
-            text.find(form)
-            for form in (normalize(name), *self.reader.short_forms(name))
-            if form and form in text
-        ]
-        return min(places) if places else None
 
     # --- officials the model missed ------------------------------------------------------------
 

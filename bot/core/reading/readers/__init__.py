@@ -61,8 +61,9 @@ class Reader(Protocol):
         """True if the words beside the name say the person holds no office."""
         ...
 
-    def short_forms(self, name: str) -> list[str]:
-        """Normalised shorter forms the text may use later (surname, "Sir Malcolm")."""
+    def short_forms(self, name: str, text: str = "") -> list[str]:
+        """Normalised shorter forms the text may use later (surname, "Sir Malcolm"); with the
+        article's ``text``, also the forms only it can show ("Gao" for "Gao Minghua")."""
         ...
 
     def role_beside(

@@ -79,7 +79,7 @@ class ChineseReader:
             return False
         return name[0] in _SURNAMES or name.startswith(_COMPOUND_SURNAMES)
 
-    def short_forms(self, name: str) -> list[str]:
+    def short_forms(self, name: str, text: str = "") -> list[str]:
         return []
 
     def _is_name_in(self, text: str, name: str) -> bool:

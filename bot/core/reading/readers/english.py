@@ -15,9 +15,8 @@ from bot.core.reading.matching import names_another, normalize
 from bot.core.reading.readers import Role
 from bot.core.reading.readers.english_commitments import (
     is_kind_only,
-    passive_agent,
-    states_commitment,
-    written_subject,
+    read_commitments,
+    will_subject,
 )
 from bot.core.reading.readers.english_names import (
     CONNECTORS,
@@ -26,7 +25,6 @@ from bot.core.reading.readers.english_names import (
     MODIFIERS,
     PARTICLES,
     POSTNOMINALS,
-    PRONOUNS,
     REPORTING,
     TITLE_WORDS,
     is_initial,
@@ -44,43 +42,12 @@ from bot.core.reading.readers.english_names import (
 )
 from bot.core.reading.readers.lists import in_list, list_members, list_role
 from bot.core.reading.readers.words import word_list
-from bot.core.reading.script import LATIN_SENTENCE_ENDS, clause_marks, clauses, ends_sentence
+from bot.core.reading.script import clauses
 
 __all__ = ["DOTTED_TITLES", "HONORIFICS", "TITLE_WORDS", "EnglishReader"]
 
 _CREDIT_WORDS = word_list("english", "credit_words")
 _NOT_OFFICE = word_list("english", "not_office")
-_WILL_SUBJECT = re.compile(
-    r"^(?:[^,]{0,100}, )?(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*))"
-    r"{0,10}) will\b"
-)
-# Words that state a commitment, a plan or a call on others, in the ways press releases, news
-# stories and translated government releases all write them: "will/would <do>", "plans to",
-# "committed to", "pledged that", "urged X to", "must/should <do>", "announced $N".
-_COMMITMENT_MARK = re.compile(
-    r"\b(?:will|would|shall)(?:,\s[^,]{1,30},)?\s+(?:also\s+|now\s+|soon\s+|further\s+)?"
-    r"(?!not\b)[a-z]+"
-    r"|\b(?:plans?|planned|expects?|intends?|aims?|seeks?|pledged|pledges|promised|promises|"
-    r"vowed|vows|committed|commits|agreed|undertakes|strives?|striving|is\s+set|are\s+set|"
-    r"has\s+decided)\s+to\s+"
-    r"(?:[a-z]+ing\b|[a-z]+)"
-    r"|\b(?:pledged|promised|vowed|guaranteed|assured)\s+(?:that\b|[a-z]+\s+that\b)"
-    r"|\b(?:urged|urges|urge|called\s+on|calls\s+on|call\s+on|appealed\s+to|asked|required|"
-    r"requires|directed|instructed)\s+(?:[\w'’.-]+\s+){1,8}?to\s+[a-z]+"
-    r"|\b(?:must|should)\s+(?:also\s+|further\s+)?[a-z]+"
-    r"|\b(?:announced|announces|invests|allocates|earmarks|commits|sanctioned|approved)\s+"
-    r"(?:an?\s+|the\s+|plans\s+|that\s+|funding\s+|grants?\s+)?(?:[$€£₹¥]|Rs\.?\s|\d"
-    r"|(?:[A-Z]{3}|KSh|[AC]\$)\s?\d)"
-)
-_QUOTE_CLOSE = re.compile(r"[,.!?]?[\"”](?:\s|$)")
-# A headline's "Ministry to train 25,000 women", "£2.4bn to transform buses".
-_HEADLINE_COMMITMENT = re.compile(rf"^[^{LATIN_SENTENCE_ENDS}]{{3,120}}?\bto\s+[a-z]{{3,}}")
-_SAID_THAT = re.compile(
-    r"\b(?:said|says|told\s+[^,]{1,60}?|added|announced|stated)\s+(?:that\s+)?$"
-)
-_BODY_NAME = re.compile(
-    r"(?:the |The )?((?:[A-Z][\w'’-]*)(?: (?:of|and|for|the|[A-Z][\w'’-]*)){0,10})"
-)
 _ROLE_EDGES = re.compile(
     r"^(?:(?:and|the|with|as|is|was|a|an|who|its|their|his|her|now)\s+)+|[\s,;:()]+$",
     re.IGNORECASE,
@@ -216,8 +183,8 @@ class EnglishReader:
     def reads_as_body(self, text: str, name: str) -> bool:
         return reads_as_body(text, name)
 
-    def short_forms(self, name: str) -> list[str]:
-        return short_forms(name)
+    def short_forms(self, name: str, text: str = "") -> list[str]:
+        return short_forms(name, text)
 
     def role_beside(self, sentence: str, start: int, end: int, others: list[str]) -> Role | None:
         """The title right before the name, in the clause right after it, or in the clause
@@ -405,67 +372,15 @@ class EnglishReader:
 
     def subject(self, sentence: str) -> tuple[str, bool] | None:
         """The named "X will" subject; "the city would", "he would", "We'll" are generic."""
-        found = _WILL_SUBJECT.match(sentence)
-        if found is None:
-            return None
-        subject = found.group(1)
-        return subject, subject.lower() in PRONOUNS
+        return will_subject(sentence)
 
     def commitments(self, sentence: str) -> list[tuple[str, str]]:
-        """(subject, what) of the sentence's first commitment; the subject is "" when the text
-        does not name one before the commitment ("he would", "the city will", "I call on").
-
-        A mark that states no commitment (``english_commitments.states_commitment``: a question, a
-        condition, a thing's future, a principle) is passed over for the next one.
-        """
-        named = _WILL_SUBJECT.match(sentence)
-        marks = list(_COMMITMENT_MARK.finditer(sentence))
-        for mark in marks:
-            if not states_commitment(sentence, mark.start(), mark.end()):
-                continue
-            what = _clause(sentence[mark.start() :])
-            if (
-                named is not None
-                and named.end() - len("will") == mark.start()
-                and named.group(1).lower() not in PRONOUNS
-            ):
-                return [(named.group(1), what)]
-            agent = passive_agent(sentence, mark.start())
-            return [(agent or self._named_subject(sentence[: mark.start()]), what)]
-        headline = not ends_sentence(sentence.rstrip())
-        short = len(sentence.split()) <= 25
-        if not marks and headline and short and _HEADLINE_COMMITMENT.search(sentence):
-            return [("", _clause(sentence))]
-        return []
+        """(subject, what) of each commitment the sentence states (``read_commitments``)."""
+        return read_commitments(sentence, self.is_person)
 
     def is_kind_only(self, subject: str) -> bool:
         """A body named only by its kind ("the Government", "the Ministry"): the speaker's."""
         return is_kind_only(subject)
-
-    def _named_subject(self, before: str) -> str:
-        """A body or place named right before the commitment ("said that the Commission"), or as
-        the clause's subject before an apposition ("Fenghe, a city of 2.3 million, plans")."""
-        tail = before.rstrip()
-        said = _SAID_THAT.search(tail)
-        return self._body(tail[said.end() :] if said else tail) or self._body(
-            written_subject(before)
-        )
-
-    def _body(self, lead: str) -> str:
-        found = _BODY_NAME.fullmatch(lead)
-        if found is None or found.group(1).lower() in PRONOUNS or self.is_person(found.group(1)):
-            return ""  # a person is attributed by grounding, from the names it knows
-        return found.group(1)
-
-
-def _clause(text: str) -> str:
-    """The commitment itself: its first 25 words, cut at a clause break after six of them."""
-    clause = " ".join(text.split()[:25])
-    if quoted := _QUOTE_CLOSE.search(clause):  # 'will last 50 years," she said'
-        clause = clause[: quoted.start()]
-    if (cut := next(iter(clause_marks(clause)), None)) and len(clause[:cut].split()) >= 6:
-        clause = clause[:cut]
-    return clause.rstrip(".,; ")
 
 
 def _without_final_stop(words: list[str]) -> list[str]:

@@ -27,6 +27,7 @@ sign grant agreements". The same words also write what is no pledge, and English
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from bot.core.reading.readers.english_names import (
     PRONOUNS,
@@ -36,7 +37,7 @@ from bot.core.reading.readers.english_names import (
     singular,
 )
 from bot.core.reading.readers.words import word_list
-from bot.core.reading.script import clause_marks
+from bot.core.reading.script import LATIN_SENTENCE_ENDS, clause_marks, ends_sentence
 
 _ACTING = word_list("english", "acting_nouns")
 _GENERIC = word_list("english", "generic_subjects")
@@ -84,6 +85,9 @@ _HEAD_END = frozenset(
 )
 _STATE_AFTER_BE = frozenset("a an the whether how what one among part like".split())
 _STATE_VERBS = frozenset({"become", "becomes", "seem", "appear", "mean"})
+# What "it" or "this" will take, cost or need is a measure of a thing, not an act ("It'll take
+# years to rebuild the harbour", "This would cost $2 million").
+_MEASURE_VERBS = frozenset({"take", "cost", "require", "need"})
 _MADE_READY = re.compile(r"\b(?:ready|open|done|available|in\s+place)\b|\b\w{3,}ed\b")
 # The commitment's own clause, where the date it is held to stands: up to a clause break or a
 # relative clause about one of its nouns ("a garage whose roof collapsed in February").
@@ -113,6 +117,62 @@ _BY_AGENT = re.compile(
 _CLOCK = re.compile(r"\b\d{1,2}(?::\d\d)?\s*(?:a\.m\.|p\.m\.|am\b|pm\b)|\bnoon\b", re.IGNORECASE)
 
 
+# A word of a name: "Fenghe", "Transportation's", or initials written with stops ("U.S.", "N.C.").
+_NAME_WORD = r"(?:[A-Z]\.(?:[A-Z]\.)+|[A-Z][\w'’-]*)"
+_WILL_SUBJECT = re.compile(
+    rf"^(?:[^,]{{0,100}}, )?(?:the |The )?({_NAME_WORD}(?: (?:of|and|for|the|{_NAME_WORD}))"
+    r"{0,10}) will\b"
+)
+# A sum as press writing gives it: "$7,500,000", "EUR 12 million", "Rs. 46 million", "£2.4bn".
+_AMOUNT = r"(?:[$€£₹¥]|Rs\.?\s|\d|(?:[A-Z]{3}|KSh|[AC]\$)\s?\d)"
+_ABOUT = r"(?:(?:more\s+than|over|nearly|almost|about|around|up\s+to|at\s+least)\s+)?"
+# Who a call is on: a few words, or a few words with an apposition or a clause set off by
+# commas ("the developer, Cordell Street Partners, to sign").
+_OBJECT = r"(?:[\w'’.-]+\s+){0,7}?[\w'’.-]+(?:,\s+(?:[\w'’.-]+\s+){0,7}?[\w'’.-]+,)?\s+"
+# Words that state a commitment, a plan or a call on others, in the ways press releases, news
+# stories and translated government releases all write them: "will/would <do>", "plans to",
+# "committed to", "pledged that", "urged X to", "must/should <do>", "announced $N".
+_COMMITMENT_MARK = re.compile(
+    r"(?:\b(?:will|would|shall)|(?<=\w)['’]ll)(?:,\s[^,]{1,30},)?\s+"
+    r"(?:also\s+|now\s+|soon\s+|further\s+)?(?!not\b)[a-z]+"
+    r"|\b(?:plans?|planned|expects?|intends?|aims?|seeks?|pledged|pledges|promised|promises|"
+    r"vowed|vows|committed|commits|agreed|undertakes|strives?|striving|is\s+set|are\s+set|"
+    r"has\s+decided)\s+to\s+"
+    r"(?:[a-z]+ing\b|[a-z]+)"
+    r"|\b(?:pledged|promised|vowed|guaranteed|assured|requested)\s+(?:that\b|[a-z]+\s+that\b)"
+    r"|\b(?:urged|urges|urge|called\s+on|calls\s+on|call\s+on|appealed\s+to|asked|required|"
+    rf"requires|requested|requests|directed|instructed)\s+{_OBJECT}to\s+[a-z]+"
+    r"|\b(?:must|should)\s+(?:also\s+|further\s+)?[a-z]+"
+    r"|\b(?:announced|announces|invests|allocates|earmarks|commits|committed|sanctioned|approved|"
+    r"pledged|pledges|contributes|(?:is|are)\s+(?:investing|contributing|allocating|providing))\s+"
+    rf"(?:an?\s+allocation\s+of\s+|an?\s+|the\s+|plans\s+|that\s+|funding\s+|grants?\s+)?"
+    rf"{_ABOUT}{_AMOUNT}"
+    rf"|\b(?:offered|offers|has\s+offered)\s+(?:{_NAME_WORD}\s+){{1,4}}{_ABOUT}{_AMOUNT}"
+)
+_QUOTE_CLOSE = re.compile(r"[,.!?]?[\"”](?:\s|$)")
+# A headline's "Ministry to train 25,000 women", "£2.4bn to transform buses".
+_HEADLINE_COMMITMENT = re.compile(rf"^[^{LATIN_SENTENCE_ENDS}]{{3,120}}?\bto\s+[a-z]{{3,}}")
+_SAID_THAT = re.compile(
+    r"\b(?:said|says|told\s+[^,]{1,60}?|added|announced|stated)\s+(?:that\s+)?$"
+)
+_BODY_NAME = re.compile(
+    rf"(?:the |The )?({_NAME_WORD}(?: (?:of|and|for|the|{_NAME_WORD})){{0,10}})"
+)
+# Where a later clause of a sentence starts, to find the subject it names.
+_CLAUSE_START = re.compile(
+    r"[,;]|\b(?:and|but|while|whereas)\b|\b(?:said|says|added|announced)\b(?:\s+that)?"
+)
+# A dateline before the first sentence's subject: "TILLMAN, Ind.--(BUSINESS WIRE)--", "OSLO — ".
+_DATELINE = re.compile(
+    r"^[A-Z][A-Z .'’-]+(?:,[^—–(]{1,30}?)?\s*(?:--|—|–)\s*(?:\([^)]{1,40}\)\s*(?:--|—|–)\s*)?"
+)
+# "X announced Tuesday that it will": the pronoun is the sentence's own subject.
+_REPORTED_SELF = re.compile(
+    r"\b(?:said|says|announced|announces|confirmed|confirms|stated)\s+(?:[A-Z]?[a-z]+\s+)?"
+    r"(?:that\s+)?it\s*$"
+)
+
+
 def states_commitment(sentence: str, start: int, end: int) -> bool:
     """True if the mark at ``start:end`` ("will build", "plans to invest", "urged X to")
     states a commitment rather than a question, condition, belief, prediction or principle."""
@@ -132,13 +192,15 @@ def states_commitment(sentence: str, start: int, end: int) -> bool:
     clause = before[max((at + 1 for at in clause_marks(before)), default=0) :]
     if any(plain(w) in _NOT_COMMITTING for w in _WORD.findall(clause)):
         return False  # "We know the rains will fail", "It is hoped that merchants will"
-    first = sentence[start:end].split()[0].lower().rstrip(",")
+    written = sentence[start:end].split()[0].rstrip(",")
+    first = "will" if written[1:].lower() == "ll" else written.lower()  # "We'll", "I’ll"
     found = _INTENTIONS.search(sentence, start, end)
     if first in _MODALS | _DUTIES:
-        verb_at = start + len(first)
+        verb_at = start + len(written)
     elif found is not None and first not in {"urged", "urges", "urge", "called", "calls",
                                              "call", "appealed", "asked", "required",
-                                             "requires", "directed", "instructed"}:  # fmt: skip
+                                             "requires", "requested", "requests", "directed",
+                                             "instructed", "offered", "offers", "has"}:  # fmt: skip
         verb_at = found.start() + 2
     else:
         return True  # a call on others, a commitment "that", a sum announced
@@ -157,6 +219,8 @@ def _predicate_commits(sentence: str, before: str, span: str, first: str, verb_a
         return False  # an appearance schedule
     if (verb == "be" and after in _STATE_AFTER_BE) or verb in _STATE_VERBS:
         return False  # a state: "will be a good neighbour", "will become"
+    if verb in _MEASURE_VERBS and plain(_subject(span)) in {"it", "this", "that"}:
+        return False  # a measure: "It'll take years to rebuild"
     if verb == "have" and after != "to" and not _MADE_READY.search(clause):
         return False  # "would have three windows"
     dated = _WHEN.search(_OWN_CLAUSE.split(sentence[verb_at:], maxsplit=1)[0]) is not None
@@ -236,8 +300,11 @@ def _subject_kind(subject: str) -> str:
             break
     if _acts(words[head]):
         return "agent"
-    # A thing a name qualifies is that name's: "the German funding", "the EU grant".
-    named = any(w[:1].isupper() and _acts(w) for i, w in enumerate(words) if 0 < i != head)
+    # A thing a name qualifies is that name's: "the German funding", "the EU grant", "a
+    # quarter of the German funding"; a name after another preposition only places it
+    # ("every family in Canada").
+    end = len(words) if low[head + 1 : head + 2] == ["of"] else head
+    named = any(w[:1].isupper() and _acts(w) for i, w in enumerate(words[:end]) if 0 < i != head)
     return "owner" if named else "thing"
 
 
@@ -247,3 +314,97 @@ def _acts(word: str) -> bool:
     if word[:1].isupper() and folded not in PRONOUNS and folded not in _CALENDAR:
         return True
     return folded in _ACTING or plain(singular(folded)) in _ACTING or is_title_word(folded)
+
+
+# --- reading a sentence's commitments ----------------------------------------------------
+
+
+def will_subject(sentence: str) -> tuple[str, bool] | None:
+    """The named "X will" subject; "the city would", "he would", "We'll" are generic."""
+    found = _WILL_SUBJECT.match(sentence)
+    if found is None:
+        return None
+    subject = found.group(1)
+    return subject, subject.lower() in PRONOUNS
+
+
+def read_commitments(sentence: str, is_person: Callable[[str], bool]) -> list[tuple[str, str]]:
+    """(subject, what) of each commitment the sentence states; the subject is "" when the
+    text does not name one before the commitment ("he would", "the city will", "I call on").
+
+    A mark that states no commitment (``english_commitments.states_commitment``: a question, a
+    condition, a thing's future, a principle) is passed over for the next one. After the
+    first, a commitment is read only where a clause names a subject of its own ("Alvera is
+    contributing $4 million, and Brisk is contributing $1 million"); the same subject going
+    on ("will widen the road and will build a bridge") is the same commitment.
+    """
+    named = _WILL_SUBJECT.match(sentence)
+    marks = list(_COMMITMENT_MARK.finditer(sentence))
+    found: list[tuple[str, str]] = []
+    for mark in marks:
+        if not states_commitment(sentence, mark.start(), mark.end()):
+            continue
+        at = mark.start()
+        if sentence[at] in "'’":  # "We'll reopen": the clause keeps its subject
+            at -= len(re.search(r"\w*$", sentence[:at]).group())  # type: ignore[union-attr]
+        what = _clause(sentence[at:])
+        if (
+            named is not None
+            and named.end() - len("will") == mark.start()
+            and named.group(1).lower() not in PRONOUNS
+        ):
+            subject = named.group(1)
+        else:
+            agent = passive_agent(sentence, mark.start())
+            subject = agent or _named_subject(sentence[: mark.start()], is_person)
+        if found and not _own_subject(sentence[: mark.start()], subject, found):
+            continue
+        found.append((subject, what))
+    if found:
+        return found
+    headline = not ends_sentence(sentence.rstrip())
+    short = len(sentence.split()) <= 25
+    if not marks and headline and short and _HEADLINE_COMMITMENT.search(sentence):
+        return [("", _clause(sentence))]
+    return []
+
+
+def _own_subject(before: str, subject: str, found: list[tuple[str, str]]) -> bool:
+    """A later commitment's clause names a body, place or person not named before it."""
+    starts = list(_CLAUSE_START.finditer(before))
+    lead = before[starts[-1].end() :] if starts else before
+    written = subject or re.sub(r"^(?:the|The)\s+", "", lead.strip())
+    if not written[:1].isupper() or plain(written) in PRONOUNS or len(written.split()) > 10:
+        return False
+    return all(plain(written) != plain(earlier) for earlier, _ in found)
+
+
+def _named_subject(before: str, is_person: Callable[[str], bool]) -> str:
+    """A body or place named right before the commitment ("said that the Commission"), or as
+    the clause's subject before an apposition ("Fenghe, a city of 2.3 million, plans")."""
+    tail = before.rstrip()
+    if _REPORTED_SELF.search(tail):  # "Corvane, a device maker, today announced it will"
+        # "it" makes the sentence's subject a body, even one named like a person.
+        head = _BODY_NAME.match(_DATELINE.sub("", tail).lstrip("\"“‘' "))
+        return head.group(1) if head is not None and plain(head.group(1)) not in PRONOUNS else ""
+    said = _SAID_THAT.search(tail)
+    return _body(tail[said.end() :] if said else tail, is_person) or _body(
+        written_subject(before), is_person
+    )
+
+
+def _body(lead: str, is_person: Callable[[str], bool]) -> str:
+    found = _BODY_NAME.fullmatch(lead)
+    if found is None or found.group(1).lower() in PRONOUNS or is_person(found.group(1)):
+        return ""  # a person is attributed by grounding, from the names it knows
+    return found.group(1)
+
+
+def _clause(text: str) -> str:
+    """The commitment itself: its first 25 words, cut at a clause break after six of them."""
+    clause = " ".join(text.split()[:25])
+    if quoted := _QUOTE_CLOSE.search(clause):  # 'will last 50 years," she said'
+        clause = clause[: quoted.start()]
+    if (cut := next(iter(clause_marks(clause)), None)) and len(clause[:cut].split()) >= 6:
+        clause = clause[:cut]
+    return clause.rstrip(".,; ")

@@ -149,11 +149,21 @@ def is_surname(name: str) -> bool:
     )
 
 
-def short_forms(name: str) -> list[str]:
-    """The surname (with its particles: "van der brugge", "o sullivan"), and "Sir Malcolm"."""
+def short_forms(name: str, text: str = "") -> list[str]:
+    """The surname (with its particles: "van der brugge", "o sullivan"), and "Sir Malcolm".
+
+    A name written family name first ("Gao Minghua", "Park Ji-hoon", "Nguyen Van An") is later
+    written by its first word; the article shows which: with ``text``, the first word is a
+    short form when the text writes it alone as a person ("Gao said", "Ms. Park") and never
+    the last word so.
+    """
     tokens = normalize(name).split()
     if len(tokens) < 2:
         return []
+    written = name.split()
+    family_first = text and len(written) == len(tokens) and _alone(text, written[0])
+    if family_first and not _alone(text, written[-1]):
+        return [tokens[0]]
     forms = [tokens[-1]] if len(tokens[-1]) >= 3 else []
     start = len(tokens) - 1
     while start > 1 and (tokens[start - 1] in PARTICLES or len(tokens[start - 1].strip(".")) == 1):
@@ -162,6 +172,19 @@ def short_forms(name: str) -> list[str]:
         forms.append(" ".join(tokens[start:]))
     forms += [f"{h} {tokens[0]}" for h in ("sir", "dame", "lord", "lady")]
     return forms
+
+
+def _alone(text: str, word: str) -> bool:
+    """The text writes ``word`` alone as a person: "Gao said", "said Gao", "Ms. Gao"."""
+    if len(word) < 2 or not word[:1].isupper() or word.lower() in PRONOUNS | FUNCTION:
+        return False  # "He said" is the pronoun's, whoever is named He
+    verbs = "|".join(sorted(REPORTING))
+    pattern = (
+        rf"(?<![\w'’-]){re.escape(word)}\s+(?:also\s+|then\s+)?(?:{verbs})\b"
+        rf"|\b(?:{verbs})\s+{re.escape(word)}(?![\w'’-])(?!\s+[A-Z])"
+        rf"|\b(?:Mr|Ms|Mrs|Dr)\.?\s+{re.escape(word)}(?![\w'’-])(?!\s+[A-Z])"
+    )
+    return re.search(pattern, text) is not None
 
 
 @lru_cache(maxsize=256)
