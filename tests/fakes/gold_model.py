@@ -185,10 +185,7 @@ class GoldModel:
         }
         if kind.startswith("Small"):
             body["officials"] = list(dict.fromkeys(o["name"] for o in officials))
-            body["commitments"] = [
-                {"actor": c["actor"], "commitment": c["commitment"], "sentences": c["sentences"]}
-                for c in commitments
-            ]
+            del body["commitments"]  # the small shapes ask for none: code reads them
         if kind in ("DigestDraft", "SmallDigestDraft"):
             body["summary"] = self._summary_of(known, new)
         return json.dumps(body, ensure_ascii=False)

@@ -56,8 +56,9 @@ class ScriptedModel:
             "commitments": self._commitments(sentences),
             "key_points": [t[:120] for _, t in sorted(sentences.items())[:3]],
         }
-        if kind.startswith("Small"):  # small-model shape: names only
+        if kind.startswith("Small"):  # small-model shape: names only; code reads commitments
             body["officials"] = [o["name"] for o in body["officials"]]
+            del body["commitments"]
         if kind in ("DigestDraft", "SmallDigestDraft"):
             body["summary"] = " ".join(t for _, t in sorted(sentences.items())[:2])[:400]
         return json.dumps(body)
