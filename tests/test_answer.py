@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from bot.core.reading.answer import relevant_sentences
 from bot.core.reading.chunking import CountTokens, NumberedArticle
@@ -81,3 +84,20 @@ async def test_a_cited_sentence_that_does_not_say_it_is_not_the_quote(
     answer = await service.ask(article, "Who is the mayor of Zhaoqing?")
     assert answer.answer == "Xu Xiaoxiong"
     assert answer.quotes == [mayor.text]  # the sentence that says it, found by code
+
+
+def test_ranking_passages_writes_nothing_to_the_users_terminal(
+    count_tokens: CountTokens, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """bm25s sets its own logger to DEBUG when imported: with the CLI's plain logging set up
+    (warnings only), its "Building index from tokens" reached the user's terminal."""
+    text = "\n\n".join(f"The town of Orla {i} will build {i} bridges by 2030." for i in range(60))
+    article = NumberedArticle(text, count_tokens, 400)
+    root = logging.getLogger()
+    handler = logging.StreamHandler()  # what logging.basicConfig(level=WARNING) installs
+    root.addHandler(handler)
+    try:
+        assert relevant_sentences(article, "How many bridges will Orla 7 build?", 200)
+    finally:
+        root.removeHandler(handler)
+    assert capsys.readouterr().err == ""

@@ -26,7 +26,6 @@ in an article or in the question, can at worst produce a line that is then dropp
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import re
 import threading
@@ -55,6 +54,7 @@ from bot.core.reading.chunking import CountTokens, NumberedArticle, Sentence
 from bot.core.reading.dates import human
 from bot.core.reading.matching import normalize, terms
 from bot.core.reading.messages import fence
+from bot.core.reading.ranking import bm25_scores
 from bot.core.schemas import AnswerStats
 from bot.core.storage.store import ARTICLE_DAY, Store, StoredArticle
 
@@ -269,20 +269,11 @@ def retrieve(
         keys.append(found)
         words_of = [t for k in found for t in sorted(k.own | k.register)]
         corpus.append(words_of + sorted(terms(article.title)) or ["_"])
-    import bm25s  # here, not at import: only questions across articles rank this way
-    import numpy as np
-
-    # bm25s sets its logger to DEBUG when imported: its line per index would reach the
-    # terminal of a CLI user, whose logging shows warnings only.
-    logging.getLogger("bm25s").setLevel(max(logging.WARNING, logging.getLogger().level))
-
-    retriever = bm25s.BM25()
-    retriever.index(corpus, show_progress=False)
-    scores = np.asarray(retriever.get_scores(query), dtype=float)
-    best = float(scores.max())
+    scores = bm25_scores(corpus, query)
+    best = max(scores)
     if best <= 0:
         return []
-    order = [int(i) for i in np.argsort(-scores, kind="stable") if scores[i] > 0]
+    order = [i for i in sorted(range(len(scores)), key=lambda i: -scores[i]) if scores[i] > 0]
     order = [i for i in order if scores[i] >= config.min_share * best][: config.max_articles]
     rarity = _rarity(query, [set(c) for c in corpus])
     wanted = answer_kind(question)

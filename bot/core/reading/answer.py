@@ -18,6 +18,7 @@ from bot.core.reading.chunking import CountTokens, NumberedArticle, Sentence, re
 from bot.core.reading.grounding import Grounder, terms
 from bot.core.reading.matching import coverage, words
 from bot.core.reading.messages import article_message, system_message
+from bot.core.reading.ranking import bm25_scores
 from bot.core.schemas import Answer, AnswerDraft, AnswerStats, Digest
 from bot.core.storage.store import Exchange
 
@@ -114,13 +115,8 @@ def relevant_sentences(article: NumberedArticle, question: str, budget: int) -> 
     query = sorted(terms(question))
     order: list[int]
     if query:
-        import bm25s  # here, not at import: only long articles' questions rank passages
-        import numpy as np
-
-        retriever = bm25s.BM25()
-        retriever.index(corpus, show_progress=False)
-        scores = retriever.get_scores(query)
-        order = [int(i) for i in np.argsort(-np.asarray(scores), kind="stable")]
+        scores = bm25_scores(corpus, query)
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])  # stable: ties in order
     else:
         order = list(range(len(passages)))
     chosen: set[int] = set()
