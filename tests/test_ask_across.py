@@ -479,3 +479,36 @@ def test_a_figure_is_matched_whole() -> None:
     assert _has_figures("1,150 jobs by 2029", "create 1,150 full-time jobs by 2029.")
     assert not _has_figures("1 job", "create 10 jobs")
     assert not _has_figures("2029", "in 12029")
+
+
+async def test_a_small_models_answer_is_the_best_sentences_read_by_code(
+    tmp_path: Path, count_tokens: CountTokens, prompts: PromptLibrary
+) -> None:
+    """A small model (the embedded one) is not asked: each shown article's two best sentences
+    are the lines, best article first, every quote the article's own sentence."""
+
+    def never(request: dict[str, Any]) -> str:
+        raise AssertionError("a small model is not asked a question across articles")
+
+    store = Store.open(tmp_path / "store.sqlite3")
+    corpus = store_corpus(store, count_tokens)
+    with FakeOpenAIServer(never, count_tokens=count_tokens) as fake:
+        llm = build_llm(make_settings(tmp_path, fake, small_model=True))
+        assert llm.capabilities.small
+        try:
+            answer = await ask(JOBS, SCOPE, store, llm, prompts, count_tokens)
+            report = await measure(store, corpus, llm, prompts, count_tokens)
+        finally:
+            await llm.aclose()
+            store.close()
+    assert answer.stated and answer.stats.llm_calls == 0
+    assert 0 < len(answer.lines) <= 8
+    by_article = {line.article_id: line for line in answer.lines}
+    assert len(answer.lines) <= 2 * len(by_article)
+    for line in answer.lines:
+        article = next(a for a in answer.articles_shown if a == line.article_id)
+        assert line.quote == line.claim and line.title and line.date and article
+    assert any(VOLTARIS_JOBS[:40] in line.quote for line in answer.lines)
+    assert any(CORVANE_JOBS[:40] in line.quote for line in answer.lines)
+    print("\n" + report.table())
+    assert report.right >= 8 and report.foreign == 0 and report.not_stated_ok

@@ -21,6 +21,7 @@ from telegram.ext import Application, CommandHandler
 
 from bot.app.errors import quota_message
 from bot.app.quota import account_of
+from bot.cli.views import cross_answer_text
 from bot.core.errors import LLMError
 from bot.core.service import CrossAnswer, CrossLine, DigestService
 from bot.core.settings import Settings
@@ -335,3 +336,16 @@ def test_a_long_answer_is_split_into_valid_messages_each_with_its_buttons() -> N
             assert f"Claim {article} <b>" in text and title in text
     assert cited == list(range(1, 9))  # every article's button, once, under its own lines
     assert parse_html(pages[0].html)[0].startswith("❓ What <b>happened</b>?")
+
+
+def test_a_line_that_is_its_quote_shows_it_once() -> None:
+    """A small model's lines are the article's sentences themselves: no claim above them."""
+    sentence = "Orla Council will repair 14 bridges by June 2027."
+    line = CrossLine(claim=sentence, quote=sentence, article_id=3, title="Orla", date="2026-05-01")
+    answer = CrossAnswer(
+        question="Which bridges?", answer=sentence, stated=True, lines=[line],
+        articles_searched=4, articles_shown=[3],
+    )  # fmt: skip
+    (page,) = render.cross_pages(answer)
+    assert parse_html(page.html)[0].count(sentence) == 1
+    assert cross_answer_text(answer).count(sentence) == 1

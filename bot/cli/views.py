@@ -74,7 +74,8 @@ def cross_answer_text(answer: CrossAnswer) -> str:
     """Each line: the claim, its quote, and the article's number, title and date."""
     lines = []
     for line in answer.lines:
-        lines.append(_wrap(line.claim, "  ", "• "))
+        if line.claim != line.quote:  # a line that is its quote (a small model's) shows once
+            lines.append(_wrap(line.claim, "  ", "• "))
         lines.append(_wrap(f'"{line.quote}"', "    "))
         lines.append(_wrap(f"#{line.article_id} {line.title} · {line.date}", "    ", "    — "))
     if not answer.lines:

@@ -360,6 +360,8 @@ def cross_pages(answer: CrossAnswer) -> list[Page]:
             Paragraph(line.quote, style="quote", gap=False),
             Paragraph(f"{title} · {line.date}", lead="📰 ", style="italic", gap=False),
         ]
+        if line.claim == line.quote:  # a line that is its quote (a small model's) shows once
+            del paragraphs[0]
         entries.append(Entry(paragraphs, line.article_id, title))
     cited = len({line.article_id for line in answer.lines})
     head = [Paragraph(f"From {_plural(cited, 'article')} ({searched})", style="italic", gap=False)]
