@@ -356,3 +356,17 @@ async def test_one_chats_digest_does_not_delay_another(
     await tg.wait_for(lambda: texts(tg, CHAT + 1), timeout=4)  # answered during the digest
     assert not digest_messages(tg)
     await tg.wait_for(lambda: digest_messages(tg), timeout=15)
+
+
+def test_a_failed_jobs_line_is_the_errors_line_for_users_never_its_log_text() -> None:
+    """The built-in model failing to start said "Something went wrong on my side"; now its own
+    line, and neither its exit code nor a path."""
+    from bot.app.steps import SAVED, failure_line
+    from bot.core.errors import LocalModelError, OutputTruncated
+
+    started = failure_line(LocalModelError("exited with code 3: /srv/models/x.gguf missing"))
+    assert started == f"The built-in model could not be started on this machine. {SAVED}"
+    assert failure_line(OutputTruncated("length at 1024 tokens")).startswith(
+        "The model's answer was cut off"
+    )
+    assert failure_line(RuntimeError("boom /etc")) == f"Something went wrong on my side. {SAVED}"

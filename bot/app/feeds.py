@@ -36,7 +36,7 @@ from bot.app.quota import Quota, estimate
 from bot.app.replies import Replies
 from bot.app.runner import JobRunner
 from bot.app.tables import install
-from bot.core.errors import ArticleError, DatabaseUnavailable, SourceError
+from bot.core.errors import DatabaseUnavailable, SourceError
 from bot.core.service import DigestService, Submission
 from bot.core.sources.feed import FEED_READ_SECONDS, Feed, FeedItem, new_items, read_feed
 from bot.core.storage.store import Store
@@ -425,19 +425,20 @@ class Feeds:
                 source = dataclasses.replace(source, date=item.published)
             if source.title is None and item.title:
                 source = dataclasses.replace(source, title=item.title)
-            numbered = await asyncio.to_thread(self.service.check_article, source.text)
-        except (SourceError, ArticleError) as error:
-            line = error.user_message if isinstance(error, SourceError) else f"{error}."
+        except SourceError as error:
+            article, tokens, line = None, 0, error.user_message
+        else:  # checked and stored in one call (numbering is CPU work: off the event loop)
+            scope = chat_scope(feed.chat_id)
+            admitted = await asyncio.to_thread(self.service.admit, scope, source)
+            article, tokens, line = admitted.article, admitted.tokens, f"{admitted.refusal}."
+        if article is None:  # not read, or refused: the chat hears why, once
             if await asyncio.to_thread(self.list.mark, item.id, "failed"):
                 what = f"“{item.title}”" if item.title else "A new item"
                 where = f" of “{name}”" if name else ""
                 await self.replies.say(feed.chat_id, f"{what}{where} could not be digested: {line}")
             return
-        scope = chat_scope(feed.chat_id)
-        article = await asyncio.to_thread(self.service.keep_source, scope, source)
-        cost = estimate(numbered.tokens)
         try:
-            await asyncio.to_thread(self._queue, feed, item, article.id, cost)
+            await asyncio.to_thread(self._queue, feed, item, article.id, estimate(tokens))
         except OverQuota:
             log.info("feed %s of chat %s waits: its follower's quota is spent", feed.id,
                      feed.chat_id)  # fmt: skip

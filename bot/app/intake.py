@@ -1,16 +1,18 @@
 """What a chat hands in becomes an article and a job: a closed paste, a page or file read
 (``bot.app.reading``), a question, a retry.
 
-The article is checked and stored through the core's front door, then the job is written
-(its cost weighed against the quota, the paste's fragments consumed with it) and claimed at
-once; the digest or answer itself runs as a job (``bot.app.runner``).
+The article is checked and stored by one call to the core's front door (``admit``), then
+handed to the job queue in one call (``hand_in``): its job written, its cost weighed against
+the quota and the paste's fragments consumed with it, or the article kept for a Retry. Then
+one reply, or the job claimed at once; the digest or answer itself runs as a job
+(``bot.app.runner``).
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from bot.app.errors import OverQuota, PasteGone
+from bot.app.errors import OverQuota
 from bot.app.jobs import JobQueue
 from bot.app.memory import chat_scope
 from bot.app.pastes import Paste
@@ -71,61 +73,32 @@ class Intake:
         """
         if isinstance(source, str):
             source = Source(text=source, title=None, kind="text")
-        ids = fragment_ids or []
-        scope = chat_scope(chat_id)
-        try:
-            # Numbering a long article is CPU work: off the event loop, other chats go on.
-            numbered = await asyncio.to_thread(self.service.check_article, source.text)
-        except ArticleError as error:
-            if status is not None:
-                await status.close()
-            if not source.text.strip():
-                if self.jobs.take_fragments(chat_id, user_id, ids, None):
-                    await self.steps.say(chat_id, f"I can't digest that: {error}.", reply_to)
-                return
-            article = self.service.keep_source(scope, source)
-            if self._keep(chat_id, user_id, article, reply_to, ids):
-                await self.steps.say(
-                    chat_id,
-                    f"I can't digest that: {error}. The text is saved; reply /digest to it or "
-                    "press Retry once the limit allows it.",
-                    reply_to,
-                    article_id=article.id,
-                )
-            return
-        article = self.service.keep_source(scope, source)
-        try:
-            self.queue(
-                chat_id, user_id, article.id, reply_to, ids, estimate(numbered.tokens),
-                status=status.message_id if status is not None else None,
-            )  # fmt: skip
-        except PasteGone:  # another replica closed this paste first
-            if status is not None:
-                await status.close()
-        except OverQuota as error:
-            if status is not None:
-                await status.close()
-            if self._keep(chat_id, user_id, article, reply_to, ids):
-                await self.steps.say(
-                    chat_id,
-                    f"{error.user_message} Your article is saved: press Retry after the reset.",
-                    reply_to,
-                    article_id=article.id,
-                )
-
-    def _keep(
-        self,
-        chat_id: int,
-        user_id: int,
-        article: StoredArticle,
-        reply_to: int | None,
-        fragment_ids: list[int],
-    ) -> bool:
-        """Keep a saved text that cannot be digested now, so it can be later; False if its
-        fragments were consumed by another replica meanwhile (which answers instead)."""
-        return self.jobs.take_fragments(
-            chat_id, user_id, fragment_ids, article.id, reply_to, current=True
+        # Numbering a long article is CPU work: off the event loop, other chats go on.
+        admitted = await asyncio.to_thread(
+            self.service.admit, chat_scope(chat_id), source, keep_refused=True
         )
+        article, refusal = admitted.article, admitted.refusal
+        handed = self.jobs.hand_in(
+            chat_id, user_id, article.id if article else None, reply_to, fragment_ids or [],
+            cost=None if refusal else estimate(admitted.tokens), quota=self.quota.limit,
+            status_message=status.message_id if status else None,
+            used_today=self.quota.used_today(user_id),
+        )  # fmt: skip
+        if handed == "queued":
+            self.runner.claim(own=True)
+            return
+        if status is not None:
+            await status.close()
+        if handed == "gone":  # another replica closed this paste first, and answers
+            return
+        if handed == "over quota":
+            line = f"{self.quota.message()} Your article is saved: press Retry after the reset."
+        elif handed == "kept":
+            line = (f"I can't digest that: {refusal}. The text is saved; reply /digest to it "
+                    "or press Retry once the limit allows it.")  # fmt: skip
+        else:
+            line = f"I can't digest that: {refusal}."
+        await self.steps.say(chat_id, line, reply_to, article_id=article.id if article else None)
 
     def queue(
         self,
@@ -187,72 +160,45 @@ class Intake:
         question: str,
         *,
         reply_to: int,
-        about: int | None,
+        about: int | None = None,
+        across: bool = False,
         fragment_ids: list[int] | None = None,
     ) -> None:
         """Queue an answer about ``about`` (an article ID) or the chat's current article; with
-        neither, the question is asked across all of the chat's articles (``ask_all``).
+        neither, or ``across`` (``/ask``), a question across all of the chat's articles.
 
         The article is fixed now, so a paste sent after the question does not change what
-        it is about; the answer is a job, so it follows the chat's pending digest.
+        it is about; the answer is a job (its cost weighed against the quota), so it follows
+        the chat's pending digest, whose article a question across articles may need, and
+        survives a restart. A question across names the chat's newest article because every
+        job names one; its reply is not linked to it (``JobSteps.across``).
         """
-        article_id = about or self.memory.current_article(chat_id)
-        article = self.service.article(article_id, chat_scope(chat_id)) if article_id else None
-        if article is None:
-            await self.ask_all(chat_id, user_id, question, reply_to=reply_to,
-                               fragment_ids=fragment_ids)  # fmt: skip
-            return
-        cost = 0
-        if self.quota.limit:  # counting the article's tokens is CPU work: off the event loop
-            cost = await asyncio.to_thread(self.quota.answer_cost, article.text, question)
-        try:
-            self.jobs.create(
-                chat_id, user_id, article.id, reply_to, fragment_ids or (), kind="answer",
-                question=question, cost=cost, quota=self.quota.limit,
-                used_today=self.quota.used_today(user_id),
-            )  # fmt: skip
-        except PasteGone:  # another replica took this question first
-            return
-        except OverQuota as error:
-            if self.jobs.take_fragments(chat_id, user_id, fragment_ids or [], None):
-                await self.steps.say(chat_id, error.user_message, reply_to)
-            return
-        self.runner.claim(own=True)
-
-    async def ask_all(
-        self,
-        chat_id: int,
-        user_id: int,
-        question: str,
-        *,
-        reply_to: int,
-        fragment_ids: list[int] | None = None,
-    ) -> None:
-        """Queue a question across all of the chat's articles (``/ask``, or a question with
-        no current article), its cost reserved against the quota as an answer's is.
-
-        It is a job like any answer, so it waits for the chat's pending digest (whose article
-        it may need) and survives a restart. The job row names the chat's newest article
-        because every job names one; the reply is not linked to it (``JobSteps.across``).
-        """
-        ids = fragment_ids or []
-        newest = await asyncio.to_thread(self.service.recent_articles, chat_scope(chat_id), 1)
-        if not newest:
-            if self.jobs.take_fragments(chat_id, user_id, ids, None):
-                await self.steps.say(chat_id, NO_ARTICLES, reply_to)
-            return
-        cost = 0
-        if self.quota.limit:  # counting tokens is CPU work: off the event loop
+        kind, article = await asyncio.to_thread(self._asked_about, chat_id, about, across)
+        cost = 0  # counting tokens is CPU work: off the event loop
+        if article is not None and self.quota.limit and kind == ACROSS:
             cost = await asyncio.to_thread(self.quota.across_cost, question)
-        try:
-            self.jobs.create(
-                chat_id, user_id, newest[0].id, reply_to, ids, kind=ACROSS, question=question,
-                cost=cost, quota=self.quota.limit, used_today=self.quota.used_today(user_id),
-            )  # fmt: skip
-        except PasteGone:  # another replica took this question first
-            return
-        except OverQuota as error:
-            if self.jobs.take_fragments(chat_id, user_id, ids, None):
-                await self.steps.say(chat_id, error.user_message, reply_to)
-            return
-        self.runner.claim(own=True)
+        elif article is not None and self.quota.limit:
+            cost = await asyncio.to_thread(self.quota.answer_cost, article.text, question)
+        handed = self.jobs.hand_in_question(
+            chat_id, user_id, article.id if article else None, reply_to, fragment_ids or [],
+            kind=kind, question=question, cost=cost, quota=self.quota.limit,
+            used_today=self.quota.used_today(user_id),
+        )  # fmt: skip
+        if handed == "queued":
+            self.runner.claim(own=True)
+        elif handed != "gone":  # "gone": another replica took this question first, and answers
+            line = NO_ARTICLES if handed == "dropped" else self.quota.message()
+            await self.steps.say(chat_id, line, reply_to)
+
+    def _asked_about(
+        self, chat_id: int, about: int | None, across: bool
+    ) -> tuple[str, StoredArticle | None]:
+        """("answer", the article) for a question about one; else (ACROSS, the chat's newest
+        article, None when it has none)."""
+        scope = chat_scope(chat_id)
+        article_id = None if across else about or self.memory.current_article(chat_id)
+        article = self.service.article(article_id, scope) if article_id else None
+        if article is not None:
+            return "answer", article
+        newest = self.service.recent_articles(scope, 1)
+        return ACROSS, newest[0] if newest else None

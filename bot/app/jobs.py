@@ -3,26 +3,32 @@
 A replica claims a job with a lease (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL) only
 when no older job of its chat is pending, renews the lease while it works, and marks the job
 done in the transaction that records the reply's message ids; a job whose owner died is
-claimed again once its lease runs out. Writing a job consumes the paste's fragments it came
-from and reserves its estimated cost against its user's quota, in the same transaction, so
-two replicas closing one paste make one job. Nothing here knows the chat platform: chats,
+claimed again once its lease runs out (``send_once``: a paid-for reply's way out). Writing a
+job consumes the paste's fragments it came from and reserves its estimated cost against its
+user's quota, in the same transaction, so two replicas closing one paste make one job
+(``hand_in``: or keep its article for a Retry). Nothing here knows the chat platform: chats,
 users and messages are ids, owners are strings. Leases are epoch seconds from each replica's
 clock, so replicas need synchronised clocks (NTP), as usual.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from bot.app.errors import JobLost, PasteGone
-from bot.app.memory import ChatMemory
-from bot.app.quota import reserve, reserved
+from bot.app.errors import JobLost, OverQuota, PasteGone
+from bot.app.memory import ChatMemory, chat_scope
+from bot.app.quota import account_of, reserve, reserved
 from bot.app.tables import install, marks
 from bot.app.watchlist import Watchlist
+from bot.core.errors import DatabaseUnavailable
 from bot.core.storage.store import Store
+
+log = logging.getLogger(__name__)
 
 _JOB = "id, chat_id, user_id, article_id, reply_to, kind, question, cost, status_message"
 
@@ -38,6 +44,20 @@ class Job:
     question: str | None = None
     cost: int = 0  # estimated tokens, reserved against the quota while pending
     status_message: int | None = None  # the status line, for whoever runs the job
+
+    @property
+    def scope(self) -> str:
+        """Whose articles the job may see: its chat's."""
+        return chat_scope(self.chat_id)
+
+    @property
+    def account(self) -> str:
+        """Whose tokens the job is counted against: its user's."""
+        return account_of(self.user_id)
+
+
+# What became of an article handed in (``JobQueue.hand_in``).
+HandedIn = Literal["queued", "over quota", "kept", "dropped", "gone"]
 
 
 def _job(r: Any) -> Job:
@@ -100,6 +120,77 @@ class JobQueue:
                 self._take(chat_id, user_id, fragment_ids, None)
         return Job(int(row[0]), chat_id, user_id, article_id, reply_to, kind, question, cost,
                    status_message)  # fmt: skip
+
+    def hand_in(
+        self,
+        chat_id: int,
+        user_id: int,
+        article_id: int | None,
+        reply_to: int | None,
+        fragment_ids: Sequence[int],
+        *,
+        cost: int | None,
+        status_message: int | None = None,
+        quota: int = 0,
+        used_today: Callable[[], int] | None = None,
+    ) -> HandedIn:
+        """An article handed in, and the paste's fragments it came from: its digest queued
+        when it can be, else kept for a Retry, so the intake has one answer to reply to.
+
+        "queued": the job written (``create``: the article made current). "over quota", or
+        "kept" when the core refused the text (``cost`` None): the fragments and ``reply_to``
+        linked to the article, made current, so /digest in reply or Retry digests it later.
+        "dropped": no article (a blank text), its fragments dropped. "gone": another replica
+        consumed the fragments first, and answers instead.
+        """
+        outcome: HandedIn = "kept" if article_id is not None else "dropped"
+        if article_id is not None and cost is not None:
+            try:
+                self.create(chat_id, user_id, article_id, reply_to, fragment_ids, cost=cost,
+                            status_message=status_message, quota=quota, used_today=used_today,
+                            current=True)  # fmt: skip
+            except PasteGone:
+                return "gone"
+            except OverQuota:
+                outcome = "over quota"
+            else:
+                return "queued"
+        kept = self.take_fragments(
+            chat_id, user_id, fragment_ids, article_id, reply_to, current=True
+        )
+        return outcome if kept else "gone"
+
+    def hand_in_question(
+        self,
+        chat_id: int,
+        user_id: int,
+        article_id: int | None,
+        reply_to: int | None,
+        fragment_ids: Sequence[int],
+        *,
+        kind: str,
+        question: str,
+        cost: int,
+        quota: int = 0,
+        used_today: Callable[[], int] | None = None,
+    ) -> Literal["queued", "over quota", "dropped", "gone"]:
+        """A question handed in, and the paste's fragments it came from: its job written
+        ("queued"); else its fragments dropped, so the intake tells the chat once: "over
+        quota", or "dropped" when the chat has no article to ask about. "gone": another
+        replica consumed the fragments first, and answers."""
+        outcome: Literal["over quota", "dropped"] = "dropped"
+        if article_id is not None:
+            try:
+                self.create(chat_id, user_id, article_id, reply_to, fragment_ids, kind=kind,
+                            question=question, cost=cost, quota=quota,
+                            used_today=used_today)  # fmt: skip
+            except PasteGone:
+                return "gone"
+            except OverQuota:
+                outcome = "over quota"
+            else:
+                return "queued"
+        return outcome if self.take_fragments(chat_id, user_id, fragment_ids, None) else "gone"
 
     def pending_cost(self, user_id: int) -> int:
         """Tokens reserved by the user's pending jobs, on every replica."""
@@ -171,13 +262,37 @@ class JobQueue:
         if not self.renew(owner, [job.id], lease):
             raise JobLost(f"job {job.id} is no longer {owner}'s")
 
-    def keep_delivery(self, job: Job, message_ids: Sequence[int], reason: str) -> None:
-        """A reply that went out while the database was away: recorded when it is back, so
-        the job is never run (and paid for) again."""
-        payload = {"job": [job.id, job.chat_id, job.user_id, job.article_id, job.reply_to,
-                           job.kind, job.question, job.cost, job.status_message],
-                   "messages": list(message_ids)}  # fmt: skip
-        self.store.spool.keep("delivery", str(job.id), payload, reason)
+    async def send_once(
+        self, job: Job, owner: str, lease: float, send: Callable[[], Awaitable[list[int]]]
+    ) -> None:
+        """A paid-for reply's whole way out: the lease renewed (JobLost if the job is no
+        longer ``owner``'s), ``send``, then the delivery recorded (``record_delivery``).
+        With the database away the job counts as ours: no replica can claim it meanwhile,
+        and the reply is recorded when it is back. The database is asked off the event loop."""
+        try:
+            held = await asyncio.to_thread(self.renew, owner, [job.id], lease)
+        except DatabaseUnavailable:
+            held = {job.id}
+        if job.id not in held:
+            raise JobLost(f"job {job.id} is no longer {owner}'s")
+        await self.record_delivery(job, owner, await send())
+
+    async def record_delivery(self, job: Job, owner: str, message_ids: Sequence[int]) -> None:
+        """``deliver``, off the event loop; with the database away the delivery is kept in
+        the spool (the poll writes it once the database is back), so the job is never run
+        (and paid for) again."""
+        try:
+            done = await asyncio.to_thread(self.deliver, job, owner, message_ids)
+        except DatabaseUnavailable as error:
+            payload = {"job": [job.id, job.chat_id, job.user_id, job.article_id, job.reply_to,
+                               job.kind, job.question, job.cost, job.status_message],
+                       "messages": list(message_ids)}  # fmt: skip
+            await asyncio.to_thread(
+                self.store.spool.keep, "delivery", str(job.id), payload, str(error)
+            )
+            return
+        if not done:
+            log.warning("job %s was taken over while its reply was sent", job.id)
 
     def _replay_delivery(self, payload: dict[str, Any]) -> None:
         """The kept delivery: the job done whoever holds it now (the reply went out)."""

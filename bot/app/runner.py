@@ -25,9 +25,8 @@ from typing import Any
 
 from bot.app.errors import JobLost
 from bot.app.jobs import Job, JobQueue
-from bot.app.memory import chat_scope
 from bot.app.replies import Replies
-from bot.app.steps import JobSteps
+from bot.app.steps import ACROSS, JobSteps
 from bot.core.errors import ArticleError, DatabaseUnavailable, LLMError
 from bot.core.service import DigestService, StoredArticle
 
@@ -185,7 +184,7 @@ class JobRunner:
             return None
         self._stop(job.id, "cancelled")
         self.claim()  # the chat's next job may go
-        return self.service.article(job.article_id, chat_scope(chat_id))
+        return self.service.article(job.article_id, job.scope)
 
     def cancel_chat(self, chat_id: int) -> None:
         """Stop every digest and answer of a chat (``/forget``)."""
@@ -199,6 +198,8 @@ class JobRunner:
         try:
             if job.kind == "answer":
                 await self.steps.answer(job)
+            elif job.kind == ACROSS:
+                await self.steps.across(job)
             else:
                 await self.steps.digest(job, status)
         except (JobLost, asyncio.CancelledError) as stop:

@@ -17,15 +17,25 @@ from collections.abc import Awaitable, Callable
 from bot.app.errors import JobLost, ReplyFailed
 from bot.app.jobs import Job, JobQueue
 from bot.app.memory import chat_scope
-from bot.app.quota import Quota, account_of
+from bot.app.quota import Quota
 from bot.app.replies import Replies, StatusLine
-from bot.core.errors import ArticleError, DatabaseUnavailable, LLMError
+from bot.core.errors import ArticleError, BotError, DatabaseUnavailable, LLMError
 from bot.core.service import DigestService, Progress, Watched, find_hits
 
 log = logging.getLogger(__name__)
 
 SAVED = "Your article is saved: press Retry."
 ACROSS = "across"  # a job's kind: a question across all of the chat's articles
+
+
+def failure_line(error: Exception) -> str:
+    """What a chat is told when its job failed: the error's own line for users (never its
+    log text: "exited with code 3" and paths stay in the log), and that the article is kept."""
+    if isinstance(error, ArticleError):
+        return f"I can't digest this: {error}."
+    if isinstance(error, BotError | ReplyFailed):  # the model, the built-in model, the chat
+        return f"{error.user_message} {SAVED}"
+    return f"Something went wrong on my side. {SAVED}"
 
 
 class JobSteps:
@@ -60,81 +70,52 @@ class JobSteps:
     # --- the digest -------------------------------------------------------------------------
 
     async def digest(self, job: Job, status: StatusLine) -> None:
-        if job.kind == ACROSS:  # the runner sends every job that is not an answer here
-            await self.across(job)
-            return
+        """One call into the core finds or makes the digest, one into the queue sends it
+        once; then the chat hears which of its watches it mentions."""
+
+        async def progress(step: Progress) -> None:
+            """The status line opens (or the line that said "Fetching the page…", or a dead
+            replica's, changes) at the first step: a kept digest goes out with no line."""
+            await self.replies.typing(job.chat_id)
+            if step.stage == "summarizing":
+                await status.show("Writing the summary…", force=True)
+            elif step.total > 1:
+                await status.show(f"Reading part {min(step.done + 1, step.total)} of {step.total}…")
+            elif step.total == 0:  # the first step: the digest is being made
+                if status.message_id is None:
+                    await status.open("Reading the article…")
+                else:
+                    await status.show("Reading the article…", force=True)
+                if status.message_id is not None:  # cosmetic: a database away only costs that
+                    with contextlib.suppress(DatabaseUnavailable):
+                        await asyncio.to_thread(self.jobs.keep_status_line, job, status.message_id)
+
         # Database calls run off the event loop: while the database is away, other chats go on.
-        scope = chat_scope(job.chat_id)
-        article = await asyncio.to_thread(self.service.article, job.article_id, scope)
-        if article is None:  # forgotten meanwhile
+        language = await asyncio.to_thread(self.memory.language, job.chat_id)
+        made = await self.service.digest_stored(
+            job.article_id, job.scope, language=language, account=job.account, on_progress=progress
+        )
+        if made is None:  # forgotten meanwhile
             await asyncio.to_thread(self.jobs.finish, job.id, "failed", self.replica)
             return
-        service = await asyncio.to_thread(self.service_for, job.chat_id)
-        digest = await asyncio.to_thread(service.cached_digest, article)
-        if digest is None:
-            await self.replies.typing(job.chat_id)
-            if status.message_id is None:
-                await status.open("Reading the article…")
-            else:  # the line that said "Fetching the page…", or a dead replica's
-                await status.show("Reading the article…", force=True)
-            if status.message_id is not None:  # cosmetic: a database away only costs that
-                with contextlib.suppress(DatabaseUnavailable):
-                    await asyncio.to_thread(self.jobs.keep_status_line, job, status.message_id)
+        article, digest = made
 
-            async def progress(step: Progress) -> None:
-                await self.replies.typing(job.chat_id)
-                if step.stage == "summarizing":
-                    await status.show("Writing the summary…", force=True)
-                elif step.total > 1:
-                    await status.show(
-                        f"Reading part {min(step.done + 1, step.total)} of {step.total}…"
-                    )
-
-            digest = await service.digest(
-                article, account=account_of(job.user_id), on_progress=progress
+        async def send() -> list[int]:
+            sent = await self.replies.send_digest(
+                job.chat_id, article, digest, reply_to=job.reply_to, replace=status.message_id
             )
+            status.message_id = None
+            return sent
+
         # From here the digest is paid for: it goes out and is kept even if the database is
-        # away now (the store keeps it in its spool; the delivery is recorded when it is back).
-        await self._confirm(job)
-        sent = await self.replies.send_digest(
-            job.chat_id, article, digest, reply_to=job.reply_to, replace=status.message_id
-        )
-        status.message_id = None
-        await self._record_delivery(job, sent)  # queues the watch alert with the delivery
+        # away now (the store keeps it in its spool; the delivery is recorded when it is back),
+        # and its delivery queues the watch alert.
+        await self.jobs.send_once(job, self.replica, self.lease, send)
         await self.alert_watches(job.chat_id, job.article_id)
-
-    async def _confirm(self, job: Job) -> None:
-        """The lease renewed off the event loop, or JobLost. With the database away the job
-        counts as ours: no replica can claim it meanwhile, and the reply is recorded when it
-        is back."""
-        try:
-            held = await asyncio.to_thread(self.jobs.renew, self.replica, [job.id], self.lease)
-        except DatabaseUnavailable:
-            return
-        if not held:
-            raise JobLost(f"job {job.id} is no longer {self.replica}'s")
-
-    async def _record_delivery(self, job: Job, sent: list[int]) -> None:
-        """Mark the job done with its reply's messages; with the database away, keep that in
-        the spool (the poll writes it once the database is back), never run the job again."""
-        try:
-            done = await asyncio.to_thread(self.jobs.deliver, job, self.replica, sent)
-        except DatabaseUnavailable as error:
-            await asyncio.to_thread(self.jobs.keep_delivery, job, sent, str(error))
-            return
-        if not done:
-            log.warning("job %s was taken over while its reply was sent", job.id)
 
     async def tell_failure(self, job: Job, status: StatusLine, error: Exception) -> None:
         """One line in the chat, in place of the status line, with a Retry button."""
-        if isinstance(error, LLMError):
-            text = f"{error.user_message} {SAVED}"
-        elif isinstance(error, ArticleError):
-            text = f"I can't digest this: {error}."
-        elif isinstance(error, ReplyFailed):
-            text = f"{error.user_message} {SAVED}"
-        else:
-            text = f"Something went wrong on my side. {SAVED}"
+        text = failure_line(error)
         with contextlib.suppress(DatabaseUnavailable):
             await asyncio.to_thread(self.memory.set_current_article, job.chat_id, job.article_id)
         if not await status.become(text, retry=job.article_id):
@@ -190,16 +171,14 @@ class JobSteps:
     async def answer(self, job: Job) -> None:
         """An answer about one article; its reply is linked to it (a reply to it asks again)."""
         chat_id, reply_to = job.chat_id, job.reply_to
-        article = self.service.article(job.article_id, chat_scope(chat_id))
+        article = self.service.article(job.article_id, job.scope)
         question = job.question
         if article is None or question is None:  # forgotten meanwhile
             self.jobs.finish(job.id, "failed", self.replica)
             return
 
         async def reply() -> list[int]:
-            answer = await self.service_for(chat_id).ask(
-                article, question, account=account_of(job.user_id)
-            )
+            answer = await self.service_for(chat_id).ask(article, question, account=job.account)
             self.jobs.keep_lease(self.replica, job, self.lease)
             return await self.replies.send_answer(chat_id, answer, reply_to=reply_to)
 
@@ -218,14 +197,13 @@ class JobSteps:
 
         async def reply() -> list[int]:
             service = await asyncio.to_thread(self.service_for, chat_id)
-            answer = await service.ask_across(
-                question, chat_scope(chat_id), account=account_of(job.user_id)
-            )
+            answer = await service.ask_across(question, job.scope, account=job.account)
             self.jobs.keep_lease(self.replica, job, self.lease)
             return await self.replies.send_cross_answer(chat_id, answer, reply_to=job.reply_to)
 
         if await self._answering(job, reply) is not None:
-            await self._record_delivery(job, [])  # done, with no message linked to an article
+            # Done, with no message linked to an article.
+            await self.jobs.record_delivery(job, self.replica, [])
 
     async def _answering(
         self, job: Job, reply: Callable[[], Awaitable[list[int]]]

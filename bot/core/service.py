@@ -17,13 +17,14 @@ import asyncio
 import copy
 import importlib
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.core.cleaning import clean, undecodable
 from bot.core.desk.ask_schemas import CrossAnswer, CrossLine
 from bot.core.desk.brief import Brief, Named
 from bot.core.desk.desk import Desk
-from bot.core.errors import LLMError, UnreadableText
+from bot.core.errors import ArticleError, LLMError, UnreadableText
 from bot.core.health import HealthCheck, health_checks
 from bot.core.models.encodings import load_encoding, token_counter
 from bot.core.models.factory import build_llm
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 # the shapes the service hands out, the few helpers that read a user's words or render a line.
 __all__ = [
     "MAX_WATCH_CHARS",
+    "Admission",
     "Brief",
     "CrossAnswer",
     "CrossLine",
@@ -151,6 +153,17 @@ def _usage(stats: DigestStats | AnswerStats) -> Usage:
     return Usage(stats.llm_calls, stats.prompt_tokens, stats.completion_tokens)
 
 
+@dataclass(frozen=True)
+class Admission:
+    """What the intake made of an article read: the stored article (None when nothing was
+    kept), its tokens (the digest's cost is estimated from them), or why it cannot be
+    digested, so an edge decides what to say from one answer."""
+
+    article: StoredArticle | None
+    tokens: int = 0
+    refusal: ArticleError | None = None
+
+
 class DigestService:
     """One per process, built from the settings; the reading pipeline is imported with it."""
 
@@ -246,16 +259,32 @@ class DigestService:
         one is not numbered again (it was checked when it was digested; numbering is the
         intake's one slow step on a long article)."""
         source = await self.read(submission)
-        if not (reuse_digest and await asyncio.to_thread(self.is_digested, source.text)):
-            # Numbering a long article is CPU work: off the event loop, so other chats go on.
-            await asyncio.to_thread(self.check_article, source.text)
-        return await asyncio.to_thread(self.keep_source, scope, source)
+        admitted = await asyncio.to_thread(self.admit, scope, source, reuse_digest=reuse_digest)
+        if admitted.refusal is not None:
+            raise admitted.refusal
+        assert admitted.article is not None  # not refused: stored
+        return admitted.article
 
-    def keep_source(self, scope: str, source: Source) -> StoredArticle:
-        """Store an article already read (its title, origin and page date kept)."""
-        return self.save_article(
-            scope, source.text, source.title, source.url or source.filename, source.date
-        )
+    def admit(
+        self, scope: str, source: Source, *, reuse_digest: bool = False, keep_refused: bool = False
+    ) -> Admission:
+        """Check an article already read and store it (its title, origin and page date kept):
+        an intake's one call. Numbering a long article is CPU work: call it off the event loop.
+
+        A text that cannot be digested is not stored, unless ``keep_refused`` (a chat keeps it
+        for a Retry once the limit allows it) and it is not blank. ``reuse_digest``: as in
+        ``take_in``, a text with a kept digest is not numbered again (its tokens read 0)."""
+        tokens, refusal = 0, None
+        if not (reuse_digest and self.is_digested(source.text)):
+            try:
+                tokens = self.check_article(source.text).tokens
+            except ArticleError as error:
+                if not (keep_refused and source.text.strip()):
+                    return Admission(None, refusal=error)
+                refusal = error
+        origin = source.url or source.filename
+        article = self.save_article(scope, source.text, source.title, origin, source.date)
+        return Admission(article, tokens, refusal)
 
     def article(self, article_id: int, scope: str) -> StoredArticle | None:
         """A stored article of this scope by its number; None if it is not this scope's."""
@@ -281,11 +310,10 @@ class DigestService:
         ``origin`` is the link or file it came from, ``published`` its page's date (metadata).
         Every text is cleaned here, the core's front door, so no later step meets a lone
         surrogate or a control character. The date it reports is read here too, once."""
-        text = clean(text)
-        title = make_title(clean(title or "") or text)
+        text, title, origin = clean(text), clean(title or ""), clean(origin) if origin else None
         reported = read_date(text, published)
         return self.store.save_article(
-            scope, text, title, clean(origin) if origin else None, reported.date, reported.basis
+            scope, text, make_title(title or text), origin, reported.date, reported.basis
         )
 
     async def digest(
@@ -309,6 +337,36 @@ class DigestService:
         if not digest.stats.cached:
             await asyncio.to_thread(self._record, account, "digest", _usage(digest.stats))
         return digest
+
+    async def digest_stored(
+        self,
+        article_id: int,
+        scope: str,
+        *,
+        language: str | None = None,
+        account: str = "cli",
+        on_progress: OnProgress | None = None,
+    ) -> tuple[StoredArticle, Digest] | None:
+        """A stored article of this scope with its digest in ``language`` (a chat's choice;
+        None: the default), the kept one or else made now: a queued job's one call. None if
+        the article is not this scope's (forgotten meanwhile).
+
+        ``on_progress`` hears ``Progress("reading", 0, 0)`` first when a digest is really
+        made, so a status line opens only then (a kept digest reports nothing), and the
+        reading's own steps after it. The store is asked off the event loop: with the
+        database away, the other chats go on."""
+        from bot.core.reading.digest import Progress
+
+        article = await asyncio.to_thread(self.article, article_id, scope)
+        if article is None:
+            return None
+        service = self.in_language(language) if language else self
+        digest = await asyncio.to_thread(service.cached_digest, article)
+        if digest is None:
+            if on_progress is not None:
+                await on_progress(Progress("reading", 0, 0))
+            digest = await service.digest(article, account=account, on_progress=on_progress)
+        return article, digest
 
     def not_saved(self, article: StoredArticle) -> str | None:
         """Why this article's digest is not in the database yet (it waits in the spool)."""

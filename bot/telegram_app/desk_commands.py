@@ -207,7 +207,7 @@ def json_rows(body: str) -> bool:
 
 async def ask_all(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/ask <question>``: answered from all of the chat's articles, each line with its quote
-    and its article (``Intake.ask_all``: a job, its cost weighed against the quota)."""
+    and its article (``Intake.ask``: a job, its cost weighed against the quota)."""
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
@@ -218,8 +218,8 @@ async def ask_all(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             "all of this chat's articles, each line with its quote and its article."
         )
         return
-    await app_of(context).intake.ask_all(
-        message.chat_id, user.id, question, reply_to=message.message_id
+    await app_of(context).intake.ask(
+        message.chat_id, user.id, question, reply_to=message.message_id, across=True
     )
 
 
