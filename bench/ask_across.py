@@ -3,6 +3,8 @@
     python bench/ask_across.py            # the configured model: OPENAI_* or the embedded one
     python bench/ask_across.py --fake     # the reference fake through a local fake server
     python bench/ask_across.py --register none   # retrieval without the register's lines
+    python bench/ask_across.py --questions tests/data/questions-across-unseen.json
+                                          # the held-out set, written without watching retrieval
 
 Nothing is digested: the 21 dev articles are stored in one chat ("chat:desk") with the date
 each reports, and their register is the gold digests grounded in code (the same perfect
@@ -63,8 +65,8 @@ _ARTICLE_BLOCK = re.compile(r"<article>\n\[Article (\d+)\] [^\n]*\n(.*?)\n</arti
 _QUESTION = re.compile(r"The user's question: (.*)\n")
 
 
-def load_questions() -> list[dict[str, Any]]:
-    return list(json.loads(QUESTIONS.read_text(encoding="utf-8"))["questions"])
+def load_questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
+    return list(json.loads(path.read_text(encoding="utf-8"))["questions"])
 
 
 def fold(text: str) -> str:
@@ -211,10 +213,11 @@ async def measure(
     prompts: PromptLibrary,
     count_tokens: CountTokens,
     config: AskConfig | None = None,
+    questions: Path = QUESTIONS,
 ) -> Report:
     """Ask every question of the set in SCOPE, one after another, and score each answer."""
     scored = []
-    for question in load_questions():
+    for question in load_questions(questions):
         answer = await ask_across(
             question["question"],
             SCOPE,
@@ -237,8 +240,8 @@ class ReferenceModel:
     request, the schema and the quote check; not a model's reading.
     """
 
-    def __init__(self) -> None:
-        self.questions = {q["question"]: q for q in load_questions()}
+    def __init__(self, questions: Path = QUESTIONS) -> None:
+        self.questions = {q["question"]: q for q in load_questions(questions)}
         self.calls = 0
 
     def __call__(self, request: dict[str, Any]) -> str:
@@ -274,17 +277,23 @@ async def _run(args: argparse.Namespace) -> Report:
             from tests.conftest import make_settings
             from tests.fakes.openai_server import FakeOpenAIServer
 
-            with FakeOpenAIServer(ReferenceModel(), count_tokens=count_tokens) as fake:
+            model = ReferenceModel(args.questions)
+            with FakeOpenAIServer(model, count_tokens=count_tokens) as fake:
                 llm = build_llm(make_settings(Path(folder), fake))
                 try:
-                    return await measure(store, corpus, llm, prompts, count_tokens)
+                    return await measure(
+                        store, corpus, llm, prompts, count_tokens, questions=args.questions
+                    )
                 finally:
                     await llm.aclose()
                     store.close()
         llm = build_llm(settings)
         print(f"model: {llm.model} at {llm.server}", file=sys.stderr)
+        config = AskConfig(small_lines_per_article=0) if args.ask_small else None
         try:
-            return await measure(store, corpus, llm, prompts, count_tokens)
+            return await measure(
+                store, corpus, llm, prompts, count_tokens, config, questions=args.questions
+            )
         finally:
             await llm.aclose()
             store.close()
@@ -295,6 +304,17 @@ def main() -> None:
     parser.add_argument("--fake", action="store_true", help="the reference fake model")
     parser.add_argument("--register", choices=("gold", "none"), default="gold")
     parser.add_argument("--json", action="store_true", help="the scores as JSON as well")
+    parser.add_argument(
+        "--ask-small",
+        action="store_true",
+        help="ask a small model too (by default its lines are read by code)",
+    )
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        default=QUESTIONS,
+        help="the question set (questions-across-unseen.json: the held-out one)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     report = asyncio.run(_run(args))

@@ -423,6 +423,12 @@ def test_the_names_a_question_asks_about() -> None:
     ]
     assert question_names("When will Kenya's and Peru’s plants open in June?") == ["Kenya", "Peru"]
     assert question_names("Which officials visited the cluster?") == []
+    # A nationality before its noun is an adjective an article may not write; after an
+    # auxiliary the same shape is the subject, a name.
+    assert question_names("How many jobs will the new American factories create?") == []
+    assert question_names("Which Kenyan and Chinese officials spoke?") == []
+    assert question_names("How much did Sudan pledge?") == ["Sudan"]
+    assert question_names("How much has Japan pledged?") == ["Japan"]
     assert question_names("广东省领导视察了哪些企业？") == []  # no capitals: the rule stays off
     assert writes_any("Accra, Ghana's capital", ["Ghana"])
     assert not writes_any("Ghanaian exporters", ["Ghana"])  # whole words only
@@ -441,6 +447,26 @@ async def test_a_question_naming_what_no_article_writes_is_not_stated_without_a_
     store.close()
     assert answer.answer == "Not stated in your articles." and answer.stats.llm_calls == 0
     assert answer.articles_searched == 2 and answer.articles_shown == []
+
+
+async def test_an_article_not_writing_a_name_the_question_uses_may_still_answer(
+    tmp_path: Path, count_tokens: CountTokens, prompts: PromptLibrary
+) -> None:
+    """A capitalised word of a question is not always a name its article writes: "American
+    factories" (neither release writes "American"), "North Carolina's grants and the bridge
+    bill" (the bill's story does not name the state). Only when no article writes any of
+    them is the question not stated."""
+    store = Store.open(tmp_path / "store.sqlite3")
+    for slug in (VOLTARIS, CORVANE, MILLBROOK):
+        keep(store, "chat:1", slug, count_tokens)
+    model = InProcessModel(lambda prompt: {"answer": "x", "lines": []})
+    await ask(
+        "How many jobs will the new American factories create?", "chat:1", store, model,
+        prompts, count_tokens,
+    )  # fmt: skip
+    store.close()
+    (prompt,) = model.prompts
+    assert "1,150 full-time jobs" in prompt and "480 new full-time jobs" in prompt
 
 
 async def test_a_claims_figures_must_be_in_its_quote_or_the_line_takes_the_sentence_that_has_them(

@@ -93,6 +93,7 @@ class AskConfig:
     passage_tokens: int = 2500  # what the model is shown, all articles together
     small_passage_tokens: int = 1500  # the same for a small model: its lines are read from it
     small_lines_per_article: int = 2  # a small model's answer: each article's best sentences
+    # (0: ask the small model as any other, which ``bench/ask_across.py --ask-small`` measures)
     max_articles: int = 6  # articles shown at most
     hits_per_article: int = 12  # best sentences of each article (the one before, for a "she")
     min_share: float = 0.25  # an article scoring under this share of the best one is noise
@@ -135,8 +136,11 @@ async def ask_across(
     articles = await asyncio.to_thread(scope_articles, store, scope, since, config.scan_articles)
     searched = len(articles)
     names = question_names(topic)
-    if names:  # an article that writes none of the question's names cannot answer it
-        articles = [article for article in articles if writes_any(article.text, names)]
+    if names and not any(writes_any(article.text, names) for article in articles):
+        # "How much did Brazil pledge?" where no article writes Brazil: not stated. An article
+        # not writing a name may still answer ("American factories", "the bridge bill and
+        # North Carolina's grants", 蓝江 for "Lanjiang"): ranking weighs the names, not this.
+        articles = []
     quoted = await asyncio.to_thread(register_lines, store, scope, since) if articles else {}
     budget = config.small_passage_tokens if llm.capabilities.small else config.passage_tokens
     passages = await asyncio.to_thread(
@@ -154,7 +158,7 @@ async def ask_across(
     if not passages:
         base.stats = AnswerStats(seconds=round(time.monotonic() - started, 3))
         return base
-    if llm.capabilities.small:  # the retrieved sentences are the answer: no model call
+    if llm.capabilities.small and config.small_lines_per_article:  # the sentences answer
         lines = quoted_lines(passages, config.small_lines_per_article, MAX_LINES)
         return base.model_copy(
             update={

@@ -100,14 +100,31 @@ _NOT_NAMES = frozenset(
 _WEEKDAY = re.compile(r"^(?:mon|tues|wednes|thurs|fri|satur|sun)day$", re.IGNORECASE)
 
 
+# A nationality is capitalised too, as the adjective before its noun ("the new American
+# factories", "which Kenyan officials", "Chinese cities"), and an article may not write it;
+# after an auxiliary the same shape is a subject, a name ("did Sudan pledge", "has Japan").
+_NATIONALITY = re.compile(r"[A-Z][a-z]+(?:an|ese|ish|ic)$")
+_AUXILIARY = re.compile(
+    r"\b(?:did|does|do|will|would|has|have|had|can|could|should|is|are|was|were)\s+$", re.I
+)
+
+
 def question_names(question: str) -> list[str]:
     """The names an English question asks about: an article that writes none of them cannot
     answer it ("How much did Brazil pledge?" is not answered by Norway's pledge)."""
     names = []
-    for word in _CAPITALISED.findall(question.strip()):
-        word = re.sub(r"['’]s$", "", word)  # "Sri Lanka's": the name is "Lanka"
+    question = question.strip()
+    for found in _CAPITALISED.finditer(question):
+        word = re.sub(r"['’]s$", "", found.group())  # "Sri Lanka's": the name is "Lanka"
         if word in _NOT_NAMES or _WEEKDAY.match(word) or re.fullmatch(_MONTH_NAME, word, re.I):
             continue
+        before, after = question[: found.start()], question[found.end() :]
+        if (
+            _NATIONALITY.match(word)
+            and re.match(r"\s+[a-z]", after)
+            and not _AUXILIARY.search(before)
+        ):
+            continue  # "American factories": an adjective
         names.append(word)
     return list(dict.fromkeys(names))
 
