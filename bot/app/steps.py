@@ -177,14 +177,15 @@ class JobSteps:
             self.jobs.finish(job.id, "failed", self.replica)
             return
 
-        async def reply() -> list[int]:
+        async def reply() -> None:
             answer = await self.service_for(chat_id).ask(article, question, account=job.account)
-            self.jobs.keep_lease(self.replica, job, self.lease)
-            return await self.replies.send_answer(chat_id, answer, reply_to=reply_to)
 
-        sent = await self._answering(job, reply)
-        if sent is not None and not self.jobs.deliver(job, self.replica, sent):
-            log.warning("job %s was taken over while its reply was sent", job.id)
+            async def send() -> list[int]:
+                return await self.replies.send_answer(chat_id, answer, reply_to=reply_to)
+
+            await self.jobs.send_once(job, self.replica, self.lease, send)
+
+        await self._answering(job, reply)
 
     async def across(self, job: Job) -> None:
         """A question across all of the chat's articles: each line quotes its article and
@@ -195,30 +196,32 @@ class JobSteps:
             self.jobs.finish(job.id, "failed", self.replica)
             return
 
-        async def reply() -> list[int]:
+        async def reply() -> None:
             service = await asyncio.to_thread(self.service_for, chat_id)
             answer = await service.ask_across(question, job.scope, account=job.account)
-            self.jobs.keep_lease(self.replica, job, self.lease)
-            return await self.replies.send_cross_answer(chat_id, answer, reply_to=job.reply_to)
 
-        if await self._answering(job, reply) is not None:
-            # Done, with no message linked to an article.
-            await self.jobs.record_delivery(job, self.replica, [])
+            async def send() -> list[int]:
+                await self.replies.send_cross_answer(chat_id, answer, reply_to=job.reply_to)
+                return []  # done, with no message linked to an article
 
-    async def _answering(
-        self, job: Job, reply: Callable[[], Awaitable[list[int]]]
-    ) -> list[int] | None:
-        """Run ``reply`` unless the user is over the quota by now; the messages it sent, or
-        None when the chat was told why there is no answer (the job is finished then)."""
+            await self.jobs.send_once(job, self.replica, self.lease, send)
+
+        await self._answering(job, reply)
+
+    async def _answering(self, job: Job, reply: Callable[[], Awaitable[None]]) -> None:
+        """Run ``reply`` (which sends the answer once: ``JobQueue.send_once``) unless the user
+        is over the quota by now; else, or when it fails, the chat is told why there is no
+        answer and the job is finished."""
         chat_id, reply_to = job.chat_id, job.reply_to
         if self.quota.over(job.user_id):
             self.jobs.keep_lease(self.replica, job, self.lease)
             await self.say(chat_id, self.quota.message(), reply_to)
             self.jobs.finish(job.id, "done", self.replica)
-            return None
+            return
         await self.replies.typing(chat_id)
         try:
-            return await reply()
+            await reply()
+            return
         except (LLMError, ArticleError) as error:
             log.warning("question in chat %s failed: %s", chat_id, error)
             message = error.user_message if isinstance(error, LLMError) else f"{error}."
@@ -231,4 +234,3 @@ class JobSteps:
             await self.say(chat_id, "Something went wrong on my side. Please ask again.",
                            reply_to)  # fmt: skip
         self.jobs.finish(job.id, "failed", self.replica)
-        return None

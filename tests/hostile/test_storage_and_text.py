@@ -282,6 +282,64 @@ async def test_a_digest_finished_while_postgres_is_down_is_delivered_and_kept(
         assert len(llm.requests) == 1  # never recomputed
 
 
+@pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
+async def test_an_answer_made_while_postgres_is_down_is_sent_once_and_paid_once(
+    tmp_path: Path, tg: FakeTelegramServer, count_tokens: CountTokens, article_text: str
+) -> None:
+    """PostgreSQL stops while the model writes a follow-up's answer: the answer reaches the
+    chat during the outage and is recorded once the server is back; the model is asked once
+    for it. (Before: the lease check before sending failed, the chat heard "My storage is not
+    answering", and the question was answered, and paid for, again after the outage.)"""
+    asked, release = threading.Event(), threading.Event()
+    model = ScriptedModel(people=zhaoqing_people())
+
+    def responder(body: dict[str, Any]) -> str:
+        if "question" in json.dumps(body).lower() and asked_question.is_set():
+            asked.set()
+            release.wait(60)
+        return model(body)
+
+    asked_question = threading.Event()
+    with (
+        restartable_postgres() as (url, stop, start),
+        FakeOpenAIServer(responder=responder, count_tokens=count_tokens) as llm,
+    ):
+        settings = make_settings(
+            tmp_path, llm, telegram_bot_token=tg.token, telegram_base_url=tg.base_url,
+            telegram_base_file_url=tg.base_file_url, allowed_users=str(USER),
+            fragment_quiet_seconds=0.3, database_url=url,
+        )  # fmt: skip
+        async with running(settings):
+            for start_at in range(0, len(article_text), 4000):
+                tg.user_sends_text(CHAT, USER, article_text[start_at : start_at + 4000])
+            await _until(lambda: any("Xu Xiaoxiong" in t for t in _texts(tg, CHAT)), 30,
+                         "the digest")  # fmt: skip
+            digested = len(llm.requests)
+            asked_question.set()
+            tg.user_sends_text(CHAT, USER, "Who is the mayor of Zhaoqing?")
+            await _until(asked.is_set, 30, "the model is asked the question")
+            await asyncio.to_thread(stop)
+            release.set()
+            before = len(_texts(tg, CHAT))
+            await _until(lambda: len(_texts(tg, CHAT)) > before, 15,
+                         "the answer reaches the chat while the database is down")  # fmt: skip
+            await asyncio.to_thread(start)
+            check = Store.connect(url, tmp_path / "unused")
+            try:
+
+                def done() -> bool:
+                    jobs = check.execute("SELECT status FROM tg_jobs ORDER BY id").fetchall()
+                    return [r[0] for r in jobs] == ["done", "done"]
+
+                await _until(done, 25, "the answer's delivery reaches the database")
+            finally:
+                check.close()
+            await asyncio.sleep(1.5)  # a poll or two: nothing is claimed or sent again
+        texts = _texts(tg, CHAT)
+        assert not any("not answering" in t or "went wrong" in t for t in texts), texts
+        assert len(llm.requests) == digested + 1  # the question was answered once
+
+
 # --- a full disk ---------------------------------------------------------------------------------
 
 # The real CLI, with the SQLite file capped at the pages it has when opened (PRAGMA
