@@ -96,6 +96,15 @@ def test_a_body_is_read_from_how_the_article_writes_it() -> None:
     assert reads_as_body(text, "Kestrel Vale")  # "the X"
     assert reads_as_body(text, "Regional Cooperation")  # its words as ordinary words
     assert not reads_as_body(text, "Ana Quiroga")
+    # "the State of X", "the Kingdom of X": a place or body, even under a title ("the Amir of
+    # the State of Qatar announced"); never a person's name
+    places = (
+        "The Amir of the State of Qatar announced $120 million. The Kingdom of Lesotho pledged "
+        "too, as did the Republic of Palau. Secretary Ana Quiroga of the Treasury spoke."
+    )
+    for place in ("Qatar", "Lesotho", "Palau"):
+        assert reads_as_body(places, place), place
+    assert not reads_as_body(places, "Ana Quiroga")
 
 
 def test_short_forms_keep_particles() -> None:

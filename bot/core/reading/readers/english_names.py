@@ -195,7 +195,8 @@ def _lower_vocabulary(text: str) -> frozenset[str]:
 
 def reads_as_body(text: str, name: str) -> bool:
     """True if the article writes ``name`` the way English writes a body or a thing, not a
-    person: "the Northwoods Lakes Transit", "chief executive officer of Corvane Medical",
+    person: "the Northwoods Lakes Transit", "the State of Qatar", "chief executive officer of
+    Corvane Medical",
     "Corvane Medical, Inc.", always as the tail of the same longer name ("Savanna Mutual Re"
     for "Mutual Re"), or every word of it also as an ordinary lower-case word."""
     tokens = name.split()
@@ -209,6 +210,8 @@ def reads_as_body(text: str, name: str) -> bool:
         after = text[match.end() : match.end() + 40]
         if re.search(r"(?:^|[^\w])[Tt]he\s+$", before):
             return True
+        if re.search(r"(?:^|[^\w])[Tt]he\s+[A-Z][a-z]+\s+of\s+(?:the\s+)?$", before):
+            return True  # "the State of Qatar", "the Kingdom of Lesotho": a place or body
         of = re.search(r"(\S+)\s+of\s+(?:the\s+)?$", before)
         if of and is_title_word(of.group(1)):
             return True
