@@ -100,25 +100,6 @@ class Intake:
             line = f"I can't digest that: {refusal}."
         await self.steps.say(chat_id, line, reply_to, article_id=article.id if article else None)
 
-    def queue(
-        self,
-        chat_id: int,
-        user_id: int,
-        article_id: int,
-        reply_to: int | None,
-        fragment_ids: list[int] | None = None,
-        cost: int = 0,
-        status: int | None = None,
-    ) -> None:
-        """Write the job down (its cost weighed against the quota: OverQuota if it does not
-        fit), make the article current, and claim at once."""
-        self.jobs.create(
-            chat_id, user_id, article_id, reply_to, fragment_ids or (), cost=cost,
-            status_message=status, quota=self.quota.limit,
-            used_today=self.quota.used_today(user_id), current=True,
-        )  # fmt: skip
-        self.runner.claim(own=True)
-
     async def retry(self, chat_id: int, user_id: int, article_id: int, reply_to: int) -> None:
         """Digest a stored article again (``/digest`` in reply, or the Retry button)."""
         article = self.service.article(article_id, chat_scope(chat_id))
@@ -130,10 +111,15 @@ class Intake:
         except ArticleError as error:
             await self.steps.say(chat_id, f"I can't digest that: {error}.", reply_to)
             return
-        try:
-            self.queue(chat_id, user_id, article.id, reply_to, cost=estimate(numbered.tokens))
+        try:  # the job written, its cost weighed against the quota, the article made current
+            self.jobs.create(
+                chat_id, user_id, article.id, reply_to, cost=estimate(numbered.tokens),
+                quota=self.quota.limit, used_today=self.quota.used_today(user_id), current=True,
+            )  # fmt: skip
         except OverQuota as error:
             await self.steps.say(chat_id, error.user_message, reply_to, article_id=article.id)
+            return
+        self.runner.claim(own=True)
 
     async def open_article(
         self, chat_id: int, user_id: int, article_id: int, *, reply_to: int

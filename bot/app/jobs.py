@@ -145,16 +145,12 @@ class JobQueue:
         """
         outcome: HandedIn = "kept" if article_id is not None else "dropped"
         if article_id is not None and cost is not None:
-            try:
-                self.create(chat_id, user_id, article_id, reply_to, fragment_ids, cost=cost,
-                            status_message=status_message, quota=quota, used_today=used_today,
-                            current=True)  # fmt: skip
-            except PasteGone:
-                return "gone"
-            except OverQuota:
-                outcome = "over quota"
-            else:
-                return "queued"
+            written = self._write(chat_id, user_id, article_id, reply_to, fragment_ids, cost=cost,
+                                  status_message=status_message, quota=quota,
+                                  used_today=used_today, current=True)  # fmt: skip
+            if written != "over quota":
+                return written
+            outcome = written
         kept = self.take_fragments(
             chat_id, user_id, fragment_ids, article_id, reply_to, current=True
         )
@@ -180,17 +176,23 @@ class JobQueue:
         replica consumed the fragments first, and answers."""
         outcome: Literal["over quota", "dropped"] = "dropped"
         if article_id is not None:
-            try:
-                self.create(chat_id, user_id, article_id, reply_to, fragment_ids, kind=kind,
-                            question=question, cost=cost, quota=quota,
-                            used_today=used_today)  # fmt: skip
-            except PasteGone:
-                return "gone"
-            except OverQuota:
-                outcome = "over quota"
-            else:
-                return "queued"
+            written = self._write(chat_id, user_id, article_id, reply_to, fragment_ids, kind=kind,
+                                  question=question, cost=cost, quota=quota,
+                                  used_today=used_today)  # fmt: skip
+            if written != "over quota":
+                return written
+            outcome = written
         return outcome if self.take_fragments(chat_id, user_id, fragment_ids, None) else "gone"
+
+    def _write(self, *args: Any, **kwargs: Any) -> Literal["queued", "over quota", "gone"]:
+        """``create``, its two refusals read as outcomes (the paste gone, the quota spent)."""
+        try:
+            self.create(*args, **kwargs)
+        except PasteGone:
+            return "gone"
+        except OverQuota:
+            return "over quota"
+        return "queued"
 
     def pending_cost(self, user_id: int) -> int:
         """Tokens reserved by the user's pending jobs, on every replica."""

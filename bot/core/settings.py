@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     )
     small_model: bool | None = Field(
         default=None,
-        description="Ask for names and sentence numbers only and read titles in code (auto: "
-        "the embedded model).",
+        description="Ask the model for the summary and names only; read titles, commitments and "
+        "cross-article lines in code (auto: the embedded model).",
     )
     context_tokens: int | None = Field(
         default=None, ge=1024, description="The model's context window (auto: the server's)."

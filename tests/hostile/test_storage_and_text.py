@@ -211,6 +211,23 @@ def _texts(tg: FakeTelegramServer, chat: int) -> list[str]:
     return [m.text for m in tg.bot_messages(chat)]
 
 
+def _bot_settings(
+    tmp_path: Path, llm: FakeOpenAIServer, tg: FakeTelegramServer, url: str
+) -> Settings:
+    """The bot on the fake Telegram and model servers, storing in PostgreSQL at ``url``."""
+    return make_settings(
+        tmp_path, llm, telegram_bot_token=tg.token, telegram_base_url=tg.base_url,
+        telegram_base_file_url=tg.base_file_url, allowed_users=str(USER),
+        fragment_quiet_seconds=0.3, database_url=url,
+    )  # fmt: skip
+
+
+def _paste(tg: FakeTelegramServer, text: str) -> None:
+    """The article pasted in Telegram-sized messages."""
+    for start_at in range(0, len(text), 4000):
+        tg.user_sends_text(CHAT, USER, text[start_at : start_at + 4000])
+
+
 async def _until(predicate: Callable[[], object], seconds: float, what: str) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
@@ -240,14 +257,8 @@ async def test_a_digest_finished_while_postgres_is_down_is_delivered_and_kept(
         restartable_postgres() as (url, stop, start),
         FakeOpenAIServer(responder=responder, count_tokens=count_tokens) as llm,
     ):
-        settings = make_settings(
-            tmp_path, llm, telegram_bot_token=tg.token, telegram_base_url=tg.base_url,
-            telegram_base_file_url=tg.base_file_url, allowed_users=str(USER),
-            fragment_quiet_seconds=0.3, database_url=url,
-        )  # fmt: skip
-        async with running(settings):
-            for start_at in range(0, len(article_text), 4000):
-                tg.user_sends_text(CHAT, USER, article_text[start_at : start_at + 4000])
+        async with running(_bot_settings(tmp_path, llm, tg, url)):
+            _paste(tg, article_text)
             await _until(asked.is_set, 30, "the model is asked for the digest")
             await asyncio.to_thread(stop)
             down_at = time.monotonic()
@@ -304,14 +315,8 @@ async def test_an_answer_made_while_postgres_is_down_is_sent_once_and_paid_once(
         restartable_postgres() as (url, stop, start),
         FakeOpenAIServer(responder=responder, count_tokens=count_tokens) as llm,
     ):
-        settings = make_settings(
-            tmp_path, llm, telegram_bot_token=tg.token, telegram_base_url=tg.base_url,
-            telegram_base_file_url=tg.base_file_url, allowed_users=str(USER),
-            fragment_quiet_seconds=0.3, database_url=url,
-        )  # fmt: skip
-        async with running(settings):
-            for start_at in range(0, len(article_text), 4000):
-                tg.user_sends_text(CHAT, USER, article_text[start_at : start_at + 4000])
+        async with running(_bot_settings(tmp_path, llm, tg, url)):
+            _paste(tg, article_text)
             await _until(lambda: any("Xu Xiaoxiong" in t for t in _texts(tg, CHAT)), 30,
                          "the digest")  # fmt: skip
             digested = len(llm.requests)

@@ -41,26 +41,23 @@ class Passage:
     sentences: list[Sentence] = field(default_factory=list)
     best: list[Sentence] = field(default_factory=list)  # its retrieved sentences, best first
 
+    def line(self, claim: str, quote: str) -> CrossLine:
+        """A line of the answer citing this passage's article, with its title and date."""
+        article = self.article
+        return CrossLine(claim=claim, quote=quote, article_id=article.id, title=article.title,
+                         date=listed(article.day, article.date_basis))  # fmt: skip
+
 
 def quoted_lines(passages: Sequence[Passage], per_article: int, limit: int) -> list[CrossLine]:
     """Lines that are the best sentences themselves, read by code: each shown article's
     ``per_article`` best, best articles first, at most ``limit``. For small models, which
-    cite the wrong sentence or none (the embedded model got 3 of 10 questions right)."""
-    lines = []
-    for passage in passages:
-        article = passage.article
-        for sentence in passage.best[:per_article]:
-            text = " ".join(sentence.text.split())
-            lines.append(
-                CrossLine(
-                    claim=text,
-                    quote=text,
-                    article_id=article.id,
-                    title=article.title,
-                    date=listed(article.day, article.date_basis),
-                )
-            )
-    return lines[:limit]
+    cite the wrong sentence or none (``bench/ask_across.py --ask-small``)."""
+    texts = (
+        (passage, " ".join(sentence.text.split()))
+        for passage in passages
+        for sentence in passage.best[:per_article]
+    )
+    return [passage.line(text, text) for passage, text in texts][:limit]
 
 
 def check_lines(
@@ -98,15 +95,7 @@ def check_lines(
         if key in seen:
             continue
         seen.add(key)
-        kept.append(
-            CrossLine(
-                claim=claim,
-                quote=quote,
-                article_id=article.id,
-                title=article.title,
-                date=listed(article.day, article.date_basis),
-            )
-        )
+        kept.append(passage.line(claim, quote))
     return kept, dropped
 
 
