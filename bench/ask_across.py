@@ -1,10 +1,11 @@
-"""Questions across articles (issue 22): the 10 + 1 questions of tests/data/questions-across.json.
+"""Questions across articles (issue 22): a set of 10 + 1 questions (questions-across*.json).
 
     python bench/ask_across.py            # the configured model: OPENAI_* or the embedded one
     python bench/ask_across.py --fake     # the reference fake through a local fake server
     python bench/ask_across.py --register none   # retrieval without the register's lines
     python bench/ask_across.py --questions tests/data/questions-across-unseen.json
-                                          # the held-out set, written without watching retrieval
+    python bench/ask_across.py --questions tests/data/questions-across-fresh.json
+                                          # the held-out sets, written without watching retrieval
 
 Nothing is digested: the 21 dev articles are stored in one chat ("chat:desk") with the date
 each reports, and their register is the gold digests grounded in code (the same perfect

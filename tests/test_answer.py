@@ -101,3 +101,17 @@ def test_ranking_passages_writes_nothing_to_the_users_terminal(
     finally:
         root.removeHandler(handler)
     assert capsys.readouterr().err == ""
+
+
+def test_a_question_in_english_finds_its_answer_in_a_chinese_article(
+    count_tokens: CountTokens,
+) -> None:
+    """A follow-up on a long Chinese release is often asked in English: the sentences are
+    ranked by their English keys too (``bilingual``), not shown from the top."""
+    text = "\n\n".join(
+        [f"第{i}项工作稳步推进，各部门加强协调配合，确保任务按期完成。" for i in range(1, 40)]
+        + ["西宁市政府将设立规模20亿元的新能源产业基金。"]
+    )
+    article = NumberedArticle(text, count_tokens, 400)
+    chosen = relevant_sentences(article, "How big is the new energy fund Xining will set up?", 120)
+    assert any("产业基金" in s.text for s in chosen)

@@ -9,6 +9,8 @@ a part of it, each line with its quote, the article's title and its date.
   even loaded. A sentence's keys are its own words, its article's title, and the register's
   lines that quote it (the official's name and title, the pledge's actor and what it is):
   "the company will create 480 jobs" is found by "Corvane" because its pledge row says so.
+  A Chinese sentence also has English keys (``bilingual``: 澜江 "Lanjiang", 书记 "secretary"),
+  and a Chinese question English ones, so a question in either language finds both.
   The best sentences are taken round-robin across articles (each with the one before it, for
   "she said"), so a question spanning several articles shows each of them, within a token
   budget. A question saying "since March 2026" keeps only articles dated then or later.
@@ -55,6 +57,7 @@ from bot.core.desk.ask_schemas import (
 )
 from bot.core.models.llm import LLM, ChatMessage
 from bot.core.prompts import PromptLibrary
+from bot.core.reading.bilingual import english_keys
 from bot.core.reading.chunking import CountTokens, NumberedArticle, Sentence
 from bot.core.reading.dates import human
 from bot.core.reading.matching import normalize, terms
@@ -85,7 +88,9 @@ _REFERS_BACK = re.compile(
 )
 _HEADER_TOKENS = 40  # an article's fence and its number, title and date line
 _TITLE_WEIGHT = 0.3
+_SUBJECT_SHARE = 0.2  # a word in more of its sentences than this is what the article is about
 _REGISTER_WEIGHT = 0.5
+_CROSSED_WEIGHT = 0.5
 _ANSWER_BOOST = 1.6
 
 
@@ -105,11 +110,13 @@ class AskConfig:
 
 @dataclass(frozen=True)
 class Keys:
-    """A sentence's retrieval keys: its own words, and those the register's lines quoting it
-    add (who pledged, what)."""
+    """A sentence's retrieval keys: its own words, those the register's lines quoting it add
+    (who pledged, what), and the English of its Chinese (the pinyin of its names, the meaning
+    of its words), so an English question finds a Chinese release and the other way round."""
 
     own: set[str]
     register: set[str]
+    crossed: frozenset[str]  # the English keys of its Chinese (``bilingual``)
 
 
 async def ask_across(
@@ -136,11 +143,11 @@ async def ask_across(
     # off the event loop, so a bot's other chats go on meanwhile.
     articles = await asyncio.to_thread(scope_articles, store, scope, since, config.scan_articles)
     searched = len(articles)
-    names = question_names(topic)
-    if names and not any(writes_any(article.text, names) for article in articles):
+    names = question_names(topic, with_adjectives=True)
+    if question_names(topic) and not any(writes_any(a.text, names) for a in articles):
         # "How much did Brazil pledge?" where no article writes Brazil: not stated. An article
         # not writing a name may still answer ("American factories", "the bridge bill and
-        # North Carolina's grants", 蓝江 for "Lanjiang"): ranking weighs the names, not this.
+        # North Carolina's grants"): ranking weighs the names, not this.
         articles = []
     quoted = await asyncio.to_thread(register_lines, store, scope, since) if articles else {}
     budget = config.small_passage_tokens if llm.capabilities.small else config.passage_tokens
@@ -277,18 +284,22 @@ def retrieve(
     """The passages to show: the best articles by BM25, then each one's best sentences,
     taken round-robin across them within the token budget (``config.passage_tokens``)."""
     budget = config.passage_tokens if budget is None else budget
-    query = sorted(t for t in terms(question) if t not in ASKING)
+    query = sorted(t for t in terms(question) | english_keys(question) if t not in ASKING)
     if not query or not articles:
         return []
     split = [sentences_of(a, count_tokens) for a in articles]
     keys: list[list[Keys]] = []  # per article, per sentence
     corpus: list[list[str]] = []  # per article: every sentence's keys, and the title's
-    for article, sentences in zip(articles, split, strict=True):
+    titles = [terms(a.title) | english_keys(a.title) for a in articles]
+    for article, sentences, title in zip(articles, split, titles, strict=True):
         extra = _register_terms(sentences, quoted.get(article.id, []))
-        found = [Keys(terms(s.text), extra.get(at, set())) for at, s in enumerate(sentences)]
+        found = [
+            Keys(terms(s.text), extra.get(at, set()), english_keys(s.text))
+            for at, s in enumerate(sentences)
+        ]
         keys.append(found)
-        words_of = [t for k in found for t in sorted(k.own | k.register)]
-        corpus.append(words_of + sorted(terms(article.title)) or ["_"])
+        words_of = [t for k in found for t in sorted(k.own | k.register | k.crossed)]
+        corpus.append(words_of + sorted(title) or ["_"])
     scores = bm25_scores(corpus, query)
     best = max(scores)
     if best <= 0:
@@ -303,7 +314,7 @@ def retrieve(
             keys[i],
             [s.text for s in split[i]],
             rarity,
-            terms(articles[i].title),
+            titles[i],
             wanted,
         )
         for i in order
@@ -361,13 +372,15 @@ def _best_sentences(
 
     A word scores by its rarity across the scope times its rarity within the article: in
     the Lake Chad article "Norway" picks the sentence, "Lake Chad" (in every other sentence)
-    does not. A word of the article's title chose the article; it counts for little here. A
+    does not. A word of the article's title, or in more than a fifth of its sentences, is what
+    the article is about: it chose the article, and counts for little here ("Wuchuan" in a
+    release about Wuchuan does not pick its Party secretary's sentence, "secretary" does). A
     sentence holding what the question asks for (a date for "when", a figure for "how
     much") counts more. A word only the register's line adds (the actor of "the company
-    will ...") counts less than the sentence's own.
+    will ...") or a translation adds counts less than the sentence's own.
     """
     count = len(keys)
-    local = {t: sum(t in k.own or t in k.register for k in keys) for t in query}
+    local = {t: sum(t in k.own or t in k.register or t in k.crossed for k in keys) for t in query}
     scored = []
     for at, found in enumerate(keys):
         score = 0.0
@@ -376,9 +389,11 @@ def _best_sentences(
                 weight = 1.0
             elif t in found.register:
                 weight = _REGISTER_WEIGHT
+            elif t in found.crossed:
+                weight = _CROSSED_WEIGHT
             else:
                 continue
-            if t in title:
+            if t in title or local[t] > _SUBJECT_SHARE * count:
                 weight *= _TITLE_WEIGHT
             score += rarity[t] * math.log(1 + count / local[t]) * weight
         if score > 0 and wanted is not None and wanted.search(texts[at]):

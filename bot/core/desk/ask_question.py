@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 
 from bot.core.cleaning import clean
+from bot.core.reading.bilingual import english_keys
 from bot.core.reading.dates import parse_since
+from bot.core.reading.matching import CJK, terms
 
 # Words of how a question is asked, not of what it is about (cut as ``terms`` cuts them).
 ASKING = frozenset(
@@ -109,9 +111,11 @@ _AUXILIARY = re.compile(
 )
 
 
-def question_names(question: str) -> list[str]:
+def question_names(question: str, *, with_adjectives: bool = False) -> list[str]:
     """The names an English question asks about: an article that writes none of them cannot
-    answer it ("How much did Brazil pledge?" is not answered by Norway's pledge)."""
+    answer it ("How much did Brazil pledge?" is not answered by Norway's pledge). A word
+    shaped like a nationality before its noun ("American factories", but also "the Baotan
+    conference") is left out unless ``with_adjectives``: it may be either."""
     names = []
     question = question.strip()
     for found in _CAPITALISED.finditer(question):
@@ -120,7 +124,8 @@ def question_names(question: str) -> list[str]:
             continue
         before, after = question[: found.start()], question[found.end() :]
         if (
-            _NATIONALITY.match(word)
+            not with_adjectives
+            and _NATIONALITY.match(word)
             and re.match(r"\s+[a-z]", after)
             and not _AUXILIARY.search(before)
         ):
@@ -130,5 +135,9 @@ def question_names(question: str) -> list[str]:
 
 
 def writes_any(text: str, names: list[str]) -> bool:
-    """True if the text writes one of the names as a whole word (case as written)."""
-    return any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) for name in names)
+    """True if the text writes one of the names as a whole word (case as written), or, in
+    Chinese, in characters read so (澜江 "Lanjiang", 德国 "Germany": ``english_keys``)."""
+    if any(re.search(rf"(?<!\w){re.escape(name)}(?!\w)", text) for name in names):
+        return True
+    keys = english_keys(text) if CJK.search(text) else frozenset()
+    return any(key in keys for name in names for key in terms(name))

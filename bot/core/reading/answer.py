@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.core.models.llm import LLM, ChatMessage
 from bot.core.prompts import PromptLibrary
+from bot.core.reading.bilingual import english_keys
 from bot.core.reading.chunking import CountTokens, NumberedArticle, Sentence, render_sentences
 from bot.core.reading.grounding import Grounder, terms
 from bot.core.reading.matching import coverage, words
@@ -111,8 +112,10 @@ class QuestionAnswerer:
 def relevant_sentences(article: NumberedArticle, question: str, budget: int) -> list[Sentence]:
     """BM25 over short passages; the best ones that fit the budget, in article order."""
     passages = _passages(article.sentences)
-    corpus = [sorted(terms(" ".join(s.text for s in p))) or ["_"] for p in passages]
-    query = sorted(terms(question))
+    texts = [" ".join(s.text for s in p) for p in passages]
+    # English keys of Chinese text: a question in one language, an article in the other.
+    corpus = [sorted(terms(text) | english_keys(text)) or ["_"] for text in texts]
+    query = sorted(terms(question) | english_keys(question))
     order: list[int]
     if query:
         scores = bm25_scores(corpus, query)
