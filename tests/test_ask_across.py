@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -595,3 +596,46 @@ async def test_a_small_models_answer_is_the_best_sentences_read_by_code(
     assert any(CORVANE_JOBS[:40] in line.quote for line in answer.lines)
     print("\n" + report.table())
     assert report.right >= 8 and report.foreign == 0 and report.not_stated_ok
+
+
+def test_how_many_asks_for_a_number_of_its_noun() -> None:
+    """ "How many X" takes a plural count noun, and a sentence answering it states a number of
+    X ("480 new full-time jobs", "three new stations" for stations, "twelve buses")."""
+    from bot.core.desk.ask_question import counted
+
+    stops = counted("How many new stops will the Brookfield tram extension add?")
+    assert stops is not None
+    assert stops.search("The extension will add four new stops by 2028.")
+    assert stops.search("It adds 11 stops.")
+    assert not stops.search("It will cost £310m and open in 2028.")  # figures, not stops
+    assert not stops.search("Three new stations open on the rail line.")
+    homes = counted("How many new homes ride on the two projects?")
+    assert homes is not None and homes.search("for about 600 new homes planned in the area")
+    people = counted("How many people were trained, and how many jobs were created?")
+    assert people is not None and people.search("a center to train 600 people a year")
+    assert people.search("It will create 1,150 full-time jobs.")  # either count answers
+    assert counted("How much did Norway pledge?") is None
+    assert counted("Which officials spoke?") is None
+
+
+async def test_a_small_models_lines_for_how_many_state_a_number_of_it(
+    tmp_path: Path, count_tokens: CountTokens, prompts: PromptLibrary
+) -> None:
+    """Code-read lines answering "how many X" are sentences with a number of X; when no shown
+    sentence has one, the answer is "not stated" (there is no model to say so)."""
+    store = Store.open(tmp_path / "store.sqlite3")
+    keep(store, "chat:1", VOLTARIS, count_tokens)
+    keep(store, "chat:1", CORVANE, count_tokens)
+    model = InProcessModel(lambda prompt: {"answer": "x", "lines": []})
+    model.capabilities = replace(model.capabilities, small=True)
+    answer = await ask(JOBS, "chat:1", store, model, prompts, count_tokens)
+    absent = await ask(
+        "How many parking spaces will Voltaris and Corvane Medical build?", "chat:1", store,
+        model, prompts, count_tokens,
+    )  # fmt: skip
+    store.close()
+    number_of_jobs = re.compile(r"\d[\d,]*(?:\s+[\w-]+){0,3}\s+jobs", re.IGNORECASE)
+    assert answer.stated and all(number_of_jobs.search(line.quote) for line in answer.lines)
+    assert {line.article_id for line in answer.lines} == set(answer.articles_shown)
+    assert not absent.stated and absent.answer == NOT_STATED and not absent.lines
+    assert model.prompts == []

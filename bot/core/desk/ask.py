@@ -44,6 +44,7 @@ from bot.core.desk.ask_lines import Passage, check_lines, quoted_in, quoted_line
 from bot.core.desk.ask_question import (
     ASKING,
     answer_kind,
+    counted,
     question_names,
     question_since,
     tidy,
@@ -167,11 +168,12 @@ async def ask_across(
         base.stats = AnswerStats(seconds=round(time.monotonic() - started, 3))
         return base
     if llm.capabilities.small and config.small_lines_per_article:  # the sentences answer
-        lines = quoted_lines(passages, config.small_lines_per_article, MAX_LINES)
+        holds = counted(topic)
+        lines = quoted_lines(passages, config.small_lines_per_article, MAX_LINES, holds)
         return base.model_copy(
             update={
-                "answer": "\n".join(line.quote for line in lines),
-                "stated": True,
+                "answer": "\n".join(line.quote for line in lines) if lines else NOT_STATED,
+                "stated": bool(lines),
                 "lines": lines,
                 "stats": AnswerStats(seconds=round(time.monotonic() - started, 3)),
             }

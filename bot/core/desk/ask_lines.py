@@ -48,14 +48,19 @@ class Passage:
                          date=listed(article.day, article.date_basis))  # fmt: skip
 
 
-def quoted_lines(passages: Sequence[Passage], per_article: int, limit: int) -> list[CrossLine]:
+def quoted_lines(
+    passages: Sequence[Passage], per_article: int, limit: int, holds: re.Pattern[str] | None
+) -> list[CrossLine]:
     """Lines that are the best sentences themselves, read by code: each shown article's
-    ``per_article`` best, best articles first, at most ``limit``. For small models, which
-    cite the wrong sentence or none (``bench/ask_across.py --ask-small``)."""
+    ``per_article`` best (of those that match ``holds``, when given: a number of what "how
+    many" counts), best articles first, at most ``limit``. For small models, which cite the
+    wrong sentence or none (``bench/ask_across.py --ask-small``)."""
     texts = (
         (passage, " ".join(sentence.text.split()))
         for passage in passages
-        for sentence in passage.best[:per_article]
+        for sentence in [s for s in passage.best if holds is None or holds.search(s.text)][
+            :per_article
+        ]
     )
     return [passage.line(text, text) for passage, text in texts][:limit]
 

@@ -54,6 +54,40 @@ _ANSWER_KINDS = (
 )
 
 
+# "How many" takes a plural count noun ("how many new stops", "how many of the signed
+# projects"), and a sentence answering it states a number of that noun. English plurals end
+# in -s, but for these, which count people.
+_IRREGULAR_PLURALS = frozenset("people children men women staff personnel police".split())
+_HOW_MANY = re.compile(r"\bhow many((?:\s+[\w'’-]+){1,5})", re.IGNORECASE)
+_NUMBER = (
+    r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"fifteen|twenty|thirty|forty|fifty|hundred|thousand|dozens?|hundreds|thousands)"
+)
+
+
+def counted(question: str) -> re.Pattern[str] | None:
+    """For a "how many X" question, what a sentence answering it holds: a number followed,
+    within four words, by X (singular or plural); None for any other question. With two
+    ("how many people ... and how many jobs"), either."""
+    nouns = []
+    for found in _HOW_MANY.finditer(question):
+        head = next(
+            (
+                w.lower()
+                for w in found.group(1).split()
+                if w.lower() in _IRREGULAR_PLURALS or re.search(r"[^s']s$", w)
+            ),
+            None,
+        )
+        if head is not None:  # its stem: "stop", "hom(e)", "bus(es)", "compan(ies)"
+            stem = head[:-3] if head.endswith("ies") else re.sub(r"e?s$", "", head)
+            nouns.append(re.escape(stem))
+    if not nouns:
+        return None
+    noun = "|".join(dict.fromkeys(nouns))
+    return re.compile(rf"\b{_NUMBER}\b(?:[\s-]+[\w'’,-]+){{0,4}}?[\s-]+(?:{noun})\w*", re.I)
+
+
 def tidy(question: str, limit: int) -> str:
     """One line of clean text: control characters gone, white space collapsed, length capped."""
     return " ".join(clean(question).split())[:limit]
