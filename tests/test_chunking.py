@@ -268,3 +268,56 @@ def test_counts_in_pieces_match_one_count_on_long_articles() -> None:
         text = (DATA / f"{name}.txt").read_text(encoding="utf-8") * 8
         assert count(text) == len(encoding.encode_ordinary(text))
     assert count("a" * 300_000) == len(encoding.encode_ordinary("a" * 300_000))
+
+
+def test_the_helper_process_ends_when_its_bot_is_killed(tmp_path: object) -> None:
+    """A bot killed outright (SIGKILL, an OOM kill) runs no clean-up: its sentence helper
+    must still end by itself, not linger beside the restarted bot."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys\n"
+        "from bot.core.reading import sentence_process\n"
+        "sentence_process.warm_up()\n"
+        "pool = sentence_process._helper()\n"
+        "if pool is None:\n"
+        "    print('none', flush=True)\n"
+        "else:\n"
+        "    print(pool.submit(os.getpid).result(timeout=30), flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    bot = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(DATA.parent.parent),
+    )
+    assert bot.stdout is not None
+    first = bot.stdout.readline().strip()
+    if first == "none":  # one CPU: there is no helper to leave behind
+        bot.kill()
+        bot.wait()
+        pytest.skip("no helper process on a single CPU")
+    helper = int(first)
+    os.kill(bot.pid, signal.SIGKILL)
+    bot.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(helper, 0)
+        except ProcessLookupError:
+            return
+        try:  # a zombie has ended: it is only not reaped yet
+            with open(f"/proc/{helper}/stat") as stat:
+                if stat.read().split(") ")[-1].startswith("Z"):
+                    return
+        except FileNotFoundError:
+            return
+        time.sleep(0.1)
+    os.kill(helper, signal.SIGKILL)
+    raise AssertionError("the helper outlived its killed bot")

@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -27,6 +28,7 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 HELPER_TIMEOUT = 30.0  # seconds; a helper that takes longer is given up for this process
+_WATCH_SECONDS = 1.0  # how often the helper checks that its process is still there
 
 _lock = threading.Lock()
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -48,9 +50,29 @@ def _helper() -> concurrent.futures.ProcessPoolExecutor | None:
                 _unavailable = True
             else:
                 context = multiprocessing.get_context("forkserver")
-                _pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+                _pool = concurrent.futures.ProcessPoolExecutor(
+                    1, mp_context=context, initializer=_end_with, initargs=(os.getpid(),)
+                )
                 atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
         return _pool
+
+
+def _end_with(owner: int) -> None:
+    """In the helper: end when the process it works for is gone. A process killed outright
+    (SIGKILL, the OOM killer) runs no clean-up, and the helper holds both ends of its own
+    work queue, so it would otherwise wait on it forever beside the restarted bot."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(_WATCH_SECONDS)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid was taken by another user's process
+                os._exit(0)
+
+    threading.Thread(target=watch, name="end-with-owner", daemon=True).start()
 
 
 def _give_up(error: BaseException) -> None:
