@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from bot.core.errors import ArticleError
+from bot.core.errors import ArticleError, EncodingUnavailable
 from bot.core.reading.chunking import CountTokens
 from bot.core.schemas import Commitment, Digest, Official
 from bot.core.service import DigestService
@@ -424,7 +424,7 @@ def test_a_full_disk_leaves_no_half_copied_tokenizer(
 
     monkeypatch.setattr(Path, "write_bytes", write_half_then_fail)
     folder = tmp_path / "data" / "tiktoken"
-    with pytest.raises(encodings.EncodingUnavailable) as caught:
+    with pytest.raises(EncodingUnavailable) as caught:
         encodings.seed_cache(folder, "o200k_base")
     assert str(folder) in str(caught.value) and "disk is full" in str(caught.value)
     assert "4 MB" in str(caught.value)
