@@ -134,6 +134,26 @@ def test_watch_keys_are_normalised() -> None:
     assert mentions("肇庆", "肇庆市举行峰会")
 
 
+def test_a_name_in_pinyin_finds_it_in_chinese_and_the_other_way_round() -> None:
+    """English press writes a Chinese name in pinyin (西宁 Xining, 王海涛 Wang Haitao), so a
+    watch written either way finds the other. Invented names; two characters at least, so a
+    short spelling never matches one character (县 is "xian", 西安 is "Xi'an")."""
+    release = "西宁市市长王海涛宣布，新能源基金年内设立。"
+    assert mentions(watch_key("Xining"), release)
+    assert mentions(watch_key("Wang Haitao"), release)
+    assert mentions(watch_key("wang-haitao"), release)
+    assert not mentions(watch_key("Lanzhou"), release)
+    assert not mentions(watch_key("Xining"), "兰州市市长宣布")
+    assert not mentions(watch_key("Xian"), "某县县长宣布")  # one character: not a name
+    assert mentions(watch_key("Xi'an"), "西安市举行峰会")
+    assert not mentions(watch_key("Hai"), release)  # a syllable alone is not a watch's name
+    # A watch in characters finds the name in an English release, as one word or two.
+    assert mentions(watch_key("西宁"), "Xining's mayor announced a fund.")
+    assert mentions(watch_key("王海涛"), "said Mayor Wang Haitao on Monday.")
+    assert not mentions(watch_key("西宁"), "Xiningbury's mayor announced a fund.")
+    assert not mentions(watch_key("王海涛"), "said Mayor Wang Haiyang.")
+
+
 # --- storage, on both backends ------------------------------------------------------------
 
 

@@ -7,7 +7,9 @@ officials whose role names it), the commitments (actor or text) and the article'
 Every hit carries the digest's line and its verbatim quote from the article, so an alert can
 be trusted the way a digest is; a sentence already quoted by an official's or commitment's
 hit is not listed again. Whole words: "Lee" never matches "Leeds"; "die casting" and
-"die-casting" are the same watch.
+"die-casting" are the same watch. A Chinese name is found in either script, as English
+press writes it in pinyin: the watch "Xining" alerts on a release in Chinese that writes
+西宁, and the watch 西宁 on one in English that writes "Xining".
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from bot.core.reading.bilingual import pinyin_pattern, spells
 from bot.core.reading.chunking import Sentence
 from bot.core.reading.matching import CJK, normalize
 from bot.core.schemas import Digest, role_text
@@ -48,8 +51,17 @@ def _pattern(key: str) -> re.Pattern[str]:
 
 
 def mentions(key: str, text: str) -> bool:
-    """True if the watch ``key`` stands in ``text`` as whole words (any case or accents)."""
-    return bool(key) and _pattern(key).search(normalize(text)) is not None
+    """True if the watch ``key`` stands in ``text`` as whole words (any case or accents), or
+    a Chinese name in the other script: "Xining" in 西宁市, 西宁 in "Xining's" (``bilingual``)."""
+    if not key:
+        return False
+    normalized = normalize(text)
+    if _pattern(key).search(normalized) is not None:
+        return True
+    if CJK.search(key):
+        pattern = pinyin_pattern(key.replace(" ", ""))
+        return pattern is not None and pattern.search(normalized) is not None
+    return CJK.search(normalized) is not None and spells(key, normalized)
 
 
 @dataclass(frozen=True)

@@ -112,3 +112,38 @@ def english_keys(text: str) -> frozenset[str]:
                     if len(a + b) > 2:
                         keys.add((a + b)[:6])
     return frozenset(keys | terms(" ".join(glossed)))
+
+
+def spells(name: str, text: str) -> bool:
+    """True if two or more Chinese characters in a row in ``text`` read ``name`` in pinyin,
+    syllable by syllable ("Lanjiang": 澜江, "Wang Haitao": 王海涛). One character never does:
+    "Xian" is 县 as well as 西安, and a syllable alone names nobody."""
+    letters = "".join(re.findall(r"[a-z]+", name.lower()))
+    if len(letters) < 4 or not name.isascii():
+        return False
+    book = _dictionary()
+
+    def reads(run: str, at: int, done: int, chars: int) -> bool:
+        if done == len(letters):
+            return chars >= 2
+        return at < len(run) and any(
+            letters.startswith(reading, done) and reads(run, at + 1, done + len(reading), chars + 1)
+            for reading in book.readings.get(run[at], ())
+        )
+
+    return any(reads(run, start, 0, 0) for run in _RUN.findall(text) for start in range(len(run)))
+
+
+@lru_cache(maxsize=4096)
+def pinyin_pattern(name: str) -> re.Pattern[str] | None:
+    """How English text writes a Chinese name of two or more characters: its pinyin as one
+    word or split where the syllables meet ("Xining", "Wang Haitao", "Xi'an"), case aside;
+    None for anything else."""
+    if len(name) < 2 or not all(CJK.match(c) for c in name):
+        return None
+    book = _dictionary()
+    syllables = [book.readings.get(c) for c in name]
+    if not all(syllables):
+        return None
+    body = r"[\s'’-]?".join(f"(?:{'|'.join(s or ())})" for s in syllables)
+    return re.compile(rf"(?<![a-z]){body}(?![a-z])", re.IGNORECASE)
