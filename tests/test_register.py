@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.core.desk.desk import Desk
 from bot.core.reading.chunking import CountTokens
 from bot.core.reading.grounding import ground_drafts
 from bot.core.schemas import Digest
@@ -183,3 +184,23 @@ def test_register_lines_carry_the_reported_date_and_filter_on_it(
     assert {f.article_id for f in found} == {march.id, undated.id}
     exported = json.loads(register.export(["chat:1"]))
     assert {r["date"] for r in exported} >= {"2024-03-28", "2024-02"}
+
+
+def test_a_chinese_name_is_found_by_its_pinyin(store: Store, count_tokens: CountTokens) -> None:
+    """A Chinese release keeps its names in characters (市委书记周启航, 澜江市); an analyst
+    types them as English press writes them: "Zhou Qihang", "Qihang", the family name "Zhou",
+    "Lanjiang". Another chat's register stays out of it."""
+    desk = Desk(store)
+    text, digest, _ = _gold_digest("lanjiang-project-signing-zh", count_tokens)
+    desk.record(store.save_article("chat:1", text, "lanjiang"), digest)
+    for typed in ("Zhou Qihang", "zhou qihang", "Qihang", "Zhou"):
+        assert [m.title for m in desk.who(typed, ["chat:1"]) if m.name == "周启航"] == [
+            "市委书记"
+        ], typed
+    assert {m.name for m in desk.who("Lin Xiaofeng", ["chat:1"])} == {"林晓峰"}
+    assert not desk.who("Zhou Qihang", ["chat:2"])
+    assert not desk.who("Qiang", ["chat:1"])  # a syllable inside a name is not the name
+    assert {p.actor for p in desk.pledges("Lanjiang", ["chat:1"])} == {"澜江市", "澜江"}
+    assert not desk.pledges("Lanzhou", ["chat:1"])
+    # Written in characters, the name is found as before.
+    assert {m.name for m in desk.who("周启航", ["chat:1"])} == {"周启航"}

@@ -8,11 +8,14 @@ waits in the store's spool and is filed when it answers again.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from bot.core.cleaning import clean
 from bot.core.desk.brief import Brief, build_brief, period_of
 from bot.core.errors import DatabaseUnavailable
+from bot.core.reading.bilingual import family_name_reads, spells
+from bot.core.reading.matching import CJK
 from bot.core.schemas import Digest
 from bot.core.storage.register import (
     Register,
@@ -23,6 +26,12 @@ from bot.core.storage.register import (
 from bot.core.storage.store import Store, StoredArticle
 
 _SPOOLED = "register"  # the spool's kind for a digest waiting to be filed
+Line = TypeVar("Line", RegisteredOfficial, RegisteredCommitment)
+
+
+def _newest(lines: Iterable[Line], limit: int) -> list[Line]:
+    """Register lines as the register orders them: newest date first, then newest article."""
+    return sorted(lines, key=lambda line: (line.date, line.article_id), reverse=True)[:limit]
 
 
 class Desk:
@@ -53,14 +62,41 @@ class Desk:
         return kept.reason or "the database is not answering"
 
     def who(
-        self, name: str, scopes: list[str], since: str | None = None
+        self, name: str, scopes: list[str], since: str | None = None, limit: int = 20
     ) -> list[RegisteredOfficial]:
-        return self.register.who(clean(name), scopes, since=since)
+        """Articles naming the person, newest first; a Chinese name also by its pinyin."""
+        name = clean(name)
+        found = self.register.who(name, scopes, limit, since)
+        for written in self._in_characters(name, "official", scopes, since):
+            found += self.register.who(written, scopes, limit, since)
+        return _newest({(m.article_id, m.name): m for m in found}.values(), limit)
 
     def pledges(
-        self, actor: str, scopes: list[str], since: str | None = None
+        self, actor: str, scopes: list[str], since: str | None = None, limit: int = 50
     ) -> list[RegisteredCommitment]:
-        return self.register.pledges(clean(actor), scopes, since=since)
+        """Every pledge of the person, body or place, newest first; a Chinese one by pinyin."""
+        actor = clean(actor)
+        found = self.register.pledges(actor, scopes, limit, since)
+        for written in self._in_characters(actor, "commitment", scopes, since):
+            found += self.register.pledges(written, scopes, limit, since)
+        unique = {(p.article_id, p.actor, p.commitment, p.quote): p for p in found}
+        return _newest(unique.values(), limit)
+
+    def _in_characters(
+        self, typed: str, kind: str, scopes: list[str], since: str | None
+    ) -> list[str]:
+        """The register's Chinese names that ``typed``, in pinyin, names: the whole name or
+        two of its characters or more ("Zhou Qihang", "Qihang" for 周启航; "Lanjiang" for
+        澜江市), or an official's family name, its first character ("Zhou")."""
+        if not typed.isascii() or not typed.strip():
+            return []
+        return [
+            name
+            for name in self.register.names(kind, scopes, since)
+            if CJK.search(name)
+            and name != typed
+            and (spells(typed, name) or (kind == "official" and family_name_reads(typed, name)))
+        ]
 
     def search(self, words: str, scopes: list[str], since: str | None = None) -> list[RegisterHit]:
         return self.register.search(clean(words), scopes, since=since)

@@ -134,6 +134,18 @@ def spells(name: str, text: str) -> bool:
     return any(reads(run, start, 0, 0) for run in _RUN.findall(text) for start in range(len(run)))
 
 
+def family_name_reads(word: str, name: str) -> bool:
+    """True if ``name`` is a Chinese personal name (two to four characters) whose family
+    name, its first character, reads ``word`` ("Zhou" for 周启航). Compound family names
+    (欧阳 "Ouyang") are two characters, which ``spells`` finds."""
+    letters = word.strip().lower()
+    if not (2 <= len(name) <= 4 and letters.isascii() and letters.isalpha()):
+        return False
+    if not all(CJK.match(c) for c in name):
+        return False
+    return letters in _dictionary().readings.get(name[0], ())
+
+
 @lru_cache(maxsize=4096)
 def pinyin_pattern(name: str) -> re.Pattern[str] | None:
     """How English text writes a Chinese name of two or more characters: its pinyin as one

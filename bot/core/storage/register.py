@@ -241,6 +241,21 @@ class Register:
             )
         return mentions
 
+    def names(
+        self, kind: str, scopes: list[str], since: str | None = None, limit: int = 5000
+    ) -> list[str]:
+        """The distinct names of ``kind`` ("official" or "commitment": its actor) in these
+        scopes, for a match the full-text index cannot make (a name typed in pinyin)."""
+        if not scopes:
+            return []
+        rows = self.store.execute(
+            "SELECT DISTINCT reg_names.name FROM reg_names "
+            "JOIN articles a ON a.id = reg_names.article_id WHERE reg_names.kind = ? "
+            f"AND a.scope IN ({_marks(scopes)}){_since(since)} LIMIT ?",
+            (kind, *scopes, *_since_params(since), limit),
+        ).fetchall()
+        return [str(r["name"]) for r in rows]
+
     def pledges(
         self, actor: str, scopes: list[str], limit: int = 50, since: str | None = None
     ) -> list[RegisteredCommitment]:
