@@ -86,10 +86,19 @@ def _dictionary() -> _Dictionary:
         return _loaded
 
 
-@lru_cache(maxsize=65536)
 def english_keys(text: str) -> frozenset[str]:
     """The English keys of ``text``'s Chinese (none for text without any): pinyin of each
-    character pair and the English words of the dictionary words in it."""
+    character pair and the English words of the dictionary words in it. A sentence's are
+    kept (a chat asks many questions of the same sentences); a whole article's are not, so
+    the cache never holds more than sentences."""
+    return _keys(text) if len(text) <= _CACHED_CHARS else _keys.__wrapped__(text)
+
+
+_CACHED_CHARS = 2000
+
+
+@lru_cache(maxsize=65536)
+def _keys(text: str) -> frozenset[str]:
     runs = _RUN.findall(text)
     if not runs:
         return frozenset()
