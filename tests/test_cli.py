@@ -84,7 +84,7 @@ def test_without_key_or_local_extra_both_ways_are_named(
     from bot.core.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
-        factory.build_llm(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+        factory.build_llm(Settings(_env_file=None, data_dir=tmp_path))
     assert "OPENAI_API_KEY" in str(caught.value) and ".[local]" in str(caught.value)
 
 

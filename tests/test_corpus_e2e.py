@@ -47,7 +47,7 @@ async def test_both_profiles_find_every_official_with_the_right_title(
 ) -> None:
     text = (DATA / f"{slug}.txt").read_text(encoding="utf-8")
     gold = json.loads((DATA / f"{slug}.gold.json").read_text(encoding="utf-8"))
-    digests: dict[str, Digest] = {}
+    digests: dict[Profile, Digest] = {}
     for profile in PROFILES:
         model = GoldModel(count_tokens, slugs=[slug])
         with FakeOpenAIServer(model, count_tokens=count_tokens, profile=profile) as fake:
@@ -164,9 +164,9 @@ async def test_a_chinese_article_is_digested_in_english_unless_asked_otherwise(
 
 
 def test_the_language_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings(_env_file=None).digest_language == "English"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).digest_language == "English"
     monkeypatch.setenv("BOT_DIGEST_LANGUAGE", "Deutsch")
-    assert Settings(_env_file=None).digest_language == "Deutsch"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).digest_language == "Deutsch"
 
 
 async def test_a_translated_title_keeps_the_original_beside_it(

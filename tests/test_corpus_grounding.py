@@ -81,7 +81,8 @@ def _invented(gold: Gold) -> str:
 
 def _mixed_name(officials: list[Gold]) -> str:
     """One official's given name with another's surname: every word is in the text."""
-    a, b = officials[0]["name"], officials[1]["name"]
+    a: str = officials[0]["name"]
+    b: str = officials[1]["name"]
     if _CJK.search(a):
         return b[0] + a[1:]
     return f"{a.split()[0]} {b.split()[-1]}"
@@ -134,7 +135,8 @@ class Score:
 
 
 def gold_entry(official: Official, gold: Gold) -> Gold | None:
-    for entry in gold["officials"]:
+    entries: list[Gold] = gold["officials"]
+    for entry in entries:
         if any(fold(official.name) == fold(n) for n in names_of(entry)):
             return entry
     return None
@@ -357,13 +359,13 @@ def main() -> None:
     encoding = load_encoding("o200k_base", Path(tempfile.gettempdir()) / "digestbot-tiktoken")
     totals = [0, 0, 0]
     for slug in CORPUS:
-        found = run(slug, lambda text: len(encoding.encode_ordinary(text)))
-        totals = [totals[0] + found.kept, totals[1] + found.titles_right,
-                  totals[2] + found.officials]  # fmt: skip
-        print(found.row(slug))
+        score = run(slug, lambda text: len(encoding.encode_ordinary(text)))
+        totals = [totals[0] + score.kept, totals[1] + score.titles_right,
+                  totals[2] + score.officials]  # fmt: skip
+        print(score.row(slug))
         for label in ("missed", "wrong_titles", "non_persons", "duplicates", "lost_pledges"):
-            if getattr(found, label):
-                print(f"    {label}: {getattr(found, label)}")
+            if getattr(score, label):
+                print(f"    {label}: {getattr(score, label)}")
     print(f"officials kept {totals[0]}/{totals[2]}, titles right {totals[1]}/{totals[2]}")
     found, titled, expected = code_only(lambda text: len(encoding.encode_ordinary(text)))
     print(f"code alone (no names from a model): officials {found}/{expected}, titles {titled}")

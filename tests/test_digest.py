@@ -17,6 +17,7 @@ from bot.core.reading.digest import Progress
 from bot.core.reading.messages import fence
 from bot.core.reading.planning import SMALL_OUTPUT_SHARE, Limits, critical_path, plan
 from bot.core.reading.summaries import opening, whole_sentences
+from bot.core.schemas import Commitment, Official
 from bot.core.service import DigestService
 from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
@@ -44,7 +45,8 @@ async def test_short_article_is_one_call(
     assert {o.name for o in digest.officials} == GOLD_NAMES
     assert not {o.name for o in digest.officials} & REPORTERS
     assert digest.stats.dropped_officials == len(REPORTERS)
-    for item in [*digest.officials, *digest.commitments]:
+    items: list[Official | Commitment] = [*digest.officials, *digest.commitments]
+    for item in items:
         assert _in_article(item.quote, article_text), item
     actors = {c.actor for c in digest.commitments}
     assert "Ministry of Industry and Information Technology" in actors

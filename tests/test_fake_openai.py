@@ -16,7 +16,7 @@ import pydantic
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.fakes.openai_server import FakeOpenAIServer, FakeReply
+from tests.fakes.openai_server import FakeOpenAIServer, FakeReply, Profile
 
 USER: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello world"}]
 
@@ -349,7 +349,7 @@ def _shape(message: str) -> str:
     return re.sub(r"'[^']*'|\d+", "_", message)
 
 
-STRICT = {
+STRICT: dict[str, Any] = {
     "type": "object",
     "properties": {"name": {"type": "string"}, "title": {"type": "string"}},
     "required": ["name", "title"],
@@ -447,10 +447,12 @@ async def test_json_object_needs_the_word_json_as_recorded(
         ("llamacpp", "llamacpp_chat_completion"),
     ],
 )
-async def test_replies_have_the_recorded_shape_of_each_server(profile: str, recording: str) -> None:
+async def test_replies_have_the_recorded_shape_of_each_server(
+    profile: Profile, recording: str
+) -> None:
     real = _recorded(recording)["body"]
     openai.types.chat.ChatCompletion.model_validate(real)  # the client reads the real thing
-    with FakeOpenAIServer(profile=profile) as fake:  # type: ignore[arg-type]
+    with FakeOpenAIServer(profile=profile) as fake:
         async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="t", max_retries=0) as cli:
             response = await cli.chat.completions.with_raw_response.create(model="m", messages=USER)
     body = json.loads(response.text)

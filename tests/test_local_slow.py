@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ pytestmark = [
 
 async def test_local_model_digest_and_follow_up(tmp_path: Path) -> None:
     # A fresh store (no cached digest); the 1.1 GB model is assembled once and shared.
-    shared_models = Settings(_env_file=None).data_dir / "models"  # type: ignore[call-arg]
+    shared_models = Settings(_env_file=None).data_dir / "models"
     model = await asyncio.to_thread(ensure_default_model, shared_models, log=print)
     settings = Settings(_env_file=None, data_dir=tmp_path, local_model=model, local_keep_alive=120)
     lease = tmp_path / "local-model-server.json"
@@ -61,11 +62,12 @@ def test_grammar_last_sampling_picks_the_same_tokens(monkeypatch: pytest.MonkeyP
     from bot.core.models import llama_child
     from bot.core.models.llama_server import usable_cpus
 
-    shared_models = Settings(_env_file=None).data_dir / "models"  # type: ignore[call-arg]
+    shared_models = Settings(_env_file=None).data_dir / "models"
     model = ensure_default_model(shared_models, log=print)
     llama_child.skip_crashing_backends(str(model))  # in-process: a crash cannot be retried
     llama_child.load_cpu_backends()
-    from llama_cpp import Llama, LlamaGrammar
+    from llama_cpp import Llama
+    from llama_cpp.llama_grammar import LlamaGrammar
 
     llm = Llama(model_path=str(model), n_ctx=1024, n_threads=usable_cpus(), verbose=False)
     schema = {
@@ -83,7 +85,8 @@ def test_grammar_last_sampling_picks_the_same_tokens(monkeypatch: pytest.MonkeyP
         out = llm.create_completion(
             prompt, grammar=grammar, max_tokens=60, temperature=0.0, repeat_penalty=1.1
         )
-        return str(out["choices"][0]["text"])  # type: ignore[index]
+        assert not isinstance(out, Iterator)  # not streamed: one response, not its chunks
+        return str(out["choices"][0]["text"])
 
     plain = complete()
     monkeypatch.setattr(Llama, "_init_sampler", Llama._init_sampler)  # undone after the test

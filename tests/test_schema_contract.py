@@ -56,7 +56,10 @@ def test_every_field_is_a_required_property_of_the_strict_schema(model: type[Bas
     objects = _object_nodes(schema, schema)
     for nested in _models(model):
         fields = set(nested.model_fields)
-        [node] = [o for o in objects if set(o.get("properties", {})) == fields] or [None]
+        matching: list[dict[str, Any] | None] = [
+            o for o in objects if set(o.get("properties", {})) == fields
+        ]
+        [node] = matching or [None]
         assert node is not None, f"{nested.__name__}: fields {sorted(fields)} not all in schema"
         assert set(node["required"]) == fields
         assert node["additionalProperties"] is False

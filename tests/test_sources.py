@@ -575,11 +575,11 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOT_FETCH_ALLOW_PRIVATE", "true")
     monkeypatch.setenv("BOT_FETCH_MAX_BYTES", "2000000")
     monkeypatch.setenv("BOT_FETCH_TIMEOUT", "5")
-    values = Settings(_env_file=None)  # type: ignore[call-arg]
+    values = Settings(_env_file=None)
     assert values.fetch_allow_private and values.fetch_max_bytes == 2_000_000
     assert values.fetch_timeout == 5.0
     monkeypatch.delenv("BOT_FETCH_ALLOW_PRIVATE")
-    assert Settings(_env_file=None).fetch_allow_private is False  # type: ignore[call-arg]
+    assert Settings(_env_file=None).fetch_allow_private is False
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
 
 
 def test_migrations_run_once_per_component(store: Store) -> None:
-    steps = [
+    steps: list[Migration | str] = [
         Migration("CREATE TABLE extra (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"),
         "INSERT INTO extra (n) VALUES (1)",
     ]

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pytest
 from telegram import Update
@@ -19,6 +19,9 @@ from tests.conftest import make_settings
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripted_model import ScriptedModel
 from tests.fakes.telegram_api import FakeTelegramServer
+
+# What build_application returns: an Application with python-telegram-bot's default types.
+BotApp: TypeAlias = Application[Any, Any, Any, Any, Any, Any]
 
 USER, STRANGER, CHAT, GROUP = 42, 7, 42, -100123
 OFFICIALS = ["Sun Xing", "Zhang Libo", "Yang Qingbing", "Zhang Aijun", "Xu Xiaoxiong",
@@ -45,7 +48,7 @@ def bot_settings(tmp_path: Path, llm_server: FakeOpenAIServer, tg: FakeTelegramS
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def running(settings: Settings) -> AsyncIterator[BotApp]:
     """Start the bot the way run_polling does, minus the signal handling."""
     app = build_application(settings, DigestService.from_settings(settings))
     await app.initialize()
@@ -66,7 +69,7 @@ async def running(settings: Settings) -> AsyncIterator[Application]:  # type: ig
 
 
 @pytest.fixture
-async def bot(bot_settings: Settings) -> AsyncIterator[Application]:  # type: ignore[type-arg]
+async def bot(bot_settings: Settings) -> AsyncIterator[BotApp]:
     async with running(bot_settings) as app:
         yield app
 
@@ -97,10 +100,10 @@ async def paste(tg: FakeTelegramServer, text: str, parts: int = 3, chat: int = C
 
 
 async def test_paste_in_fragments_gives_one_digest(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
     llm_server: FakeOpenAIServer,
-    article_text: str,  # type: ignore[type-arg]
+    article_text: str,
 ) -> None:
     await paste(tg, article_text, parts=3)
     await tg.wait_for(lambda: digest_messages(tg), timeout=15)
@@ -117,9 +120,9 @@ async def test_paste_in_fragments_gives_one_digest(
 
 
 async def test_follow_up_buttons_and_export(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
-    article_text: str,  # type: ignore[type-arg]
+    article_text: str,
 ) -> None:
     await paste(tg, article_text, parts=2)
     digest = (await tg.wait_for(lambda: digest_messages(tg), timeout=15))[-1]
@@ -146,10 +149,10 @@ def _article_id(message: Any) -> str:
 
 
 async def test_reply_to_older_digest_asks_about_that_article(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
     llm_server: FakeOpenAIServer,
-    article_text: str,  # type: ignore[type-arg]
+    article_text: str,
 ) -> None:
     await paste(tg, article_text, parts=2)
     first = (await tg.wait_for(lambda: digest_messages(tg), timeout=15))[-1]
@@ -173,10 +176,10 @@ async def test_reply_to_older_digest_asks_about_that_article(
 
 
 async def test_stranger_is_refused_without_llm_call(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
     llm_server: FakeOpenAIServer,
-    article_text: str,  # type: ignore[type-arg]
+    article_text: str,
 ) -> None:
     tg.user_sends_text(STRANGER, STRANGER, article_text[:3000])
     reply = await tg.wait_for(lambda: texts(tg, STRANGER))
@@ -187,10 +190,10 @@ async def test_stranger_is_refused_without_llm_call(
 
 
 async def test_group_needs_a_mention(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
     llm_server: FakeOpenAIServer,
-    article_text: str,  # type: ignore[type-arg]
+    article_text: str,
 ) -> None:
     tg.user_sends_text(GROUP, USER, article_text[:3000], chat_type="supergroup")
     tg.user_sends_text(GROUP, USER, "Who is the mayor?", chat_type="supergroup")
@@ -205,8 +208,8 @@ async def test_group_needs_a_mention(
 
 
 async def test_telegram_429_is_waited_out(
-    bot: Application,
-    tg: FakeTelegramServer,  # type: ignore[type-arg]
+    bot: BotApp,
+    tg: FakeTelegramServer,
 ) -> None:
     tg.fail_next("sendMessage", "429", retry_after=1)
     tg.user_sends_text(CHAT, USER, "/help")
@@ -217,8 +220,8 @@ async def test_telegram_429_is_waited_out(
 
 
 async def test_same_update_twice_gets_one_reply(
-    bot: Application,
-    tg: FakeTelegramServer,  # type: ignore[type-arg]
+    bot: BotApp,
+    tg: FakeTelegramServer,
 ) -> None:
     tg.user_sends_text(CHAT, USER, "/help")
     await tg.wait_for(lambda: texts(tg))
@@ -232,7 +235,7 @@ async def test_same_update_twice_gets_one_reply(
 
 
 async def test_markup_in_model_output_is_escaped(
-    bot: Application, tg: FakeTelegramServer, llm_server: FakeOpenAIServer, model: ScriptedModel,  # type: ignore[type-arg]
+    bot: BotApp, tg: FakeTelegramServer, llm_server: FakeOpenAIServer, model: ScriptedModel,
     article_text: str,
 ) -> None:  # fmt: skip
     def hostile(request: dict[str, Any]) -> str:
@@ -249,8 +252,8 @@ async def test_markup_in_model_output_is_escaped(
 
 
 async def test_non_text_gets_an_explanation(
-    bot: Application,
-    tg: FakeTelegramServer,  # type: ignore[type-arg]
+    bot: BotApp,
+    tg: FakeTelegramServer,
 ) -> None:
     tg.user_sends(CHAT, USER, {"sticker": _sticker()})
     reply = await tg.wait_for(lambda: texts(tg))
@@ -258,9 +261,9 @@ async def test_non_text_gets_an_explanation(
 
 
 async def test_text_file_is_digested(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
-    article_text: str,  # type: ignore[type-arg]
+    article_text: str,
 ) -> None:
     tg.user_sends_document(CHAT, USER, "article.txt", article_text.encode("utf-8"))
     digest = (await tg.wait_for(lambda: digest_messages(tg), timeout=15))[-1]
@@ -269,9 +272,9 @@ async def test_text_file_is_digested(
 
 
 async def test_forwarded_post_is_digested_even_if_short(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
-    llm_server: FakeOpenAIServer,  # type: ignore[type-arg]
+    llm_server: FakeOpenAIServer,
 ) -> None:
     post = "Mayor Xu Xiaoxiong opened the new bridge today. Traffic will start on Monday."
     tg.user_sends_text(CHAT, USER, post, forward=True)
@@ -287,10 +290,10 @@ def _sticker() -> dict[str, Any]:
 
 
 async def test_llm_failure_is_reported_and_article_kept(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
     llm_server: FakeOpenAIServer,
-    article_text: str,  # type: ignore[type-arg]
+    article_text: str,
 ) -> None:
     llm_server.fail_next("500")
     await paste(tg, article_text, parts=2)
@@ -303,9 +306,9 @@ async def test_llm_failure_is_reported_and_article_kept(
 
 
 async def test_usage_new_and_articles(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
-    article_text: str,  # type: ignore[type-arg]
+    article_text: str,
 ) -> None:
     await paste(tg, article_text, parts=2)
     await tg.wait_for(lambda: digest_messages(tg), timeout=15)
@@ -344,10 +347,10 @@ async def test_quota_and_size_limits_stop_before_the_model(
 
 
 async def test_one_chats_digest_does_not_delay_another(
-    bot: Application,
+    bot: BotApp,
     tg: FakeTelegramServer,
     llm_server: FakeOpenAIServer,
-    article_text: str,  # type: ignore[type-arg]
+    article_text: str,
 ) -> None:
     llm_server.latency = 5.0
     await paste(tg, article_text, parts=2)

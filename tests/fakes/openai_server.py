@@ -307,7 +307,8 @@ class FakeOpenAIServer:
             return _error(msg, "invalid_request_error", "invalid_value", "response_format.type")
         if self.profile == "openai":
             return self._openai_refusal(body, fmt, rtype)
-        if rtype == "json_schema":  # vLLM and Ollama: any valid JSON Schema, enforced
+        if rtype == "json_schema" and isinstance(fmt, dict):
+            # vLLM and Ollama: any valid JSON Schema, enforced
             schema = (fmt.get("json_schema") or {}).get("schema")
             if (problem := schema_problem(schema)) is not None:
                 # vLLM's current error shape (recorded/vllm_error_current.json): code an int.

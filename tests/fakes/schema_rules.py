@@ -187,7 +187,7 @@ def _valid(value: Any, node: dict[str, Any], root: dict[str, Any]) -> bool:
     if value is None:
         return node.get("type") == "null"
     kind = node.get("type")
-    checks = {
+    checks: dict[str, type | tuple[type, ...]] = {
         "string": str,
         "object": dict,
         "array": list,
