@@ -1,7 +1,8 @@
 """What a question across articles says besides its topic (``bot.core.desk.ask``): the date
 filter it names ("since March 2026"), the kind of answer it wants (a date for "when", a figure
-for "how many"), and the words that only say how it is asked. Kept apart from retrieval, so
-each reads on its own."""
+for "how many"; a number of what it counts, for code-read lines), the names it asks about,
+and the words that only say how it is asked. Kept apart from retrieval, so each reads on its
+own."""
 
 from __future__ import annotations
 
