@@ -124,7 +124,13 @@ def _keys(text: str) -> frozenset[str]:
                 for b in book.readings.get(second, ())[:2]:
                     if len(a + b) > 2:
                         keys.add((a + b)[:6])
-    return frozenset(keys | terms(" ".join(glossed)))
+    return frozenset(keys.union(*(_gloss_terms(gloss) for gloss in glossed)))
+
+
+@lru_cache(maxsize=65536)
+def _gloss_terms(gloss: str) -> frozenset[str]:
+    """A dictionary word's English keys, cut once: the same words recur in every release."""
+    return frozenset(terms(gloss))
 
 
 def spells(name: str, text: str) -> bool:
