@@ -8,7 +8,7 @@ from bot.core.reading.bilingual import english_keys
 from bot.core.reading.matching import terms
 
 
-def found(question: str, sentence: str) -> set[str]:
+def found(question: str, sentence: str) -> frozenset[str]:
     """The question's words a Chinese sentence holds through its English keys."""
     return terms(question) & english_keys(sentence)
 

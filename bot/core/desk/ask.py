@@ -115,7 +115,7 @@ class Keys:
     (who pledged, what), and the English of its Chinese (the pinyin of its names, the meaning
     of its words), so an English question finds a Chinese release and the other way round."""
 
-    own: set[str]
+    own: frozenset[str]
     register: set[str]
     crossed: frozenset[str]  # the English keys of its Chinese (``bilingual``)
 
@@ -367,7 +367,7 @@ def _best_sentences(
     keys: Sequence[Keys],
     texts: Sequence[str],
     rarity: dict[str, float],
-    title: set[str],
+    title: frozenset[str],
     wanted: re.Pattern[str] | None,
 ) -> list[int]:
     """An article's sentences holding query words, best first.

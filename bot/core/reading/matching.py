@@ -112,13 +112,22 @@ def words(text: str) -> list[str]:
     return found
 
 
-def terms(text: str) -> set[str]:
-    """Content words (crudely stemmed) and CJK pairs: retrieval keys for question answering."""
+def terms(text: str) -> frozenset[str]:
+    """Content words (crudely stemmed) and CJK pairs: retrieval keys for question answering.
+    A sentence's are kept (questions rank the same sentences again); a long text's are not."""
+    return _terms(text) if len(text) <= _CACHED_CHARS else _terms.__wrapped__(text)
+
+
+_CACHED_CHARS = 2000
+
+
+@lru_cache(maxsize=65536)
+def _terms(text: str) -> frozenset[str]:
     normalized = normalize(text)
     found = {w[:6] for w in _WORD.findall(normalized) if len(w) > 2 and w not in STOPWORDS}
     cjk = "".join(CJK.findall(normalized))
     found.update(cjk[i : i + 2] for i in range(len(cjk) - 1))
-    return {t for t in found if not CJK.search(t) or len(t) == 2}
+    return frozenset(t for t in found if not CJK.search(t) or len(t) == 2)
 
 
 def _has_word(word: str, vocabulary: set[str]) -> bool:
