@@ -16,8 +16,9 @@ a part of it, each line with its quote, the article's title and its date.
   budget. A question saying "since March 2026" keeps only articles dated then or later.
 - **A small model** (the embedded one) is not asked: it cited the wrong sentence or none, so
   its answer is each shown article's two best sentences, best articles first, read by code
-  (``bench/ask_across.py``: the 1.5B model's own answers 1 of 10 on the tuned set and 0 on
-  the held-out one; these lines 8 and 2).
+  (``bench/ask_across.py``: the 1.5B model's own answers 1, 0 and 0 of 10 on the tuned,
+  unseen and fresh sets; these lines 9, 2 and 4). Asked "how many X", the lines are
+  sentences stating a number of X, and "not stated" when none does.
 - **One model call** on those passages, with a schema of lines: claim, verbatim quote,
   article number. Nothing found means no call at all: "Not stated in your articles."
 - **Code checks every line**: its quote must occur in the cited article's text (the same

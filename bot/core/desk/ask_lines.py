@@ -55,14 +55,13 @@ def quoted_lines(
     ``per_article`` best (of those that match ``holds``, when given: a number of what "how
     many" counts), best articles first, at most ``limit``. For small models, which cite the
     wrong sentence or none (``bench/ask_across.py --ask-small``)."""
-    texts = (
-        (passage, " ".join(sentence.text.split()))
-        for passage in passages
-        for sentence in [s for s in passage.best if holds is None or holds.search(s.text)][
-            :per_article
-        ]
-    )
-    return [passage.line(text, text) for passage, text in texts][:limit]
+    lines = []
+    for passage in passages:
+        answering = [s for s in passage.best if holds is None or holds.search(s.text)]
+        for sentence in answering[:per_article]:
+            text = " ".join(sentence.text.split())
+            lines.append(passage.line(text, text))
+    return lines[:limit]
 
 
 def check_lines(

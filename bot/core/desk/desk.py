@@ -94,7 +94,6 @@ class Desk:
             name
             for name in self.register.names(kind, scopes, since)
             if CJK.search(name)
-            and name != typed
             and (spells(typed, name) or (kind == "official" and family_name_reads(typed, name)))
         ]
 

@@ -67,9 +67,7 @@ def _end_with(owner: int) -> None:
             time.sleep(_WATCH_SECONDS)
             try:
                 os.kill(owner, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:  # the pid was taken by another user's process
+            except (ProcessLookupError, PermissionError):  # gone, or its pid another user's
                 os._exit(0)
 
     threading.Thread(target=watch, name="end-with-owner", daemon=True).start()

@@ -248,11 +248,16 @@ class Register:
         scopes, for a match the full-text index cannot make (a name typed in pinyin)."""
         if not scopes:
             return []
+        # From the tables indexed by article (the search table is not): another chat's large
+        # register is never scanned.
+        table, column = (
+            ("reg_officials", "name") if kind == "official" else ("reg_commitments", "actor")
+        )
         rows = self.store.execute(
-            "SELECT DISTINCT reg_names.name FROM reg_names "
-            "JOIN articles a ON a.id = reg_names.article_id WHERE reg_names.kind = ? "
-            f"AND a.scope IN ({_marks(scopes)}){_since(since)} LIMIT ?",
-            (kind, *scopes, *_since_params(since), limit),
+            f"SELECT DISTINCT r.{column} AS name FROM articles a "
+            f"JOIN {table} r ON r.article_id = a.id "
+            f"WHERE a.scope IN ({_marks(scopes)}){_since(since)} LIMIT ?",
+            (*scopes, *_since_params(since), limit),
         ).fetchall()
         return [str(r["name"]) for r in rows]
 
